@@ -1,0 +1,89 @@
+"""Errors raised by the slurmdeploy library.
+
+Every message names what was wrong and how to fix it. No message ever contains a
+token, client secret or password: constructors take only non-secret facts.
+"""
+
+
+class SlurmDeployError(Exception):
+    """Base class of every error raised by this library."""
+
+
+class ConfigurationError(SlurmDeployError):
+    """A setting is missing or invalid (pack config or environment variable)."""
+
+
+class MissingAuthEnvVar(ConfigurationError):
+    """Neither a static JWT nor MSAL client credentials are configured.
+
+    Name kept from the original SKA deployer (``MissingAuthEnvVar``).
+    """
+
+    def __init__(self, detail=""):
+        msg = (
+            "no Slurm REST credentials configured: set slurm_jwt (env SDP_SLURMDEPLOY_SLURM_JWT) "
+            "together with client_id (env SDP_SLURMDEPLOY_CLIENT_ID) for a static JWT, or azure_url, "
+            "client_id and client_secret (env SDP_SLURMDEPLOY_AZURE_URL, SDP_SLURMDEPLOY_CLIENT_ID, "
+            "SDP_SLURMDEPLOY_CLIENT_SECRET) for MSAL client credentials (JWKS)"
+        )
+        super().__init__(msg + (f" ({detail})" if detail else ""))
+
+
+class InvalidDeployment(SlurmDeployError):
+    """A deployment's args cannot be turned into a Slurm job.
+
+    The message is written to the deployment's ``error_state``; it names the
+    deployment key and the offending field.
+    """
+
+    def __init__(self, key, problem):
+        self.key = key
+        self.problem = problem
+        super().__init__(f"deployment {key!r}: {problem}")
+
+
+class ConfigDBError(SlurmDeployError):
+    """The Configuration Database (etcd) could not be read or written."""
+
+
+class SlurmAPIError(SlurmDeployError):
+    """slurmrestd answered with an error, or could not be reached.
+
+    Attributes:
+        status: HTTP status code (int) or None when no answer was received.
+        method, endpoint: the request, e.g. ``"POST"``, ``"/slurm/v0.0.42/job/submit"``.
+        api_version: the REST API version used, e.g. ``"v0.0.42"``.
+        errors: Slurm's ``errors`` list (dicts with ``error_number``/``error_code``,
+            ``error``, ``description``, ``source``), possibly empty.
+    """
+
+    def __init__(self, message, status=None, method=None, endpoint=None, api_version=None, errors=None):
+        self.status = status
+        self.method = method
+        self.endpoint = endpoint
+        self.api_version = api_version
+        self.errors = list(errors or [])
+        parts = [message]
+        if method and endpoint:
+            parts.append(f"request {method} {endpoint}")
+        if status is not None:
+            parts.append(f"HTTP {status}")
+        for err in self.errors:
+            number = err.get("error_number", err.get("error_code"))
+            text = err.get("description") or err.get("error") or ""
+            parts.append(f"slurm error {number}: {text}".strip())
+        super().__init__("; ".join(parts))
+
+    @property
+    def error_numbers(self):
+        """Slurm error numbers (ints) reported in ``errors``."""
+        out = []
+        for err in self.errors:
+            number = err.get("error_number", err.get("error_code"))
+            if isinstance(number, int):
+                out.append(number)
+        return out
+
+
+class SlurmAuthError(SlurmAPIError):
+    """slurmrestd rejected the credentials (HTTP 401/403/511, or 500 with an expired token)."""
