@@ -70,6 +70,7 @@ class SlurmJob:
         exit_signal: the signal that ended it, or None.
         submit_time, start_time, end_time: epoch seconds or None.
         partition, user_name: strings or None.
+        comment: the job's comment (the deployer keeps its deployment marker there).
     """
 
     job_id: int
@@ -86,6 +87,7 @@ class SlurmJob:
     end_time: Optional[int] = None
     partition: Optional[str] = None
     user_name: Optional[str] = None
+    comment: Optional[str] = None
 
     @property
     def finished(self):

@@ -37,6 +37,14 @@ def set_number(value):
     return {"set": True, "infinite": False, "number": int(value)}
 
 
+def _comment(value):
+    # v0.0.40+ job records carry "comment" as a string; some builds nest it as
+    # {"job": ..., "administrator": ..., "system": ...} (job_info comment fields).
+    if isinstance(value, dict):
+        value = value.get("job")
+    return value or None
+
+
 class ApiVersion:
     """Base of the per-version adapters. Subclasses set :attr:`name` and override shapes."""
 
@@ -133,6 +141,7 @@ class V0040(ApiVersion):
             end_time=no_val_number(record.get("end_time")) or None,
             partition=record.get("partition") or None,
             user_name=record.get("user_name") or None,
+            comment=_comment(record.get("comment")),
         )
 
 

@@ -1,0 +1,379 @@
+"""SDP Configuration Database (etcd) access in ska-sdp-config's layout and value format.
+
+``ska-sdp-config`` is only published on SKA's own index, so the pack speaks to etcd
+directly through ``etcd3gw`` (etcd's HTTP/JSON gateway; works under StackStorm's
+eventlet monkey-patching, unlike the gRPC clients). Layout (``sdp-configdb.md``):
+
+- ``[prefix]/deploy/<key>``        ``{"key", "kind", "args"}`` (0.x: ``id``/``type``)
+- ``[prefix]/deploy/<key>/state``  the deployer's state (:class:`slurmdeploy.states.DeploymentState`)
+- ``[prefix]/deploy/<key>/owner``  ``{"pid", "hostname", "command"}``, attached to a lease
+
+Values are JSON written exactly as ska-sdp-config writes them (:func:`dumps`).
+Writes that depend on what was read are etcd compare-and-swap transactions on the
+keys' ``mod_revision``/``create_revision``, like the library's optimistic transactions.
+"""
+
+import base64
+import json
+import logging
+import os
+import re
+import socket
+import sys
+from dataclasses import dataclass
+from typing import Optional
+
+import etcd3gw
+import requests
+from etcd3gw import exceptions as etcd_exceptions
+
+from slurmdeploy.errors import ConfigDBError
+from slurmdeploy.states import DeploymentState
+
+LOG = logging.getLogger(__name__)
+
+#: Deployment keys accepted by ska-sdp-config.
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9\-]{1,96}$")
+
+
+def dumps(value):
+    """Encode a value as ska-sdp-config does (sorted keys, 2-space indent, UTF-8 kept).
+
+    Returns:
+        bytes (UTF-8). etcd3gw base64-encodes ``str`` as latin-1, which breaks on
+        non-latin-1 characters, so callers always hand it bytes.
+    """
+    text = json.dumps(value, ensure_ascii=False, indent=2, separators=(",", ": "), sort_keys=True)
+    return text.encode("utf-8")
+
+
+def loads(raw):
+    """Decode a stored value (bytes or str). Returns None for undecodable JSON."""
+    try:
+        return json.loads(raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _b64(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return base64.b64encode(data).decode("ascii")
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One SDP deployment as stored at ``/deploy/<key>``.
+
+    Attributes:
+        key: deployment key.
+        kind: ``"slurm"`` or ``"helm"`` (0.x ``type``).
+        args: the deployment's arguments (dict; for ``slurm`` see :mod:`slurmdeploy.jobs`).
+        revision: etcd ``create_revision`` of the key: changes when a deployment is
+            deleted and created again with the same key (used to tell jobs apart).
+        valid: False when the stored value is not a JSON object with a dict ``args``;
+            ``problem`` then says why.
+    """
+
+    key: str
+    kind: Optional[str]
+    args: dict
+    revision: int
+    valid: bool = True
+    problem: Optional[str] = None
+
+
+@dataclass
+class Snapshot:
+    """Everything under ``/deploy/`` read in one consistent etcd range request.
+
+    Attributes:
+        deployments: key -> :class:`Deployment`.
+        states: key -> ``(DeploymentState, mod_revision)``.
+        owners: key -> decoded owner value.
+        revision: the etcd store revision of the read.
+    """
+
+    deployments: dict
+    states: dict
+    owners: dict
+    revision: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Proof that this process owns a deployment (the owner key exists on our lease)."""
+
+    key: str
+    lease: object
+
+
+class ConfigDB:
+    """Configuration Database client for deployments, their states and owners.
+
+    Args:
+        client: an ``etcd3gw.Etcd3Client``.
+        prefix: global key prefix (ska-sdp-config's ``--prefix``), ``""`` for none.
+
+    All methods raise :class:`slurmdeploy.errors.ConfigDBError` (naming the etcd
+    endpoint, never the password) when etcd cannot be reached or answers an error.
+    """
+
+    def __init__(self, client, prefix=""):
+        self.client = client
+        self.prefix = prefix.rstrip("/")
+        self.endpoint = f"{client.protocol}://{client.host}:{client.port}"
+
+    @classmethod
+    def from_settings(cls, settings, timeout=10.0):
+        """Connect as configured by ``config_*`` settings (``SDP_CONFIG_*``).
+
+        ``etcd3gw`` has no user/password support; when ``config_username`` is set this
+        authenticates through the gateway's ``/v3/auth/authenticate`` and sends the
+        token in the ``Authorization`` header, as etcd's gateway expects.
+
+        Raises:
+            ConfigDBError: authentication failed.
+        """
+        session = requests.Session()
+        session.trust_env = False
+        if settings.config_cert:
+            session.verify = settings.config_cert
+        client = etcd3gw.Etcd3Client(
+            host=settings.config_host,
+            port=settings.config_port,
+            protocol=settings.config_protocol,
+            timeout=timeout,
+            api_path="/v3/",
+            session=session,
+        )
+        db = cls(client, settings.config_prefix)
+        if settings.config_username:
+            db._authenticate(settings.config_username, settings.config_password or "")
+        return db
+
+    def _authenticate(self, username, password):
+        try:
+            answer = self.client.post(
+                self.client.get_url("/auth/authenticate"), json={"name": username, "password": password}
+            )
+        except etcd_exceptions.Etcd3Exception as exc:
+            raise ConfigDBError(
+                f"etcd at {self.endpoint} refused user {username!r} (check config_username/config_password, "
+                f"env SDP_CONFIG_USERNAME/SDP_CONFIG_PASSWORD): {type(exc).__name__}"
+            ) from None
+        self.client.session.headers["Authorization"] = answer["token"]
+
+    # ------------------------------------------------------------------ paths
+    def deployment_path(self, key):
+        """``[prefix]/deploy/<key>``."""
+        return f"{self.prefix}/deploy/{key}"
+
+    def state_path(self, key):
+        """``[prefix]/deploy/<key>/state``."""
+        return f"{self.deployment_path(key)}/state"
+
+    def owner_path(self, key):
+        """``[prefix]/deploy/<key>/owner``."""
+        return f"{self.deployment_path(key)}/owner"
+
+    # ------------------------------------------------------------------ calls
+    def _call(self, what, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except etcd_exceptions.Etcd3Exception as exc:
+            raise ConfigDBError(
+                f"Configuration Database (etcd at {self.endpoint}) failed to {what}: "
+                f"{type(exc).__name__}: {getattr(exc, 'detail_text', '') or exc}"
+            ) from None
+        except requests.RequestException as exc:
+            raise ConfigDBError(
+                f"cannot reach the Configuration Database (etcd at {self.endpoint}) to {what}: {type(exc).__name__}"
+            ) from None
+
+    def _range(self, what, key, prefix=False):
+        payload = {"key": _b64(key)}
+        if prefix:
+            raw = key.encode("utf-8")
+            payload["range_end"] = _b64(raw[:-1] + bytes([raw[-1] + 1]))
+        answer = self._call(what, self.client.post, self.client.get_url("/kv/range"), json=payload)
+        revision = int(answer.get("header", {}).get("revision", 0))
+        items = []
+        for kv in answer.get("kvs", []):
+            items.append(
+                (
+                    base64.b64decode(kv["key"]).decode("utf-8", "replace"),
+                    base64.b64decode(kv.get("value", "")),
+                    int(kv.get("create_revision", 0)),
+                    int(kv.get("mod_revision", 0)),
+                )
+            )
+        return items, revision
+
+    def txn(self, what, compare, success):
+        """Run one etcd transaction in gateway JSON (keys and values base64).
+
+        Returns:
+            True when the comparisons held and ``success`` was applied.
+        """
+        answer = self._call(
+            what, self.client.transaction, {"compare": compare, "success": success, "failure": []}
+        )
+        # the gateway omits default-valued fields: a missing "succeeded" means False
+        return bool(answer.get("succeeded", False))
+
+    # ------------------------------------------------------------- reading
+    def snapshot(self):
+        """Read all deployments, states and owners in one range request.
+
+        Returns:
+            A :class:`Snapshot`. Keys that do not match ska-sdp-config's key pattern
+            and children other than ``state``/``owner`` are ignored.
+        """
+        base = f"{self.prefix}/deploy/"
+        items, revision = self._range("read the deployments", base, prefix=True)
+        snap = Snapshot({}, {}, {}, revision)
+        for path, raw, create_rev, mod_rev in items:
+            parts = path[len(base):].split("/")
+            key = parts[0]
+            if not KEY_PATTERN.match(key):
+                continue
+            if len(parts) == 1:
+                snap.deployments[key] = _parse_deployment(key, raw, create_rev)
+            elif parts[1:] == ["state"]:
+                snap.states[key] = (DeploymentState.from_dict(key, loads(raw)), mod_rev)
+            elif parts[1:] == ["owner"]:
+                snap.owners[key] = loads(raw) or {}
+        return snap
+
+    def get_deployment(self, key):
+        """Return the :class:`Deployment` at ``/deploy/<key>``, or None when absent."""
+        items, _ = self._range(f"read deployment {key!r}", self.deployment_path(key))
+        if not items:
+            return None
+        _, raw, create_rev, _ = items[0]
+        return _parse_deployment(key, raw, create_rev)
+
+    def get_state(self, key):
+        """Return ``(DeploymentState, mod_revision)``; mod_revision 0 when no state exists."""
+        items, _ = self._range(f"read the state of deployment {key!r}", self.state_path(key))
+        if not items:
+            return DeploymentState.from_dict(key, None), 0
+        _, raw, _, mod_rev = items[0]
+        return DeploymentState.from_dict(key, loads(raw)), mod_rev
+
+    def get_owner(self, key):
+        """Return the decoded owner value, or None when nobody owns the deployment."""
+        items, _ = self._range(f"read the owner of deployment {key!r}", self.owner_path(key))
+        return (loads(items[0][1]) or {}) if items else None
+
+    # ------------------------------------------------------------- writing
+    def create_deployment(self, key, kind, args):
+        """Create ``/deploy/<key>`` (as SDP components do) if it does not exist.
+
+        Returns:
+            True when created, False when the key already existed.
+
+        Raises:
+            ValueError: the key does not match ``^[A-Za-z0-9\\-]{1,96}$``.
+        """
+        if not KEY_PATTERN.match(key or ""):
+            raise ValueError(f"deployment key {key!r} must match {KEY_PATTERN.pattern}")
+        path = self.deployment_path(key)
+        return self.txn(
+            f"create deployment {key!r}",
+            [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+            [{"request_put": {"key": _b64(path), "value": _b64(dumps({"key": key, "kind": kind, "args": args}))}}],
+        )
+
+    def delete_deployment(self, key):
+        """Delete ``/deploy/<key>`` and its children (state, owner), as ska-sdp-config's
+        recursive delete does."""
+        path = self.deployment_path(key)
+        raw = (path + "/").encode("utf-8")
+        self.txn(
+            f"delete deployment {key!r}",
+            [],
+            [
+                {"request_delete_range": {"key": _b64(path)}},
+                {"request_delete_range": {"key": _b64(raw), "range_end": _b64(raw[:-1] + b"0")}},
+            ],
+        )
+
+    def write_state(self, key, state, expected_mod_revision, deployment_revision=None):
+        """Write ``/deploy/<key>/state`` if nobody changed it since it was read.
+
+        Args:
+            key: deployment key.
+            state: a :class:`DeploymentState`.
+            expected_mod_revision: the state's mod_revision when read (0: must not exist).
+            deployment_revision: when given, the deployment's create_revision must still
+                be this (the deployment was not deleted or replaced meanwhile).
+
+        Returns:
+            True when written, False when a comparison failed (re-read and decide again).
+        """
+        compare = [
+            {"key": _b64(self.state_path(key)), "result": "EQUAL", "target": "MOD",
+             "mod_revision": int(expected_mod_revision)}
+        ]
+        if deployment_revision is not None:
+            compare.append({"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
+                            "create_revision": int(deployment_revision)})
+        return self.txn(
+            f"write the state of deployment {key!r}",
+            compare,
+            [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}],
+        )
+
+    def claim(self, key, ttl):
+        """Become the owner of a deployment: create ``/deploy/<key>/owner`` on a new lease.
+
+        The owner value is ``{"pid", "hostname", "command"}`` like ska-sdp-config's.
+        The key disappears when the lease expires (``ttl`` seconds) or is revoked, so
+        a crashed owner never blocks a deployment for longer than ``ttl``.
+
+        Returns:
+            A :class:`Claim`, or None when another process owns the deployment.
+        """
+        lease = self._call(f"grant a lease for deployment {key!r}", self.client.lease, int(ttl))
+        owner = {"command": list(sys.argv), "hostname": socket.gethostname(), "pid": os.getpid()}
+        path = self.owner_path(key)
+        won = self.txn(
+            f"claim deployment {key!r}",
+            [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+            [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}],
+        )
+        if not won:
+            self._call("revoke an unused lease", lease.revoke)
+            return None
+        return Claim(key, lease)
+
+    def refresh(self, claim):
+        """Keep a claim alive for another ``ttl``. Returns False when it already expired."""
+        return self._call(f"refresh the claim on {claim.key!r}", claim.lease.refresh) > 0
+
+    def release(self, claim):
+        """Give a claim up (revoking the lease deletes the owner key). Never raises."""
+        try:
+            self._call(f"release the claim on {claim.key!r}", claim.lease.revoke)
+        except ConfigDBError as exc:
+            LOG.warning("%s; the owner key expires with its lease", exc)
+
+
+def _parse_deployment(key, raw, create_rev):
+    value = loads(raw)
+    if not isinstance(value, dict):
+        return Deployment(key, None, {}, create_rev, False, "the stored value is not a JSON object")
+    kind = value.get("kind", value.get("type"))
+    args = value.get("args", {})
+    if args is None:
+        args = {}
+    if not isinstance(args, dict):
+        return Deployment(key, kind, {}, create_rev, False, f"'args' must be an object, got {type(args).__name__}")
+    return Deployment(key, kind, args, create_rev)
+
+
+def connect(settings):
+    """Shorthand for :meth:`ConfigDB.from_settings`."""
+    return ConfigDB.from_settings(settings)

@@ -1,0 +1,356 @@
+"""The Slurm REST client (slurmrestd).
+
+One :class:`SlurmClient` holds one ``requests.Session`` (keep-alive) and one token
+source. Transport rules (see the project's ``slurm-rest.md`` facts):
+
+- connect/read timeouts on every request (seconds);
+- urllib3 ``Retry`` with backoff for idempotent requests only (GET, DELETE) on
+  connection errors and HTTP 502/503/504; a submit (POST) is retried only when the
+  connection could not be opened (nothing was sent), never blindly;
+- on HTTP 401/403/511 - or 500 while the token is expired or about to be (Slurm 22.05
+  answers an expired token with 500) - the token source is invalidated and the request
+  is sent exactly once more with a fresh token;
+- every error is a :class:`~slurmdeploy.errors.SlurmAPIError` carrying HTTP status,
+  method, endpoint, API version and Slurm's error numbers, never the token.
+
+Version differences live in :mod:`slurmdeploy.slurm.versions`; this module only
+moves requests and answers.
+"""
+
+import logging
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+from slurmdeploy.errors import SlurmAPIError, SlurmAuthError
+from slurmdeploy.slurm.versions import ADAPTERS, adapter
+
+LOG = logging.getLogger(__name__)
+
+#: HTTP statuses that mean "the token was rejected" (24.11 answers 511, 25.11 401).
+AUTH_STATUSES = frozenset({401, 403, 511})
+#: Slurm error number for "Invalid job id specified" (slurm_errno.h ESLURM_INVALID_JOB_ID).
+ESLURM_INVALID_JOB_ID = 2017
+
+
+def build_session(retries=3, backoff_factor=0.2, verify=True):
+    """Return a ``requests.Session`` with urllib3 retries for idempotent methods.
+
+    Args:
+        retries: total retries per request (connection errors and 502/503/504).
+        backoff_factor: urllib3 backoff factor (seconds; sleeps 0.2, 0.4, 0.8...).
+        verify: True, False or a CA bundle path (``requests`` semantics).
+
+    Returns:
+        A session. ``trust_env`` is False so ``REQUESTS_CA_BUNDLE`` and proxy
+        variables cannot silently override ``verify`` (auth.md).
+    """
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff_factor,
+        status_forcelist=(502, 503, 504),
+        allowed_methods=frozenset({"GET", "DELETE", "HEAD", "OPTIONS"}),
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    session = requests.Session()
+    session.trust_env = False
+    session.verify = verify
+    adapter_ = HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=8)
+    session.mount("http://", adapter_)
+    session.mount("https://", adapter_)
+    return session
+
+
+class SlurmClient:
+    """A client of slurmrestd for the operations the pack uses.
+
+    Args:
+        base_url: slurmrestd base URL, e.g. ``http://127.0.0.1:6820`` (no version path).
+        token_source: a :class:`slurmdeploy.auth.TokenSource`.
+        api_version: ``"auto"`` (probe the server, newest supported first) or one of
+            :data:`slurmdeploy.slurm.versions.ADAPTERS`.
+        verify: TLS verification: True, False or a CA bundle path.
+        connect_timeout, read_timeout: seconds.
+        retries: urllib3 retries for idempotent requests.
+        session: an existing ``requests.Session`` to use instead of building one.
+    """
+
+    def __init__(
+        self,
+        base_url,
+        token_source,
+        api_version="auto",
+        verify=True,
+        connect_timeout=5.0,
+        read_timeout=20.0,
+        retries=3,
+        session=None,
+    ):
+        self.base_url = base_url.rstrip("/")
+        self.token_source = token_source
+        self.timeout = (connect_timeout, read_timeout)
+        self.session = session or build_session(retries=retries, verify=verify)
+        self._requested_version = api_version
+        self._api = None if api_version == "auto" else adapter(api_version)
+
+    @classmethod
+    def from_settings(cls, settings, token_source=None):
+        """Build a client from :class:`slurmdeploy.settings.Settings`.
+
+        Raises:
+            ConfigurationError: ``slurm_url`` unset.
+            MissingAuthEnvVar: no credentials configured.
+        """
+        from slurmdeploy.auth import token_source_from_settings
+
+        return cls(
+            settings.require_slurm_url(),
+            token_source or token_source_from_settings(settings),
+            api_version=settings.slurm_api_version,
+            verify=settings.ca_bundle or settings.verify_tls,
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+        )
+
+    def __repr__(self):
+        return f"SlurmClient({self.base_url!r}, api_version={self._requested_version!r}, auth={self.token_source.mode})"
+
+    # ------------------------------------------------------------------ version
+    @property
+    def api(self):
+        """The version adapter in use (detected on first use when ``auto``)."""
+        if self._api is None:
+            self._api = adapter(self.detect_api_version())
+        return self._api
+
+    @property
+    def api_version(self):
+        """The REST API version name in use, e.g. ``"v0.0.42"``."""
+        return self.api.name
+
+    def detect_api_version(self):
+        """Find the newest API version both the server and this library speak.
+
+        Probes ``GET /slurm/<version>/ping`` newest first: slurmrestd answers 404 for a
+        version whose plugin is not loaded, anything else means the version exists
+        (``/ping`` answers even with a bad token on 24.11). One request when the
+        server is current.
+
+        Returns:
+            A version name such as ``"v0.0.42"``.
+
+        Raises:
+            SlurmAPIError: no supported version answered, listing what was probed.
+        """
+        probed = []
+        for name in reversed(list(ADAPTERS)):
+            path = ADAPTERS[name].ping_path()
+            try:
+                answer = self.session.get(
+                    self.base_url + path, headers=self.token_source.headers(), timeout=self.timeout
+                )
+            except requests.RequestException as exc:
+                raise SlurmAPIError(
+                    f"cannot reach slurmrestd at {self.base_url}: {type(exc).__name__}: {exc}",
+                    method="GET",
+                    endpoint=path,
+                ) from None
+            probed.append(f"{name}: HTTP {answer.status_code}")
+            if answer.status_code != 404:
+                LOG.info("slurmrestd at %s speaks REST API %s", self.base_url, name)
+                return name
+        raise SlurmAPIError(
+            f"slurmrestd at {self.base_url} speaks none of the supported REST API versions "
+            f"({', '.join(ADAPTERS)}); probed {'; '.join(probed)}. Load one with slurmrestd -s openapi/<version> "
+            "or set slurm_api_version"
+        )
+
+    # ---------------------------------------------------------------- transport
+    def _send(self, method, path, body=None, params=None):
+        headers = dict(self.token_source.headers())
+        return self.session.request(
+            method, self.base_url + path, json=body, params=params, headers=headers, timeout=self.timeout
+        )
+
+    def request(self, method, path, body=None, params=None, allow_statuses=()):
+        """Send one request, refreshing the token once if slurmrestd rejects it.
+
+        Args:
+            method: HTTP method.
+            path: path below the base URL, e.g. ``/slurm/v0.0.42/jobs``.
+            body: JSON body or None.
+            params: query parameters or None.
+            allow_statuses: non-2xx statuses returned to the caller instead of raised.
+
+        Returns:
+            ``(status, decoded JSON body or {})``.
+
+        Raises:
+            SlurmAuthError: the token was rejected twice (or could not be renewed).
+            SlurmAPIError: connection failure, non-JSON answer, or an HTTP error status.
+        """
+        version = self._api.name if self._api else None
+        try:
+            answer = self._send(method, path, body, params)
+            if self._auth_rejected(answer) and self.token_source.invalidate():
+                LOG.info("slurmrestd rejected the %s token (HTTP %s); retrying once with a fresh one",
+                         self.token_source.mode, answer.status_code)
+                answer = self._send(method, path, body, params)
+        except requests.RequestException as exc:
+            raise SlurmAPIError(
+                f"cannot reach slurmrestd at {self.base_url}: {type(exc).__name__}",
+                method=method,
+                endpoint=path,
+                api_version=version,
+            ) from None
+        try:
+            data = answer.json() if answer.content else {}
+        except ValueError:
+            data = None
+        if data is None or not isinstance(data, dict):
+            if 200 <= answer.status_code < 300 or answer.status_code in allow_statuses:
+                raise SlurmAPIError(
+                    "slurmrestd answered with a body that is not a JSON object",
+                    status=answer.status_code, method=method, endpoint=path, api_version=version,
+                )
+            data = {}
+        errors = data.get("errors") or []
+        if self._auth_rejected(answer):
+            raise SlurmAuthError(
+                f"slurmrestd rejected the {self.token_source.mode} credentials; check the token "
+                "(SDP_SLURMDEPLOY_SLURM_JWT / client credentials) and the Slurm user name",
+                status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
+            )
+        if not (200 <= answer.status_code < 300) and answer.status_code not in allow_statuses:
+            raise SlurmAPIError(
+                "slurmrestd returned an error",
+                status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
+            )
+        return answer.status_code, data
+
+    def _auth_rejected(self, answer):
+        if answer.status_code in AUTH_STATUSES:
+            return True
+        return answer.status_code == 500 and self.token_source.expiring()
+
+    # --------------------------------------------------------------- operations
+    def ping(self):
+        """``GET /slurm/<v>/ping``. Returns the decoded answer (``pings`` list)."""
+        return self.request("GET", self.api.ping_path())[1]
+
+    def diag(self):
+        """``GET /slurm/<v>/diag``. Returns the decoded answer (``statistics``)."""
+        return self.request("GET", self.api.diag_path())[1]
+
+    def submit_job(self, job_request):
+        """Submit a batch job. Never retried once the request may have been sent.
+
+        Args:
+            job_request: a :class:`slurmdeploy.slurm.models.JobRequest`.
+
+        Returns:
+            The new job id (int).
+
+        Raises:
+            SlurmAPIError: Slurm rejected the job (its error numbers and messages
+                attached, e.g. 2019 missing environment, 2099 bad mcs_label) or gave
+                no job id.
+        """
+        api = self.api
+        path = api.submit_path()
+        _, data = self.request("POST", path, body=api.submit_body(job_request))
+        job_id = api.submitted_job_id(data)
+        if job_id is None or data.get("errors"):
+            raise SlurmAPIError(
+                f"Slurm did not accept job {job_request.name!r}",
+                status=200, method="POST", endpoint=path, api_version=api.name, errors=data.get("errors"),
+            )
+        return job_id
+
+    def get_job(self, job_id):
+        """Read one job by id (cost independent of the queue size).
+
+        Returns:
+            A :class:`slurmdeploy.slurm.models.SlurmJob`, or None when slurmctld does not
+            know the id (404 on 24.11; 500 with error 2017 on 22.05) - e.g. purged after
+            ``MinJobAge``.
+
+        Raises:
+            SlurmAPIError: any other failure.
+        """
+        api = self.api
+        status, data = self.request("GET", api.job_path(job_id), allow_statuses=(404, 500))
+        if status == 404 or (status == 500 and ESLURM_INVALID_JOB_ID in _numbers(data)):
+            return None
+        if status == 500:
+            raise SlurmAPIError("slurmrestd returned an error", status=500, method="GET",
+                                endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
+        for record in data.get("jobs") or []:
+            job = api.parse_job(record)
+            if job.job_id == int(job_id):
+                return job
+        return None
+
+    def list_jobs(self):
+        """List every job slurmctld holds (``GET /slurm/<v>/jobs``).
+
+        Cost grows with the cluster's queue (~0.3 ms and ~7.7 KB per job on 24.11).
+
+        Returns:
+            A list of :class:`slurmdeploy.slurm.models.SlurmJob`.
+        """
+        api = self.api
+        _, data = self.request("GET", api.jobs_path())
+        return [api.parse_job(record) for record in data.get("jobs") or []]
+
+    def find_jobs(self, mcs_label, name=None):
+        """Jobs carrying ``mcs_label`` (and named ``name`` when given).
+
+        Slurm does not filter listings by label, so this filters client-side.
+
+        Returns:
+            A list of :class:`slurmdeploy.slurm.models.SlurmJob`, oldest job id first.
+        """
+        jobs = [j for j in self.list_jobs() if j.mcs_label == mcs_label and (name is None or j.name == name)]
+        return sorted(jobs, key=lambda j: j.job_id)
+
+    def cancel_job(self, job_id, signal=None):
+        """Cancel (or signal) a job: ``DELETE /slurm/<v>/job/{job_id}``.
+
+        The caller must check the job's mcs_label first (see ``deployer.cancel``).
+
+        Args:
+            job_id: Slurm job id.
+            signal: optional signal name such as ``"SIGTERM"`` (default: Slurm's SIGKILL).
+
+        Returns:
+            True when Slurm accepted the request, False when it does not know the job
+            (error 2017).
+
+        Raises:
+            SlurmAPIError: any other failure.
+        """
+        api = self.api
+        params = {"signal": signal} if signal else None
+        status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
+        numbers = _numbers(data)
+        if status == 404 or ESLURM_INVALID_JOB_ID in numbers:
+            return False
+        if status == 500 or numbers:
+            raise SlurmAPIError("Slurm refused to cancel the job", status=status, method="DELETE",
+                                endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
+        return True
+
+
+def _numbers(data):
+    out = []
+    for err in (data or {}).get("errors") or []:
+        number = err.get("error_number", err.get("error_code"))
+        if isinstance(number, int):
+            out.append(number)
+    return out
