@@ -1,0 +1,160 @@
+"""Shared pytest fixtures: the real etcd and Slurm testbed, started on demand.
+
+Fixtures (session-scoped unless noted):
+
+- ``etcd_server``    -> ``{host, port, pid, url, state_dir}``: a throw-away etcd on loopback
+- ``slurm_cluster``  -> ``{url, api_version, api_versions, jwt, user, conf, slurm_version,
+  flavour, state_dir}``: Slurm 24.11 (trixie chroot) with slurmrestd + JWT on loopback;
+  ``jwt`` is a :class:`testbed.Secret` (redacted in reprs)
+- ``etcd_client``    (function) -> ``etcd3gw.Etcd3Client`` connected to ``etcd_server``
+- ``configdb_prefix`` (function) -> a unique key prefix such as ``/test-1a2b3c4d``; when the test
+  also uses ``etcd_server``, everything under it is deleted afterwards
+- ``testbed_dir``    -> the directory holding the daemons' state dirs
+
+Tests that use ``etcd_server``, ``slurm_cluster`` or ``etcd_client``, and everything under
+``tests/integration/``, are marked ``integration`` (deselect with ``-m "not integration"``).
+
+Environment:
+
+- ``SLURMDEPLOY_TESTBED_REUSE=1``: keep the daemons running after the session and reuse
+  running ones (fixed state dir ``SLURMDEPLOY_TESTBED_DIR``, default
+  ``/tmp/slurmdeploy-testbed``, and the scripts' default ports 12379 / 16817-16820).
+  Without it each session gets its own state dir under /tmp and free ports, and stops its
+  daemons at the end.
+- ``SLURMDEPLOY_SKIP_INTEGRATION=1``: skip integration tests instead of failing when the
+  testbed cannot be used (not root). By default a testbed that cannot start is an error.
+- ``SLURMDEPLOY_SLURM_FLAVOUR``: ``trixie`` (default, Slurm 24.11) or ``bookworm``.
+"""
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+for _p in (REPO / "tests", REPO, REPO / "lib"):
+    if str(_p) not in sys.path:
+        sys.path.insert(0, str(_p))
+
+import testbed  # noqa: E402  (tests/testbed.py)
+
+INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "etcd_client"}
+REUSE = os.environ.get("SLURMDEPLOY_TESTBED_REUSE", "") == "1"
+
+
+def pytest_collection_modifyitems(config, items):
+    integration_dir = REPO / "tests" / "integration"
+    for item in items:
+        path = Path(str(getattr(item, "path", item.fspath)))
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or integration_dir in path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _require_root():
+    if os.geteuid() == 0:
+        return
+    msg = "the integration testbed (etcd, Slurm) must be started as root (run scripts/test.sh as root)"
+    if os.environ.get("SLURMDEPLOY_SKIP_INTEGRATION") == "1":
+        pytest.skip(msg)
+    pytest.fail(msg, pytrace=False)
+
+
+def _mounted_under(path):
+    path = os.path.realpath(path)
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            mnt = line.split()[1]
+            if mnt == path or mnt.startswith(path + "/"):
+                return True
+    return False
+
+
+@pytest.fixture(scope="session")
+def testbed_dir():
+    if REUSE:
+        path = os.environ.get("SLURMDEPLOY_TESTBED_DIR", "/tmp/slurmdeploy-testbed")
+        os.makedirs(path, exist_ok=True)
+        yield path
+        return
+    # slurmrestd and job users must traverse every ancestor (no pytest tmp_path: it is 0700)
+    path = tempfile.mkdtemp(prefix="slurmdeploy-testbed-", dir="/tmp")
+    os.chmod(path, 0o755)
+    yield path
+    # daemons are stopped by their fixtures (torn down before this one); never delete
+    # through a mount that is still there
+    if not _mounted_under(path):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _start(kind, start, status, stop, state_dir):
+    """Start (or, with REUSE, reuse) a daemon; turn script failures into loud test errors."""
+    _require_root()
+    try:
+        if REUSE:
+            info = status(state_dir)
+            if info is not None:
+                return info
+            return start(state_dir, reuse=True)
+        return start(state_dir, reuse=False)
+    except testbed.TestbedError as exc:
+        pytest.fail(f"could not start the {kind} testbed in {state_dir}:\n{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def etcd_server(testbed_dir):
+    state_dir = os.path.join(testbed_dir, "etcd")
+
+    def start(sd, reuse):
+        if reuse:
+            return testbed.start_etcd(sd)
+        port, peer = testbed.free_ports(2)
+        return testbed.start_etcd(sd, port=port, peer_port=peer)
+
+    info = _start("etcd", start, testbed.etcd_status, testbed.stop_etcd, state_dir)
+    yield info
+    if not REUSE:
+        testbed.stop_etcd(state_dir)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(testbed_dir):
+    state_dir = os.path.join(testbed_dir, "slurm")
+    flavour = os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie")
+
+    def start(sd, reuse):
+        return testbed.start_slurm(sd, flavour=flavour, ports=None if reuse else testbed.free_ports(3))
+
+    info = _start("Slurm", start, testbed.slurm_status, testbed.stop_slurm, state_dir)
+    yield info
+    if not REUSE:
+        testbed.stop_slurm(state_dir)
+
+
+@pytest.fixture
+def etcd_client(etcd_server):
+    from etcd3gw.client import Etcd3Client
+
+    client = Etcd3Client(host=etcd_server["host"], port=etcd_server["port"], protocol="http", timeout=30)
+    yield client
+    session = getattr(client, "session", None)
+    if session is not None:
+        session.close()
+
+
+@pytest.fixture
+def configdb_prefix(request):
+    prefix = f"/test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    if "etcd_server" in request.fixturenames:
+        from etcd3gw.client import Etcd3Client
+
+        info = request.getfixturevalue("etcd_server")
+        client = Etcd3Client(host=info["host"], port=info["port"], protocol="http", timeout=30)
+        try:
+            client.delete_prefix(prefix + "/")
+        except Exception:  # cleanup is best effort
+            pass

@@ -1,0 +1,101 @@
+"""The testbed itself: real etcd and Slurm answer as the rest of the suite expects."""
+
+import json
+import time
+
+import requests
+
+import testbed
+
+
+def _headers(cluster, token=None):
+    return {
+        "X-SLURM-USER-NAME": cluster["user"],
+        "X-SLURM-USER-TOKEN": str(token or cluster["jwt"]),
+        "Content-Type": "application/json",
+    }
+
+
+def _wait_for_state(cluster, job_id, wanted, timeout=60):
+    api = cluster["api_version"]
+    deadline = time.monotonic() + timeout
+    states = []
+    while time.monotonic() < deadline:
+        r = requests.get(f"{cluster['url']}/slurm/{api}/job/{job_id}", headers=_headers(cluster), timeout=10)
+        assert r.status_code == 200, r.text
+        jobs = r.json()["jobs"]
+        assert len(jobs) == 1 and jobs[0]["job_id"] == job_id
+        states = jobs[0]["job_state"]
+        if wanted in states:
+            return jobs[0]
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not reach {wanted} in {timeout}s (last {states})")
+
+
+def test_etcd_put_get(etcd_client, configdb_prefix):
+    key = f"{configdb_prefix}/deploy/tb-smoke"
+    value = json.dumps({"key": "tb-smoke", "kind": "slurm", "args": {}}, sort_keys=True)
+    assert etcd_client.put(key, value)
+    got = etcd_client.get(key)
+    assert [v.decode() if isinstance(v, bytes) else v for v in got] == [value]
+    assert etcd_client.get(f"{configdb_prefix}/missing") == []
+
+
+def test_etcd_info(etcd_server):
+    assert etcd_server["host"] == "127.0.0.1"
+    r = requests.get(f"{etcd_server['url']}/version", timeout=5)
+    assert r.status_code == 200 and "etcdserver" in r.json()
+    assert etcd_server["pid"] > 1
+
+
+def test_slurm_openapi_lists_reported_versions(slurm_cluster):
+    assert slurm_cluster["api_versions"], "slurm.sh reported no REST API versions"
+    assert slurm_cluster["api_version"] == slurm_cluster["api_versions"][-1]
+    r = requests.get(f"{slurm_cluster['url']}/openapi/v3", headers=_headers(slurm_cluster), timeout=30)
+    assert r.status_code == 200
+    paths = r.json()["paths"]
+    for api in slurm_cluster["api_versions"]:
+        assert f"/slurm/{api}/job/submit" in paths, api
+        assert f"/slurm/{api}/job/{{job_id}}" in paths, api
+        assert f"/slurm/{api}/jobs/" in paths or f"/slurm/{api}/jobs" in paths, api
+
+
+def test_submit_job_completes(slurm_cluster):
+    api = slurm_cluster["api_version"]
+    body = {"job": {
+        "script": "#!/bin/bash\necho hi",
+        "name": "tb-smoke",
+        "environment": ["PATH=/usr/bin:/bin"],
+        "current_working_directory": "/tmp",
+        "mcs_label": "tb_smoke",
+    }}
+    r = requests.post(f"{slurm_cluster['url']}/slurm/{api}/job/submit", json=body,
+                      headers=_headers(slurm_cluster), timeout=30)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert not answer.get("errors"), answer["errors"]
+    job_id = answer["job_id"]
+    assert isinstance(job_id, int) and job_id > 0
+    job = _wait_for_state(slurm_cluster, job_id, "COMPLETED")
+    assert job["name"] == "tb-smoke"
+    assert job["mcs_label"] == "tb_smoke"
+    # the CLI sees the same job (slurm_exec runs in the cluster's root)
+    out = testbed.slurm_exec(slurm_cluster["state_dir"], "scontrol", "show", "job", str(job_id), check=True)
+    assert "JobState=COMPLETED" in out.stdout
+
+
+def test_mint_token_works(slurm_cluster):
+    token = testbed.mint_token(slurm_cluster["state_dir"], lifespan=600)
+    assert token.count(".") == 2 and token != slurm_cluster["jwt"]
+    assert "<redacted>" in repr(token) and str(token) not in repr(slurm_cluster)
+    api = slurm_cluster["api_version"]
+    r = requests.get(f"{slurm_cluster['url']}/slurm/{api}/jobs", headers=_headers(slurm_cluster, token), timeout=30)
+    assert r.status_code == 200, r.text
+    bad = requests.get(f"{slurm_cluster['url']}/slurm/{api}/jobs",
+                       headers=_headers(slurm_cluster, token[:-4] + "AAAA"), timeout=30)
+    assert bad.status_code != 200
+
+
+def test_slurm_exec_squeue(slurm_cluster):
+    out = testbed.slurm_exec(slurm_cluster["state_dir"], "sinfo", "-h", "-o", "%P %a", check=True)
+    assert "up" in out.stdout
