@@ -1,0 +1,31 @@
+"""Shared base of the pack's actions: builds the deployer from the pack config.
+
+The logic lives in the pack's ``lib/slurmdeploy`` library; StackStorm puts the pack's
+``lib/`` on the import path only with ``[packs] enable_common_libs = True`` in st2.conf.
+"""
+
+from st2common.runners.base_action import Action
+
+try:
+    from slurmdeploy.deployer import Deployer
+except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
+    raise ImportError(
+        "the slurmdeploy pack cannot import its library (lib/slurmdeploy): set "
+        "`[packs] enable_common_libs = True` in /etc/st2/st2.conf, run `st2ctl restart`, "
+        f"and check that the pack's requirements.txt is installed ({exc})"
+    ) from exc
+
+
+class DeployerAction(Action):
+    """An action with a :class:`slurmdeploy.deployer.Deployer` built from ``self.config``."""
+
+    def __init__(self, config=None, action_service=None):
+        super().__init__(config=config, action_service=action_service)
+        self._deployer = None
+
+    @property
+    def deployer(self):
+        """The deployer (built on first use, so configuration errors fail the execution)."""
+        if self._deployer is None:
+            self._deployer = Deployer.from_config(self.config)
+        return self._deployer
