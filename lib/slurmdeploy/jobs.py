@@ -128,8 +128,8 @@ def _describe(error):
         return "args.script is required: the batch script to run, starting with #! (e.g. '#!/bin/bash\\n...')"
     if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "script":
         return "args.script must start with #! (e.g. '#!/bin/bash')"
-    if error.validator == "propertyNames":
-        return f"{where}: environment variable names must match {ENV_NAME}"
+    if error.validator == "propertyNames" or "propertyNames" in error.schema_path:
+        return f"{where}: environment variable name {error.instance!r} must match {ENV_NAME}"
     if error.validator == "pattern" and error.absolute_path and error.absolute_path[-1] == "current_working_directory":
         return f"{where} must be an absolute path"
     return f"{where}: {error.message}"
