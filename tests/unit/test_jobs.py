@@ -65,7 +65,7 @@ def test_job_options_pass_through_and_partition_default_applies():
         ({"script": SCRIPT, "name": "x"}, "args.name is not allowed"),
         ({"script": SCRIPT, "time_limit": 0}, "args.time_limit"),
         ({"script": SCRIPT, "time_limit": "ten"}, "args.time_limit"),
-        ({"script": SCRIPT, "environment": {"1BAD": "x"}}, "environment variable names"),
+        ({"script": SCRIPT, "environment": {"1BAD": "x"}}, "environment variable name '1BAD'"),
         ({"script": SCRIPT, "environment": {"OK": {"nested": 1}}}, "args.environment.OK"),
         ({"script": SCRIPT, "scirpt": 1}, "unknown field(s) args.scirpt; accepted fields:"),
         ({"script": SCRIPT, "current_working_directory": "rel"}, "absolute path"),
