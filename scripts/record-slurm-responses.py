@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Record real slurmrestd answers as JSON fixtures for unit tests of the REST client.
+
+Against a running testbed (``testbed/slurm.sh start trixie``), for each REST API version,
+writes ``<out>/<version>/<name>.json``, each ``{"request": {"method", "path", "body"},
+"status": int, "body": <json>}``:
+
+  openapi_v3_paths  sorted list of the paths of GET /openapi/v3 (all versions; not the document)
+  ping              GET  .../ping
+  submit            POST .../job/submit (name, mcs_label, environment, cwd, time_limit; `sleep 3`)
+  job_pending_or_running  GET .../job/{id} right after that submit
+  job_completed     GET of that job once COMPLETED (exit 0)
+  job_failed        GET of a job whose script does `exit 3`, once FAILED
+  cancel            DELETE .../job/{id} of a running `sleep 60` job
+  job_cancelled     GET of that job once CANCELLED
+  jobs              GET .../jobs (listing)
+  job_unknown       GET .../job/999999
+  submit_error      POST .../job/submit without `environment`
+  delete_unknown    DELETE .../job/999999
+
+Usage:
+  eval "$(testbed/slurm.sh start trixie /tmp/rec)"   # sets SLURM_JWT, SLURM_REST_URL, ...
+  SLURM_JWT=... .venv/bin/python scripts/record-slurm-responses.py \
+      --url "$SLURM_REST_URL" --user "$SLURM_REST_USER" --out tests/fixtures/slurm
+
+The token is read from the environment (SLURM_JWT) only, never written: anything that looks
+like a JWT in a recorded body is replaced by "<redacted-jwt>".
+"""
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+VERSIONS = ("v0.0.40", "v0.0.41", "v0.0.42")
+UNKNOWN_JOB = 999999
+JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+
+
+def scrub(obj, token):
+    text = json.dumps(obj)
+    if token:
+        text = text.replace(token, "<redacted-jwt>")
+    return json.loads(JWT_RE.sub("<redacted-jwt>", text))
+
+
+class Recorder:
+    def __init__(self, url, user, token, out):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.out = Path(out)
+        self.session = requests.Session()
+        self.session.headers.update({
+            "X-SLURM-USER-NAME": user,
+            "X-SLURM-USER-TOKEN": token,
+            "Content-Type": "application/json",
+        })
+
+    def call(self, method, path, body=None):
+        r = self.session.request(method, self.url + path, json=body, timeout=60)
+        try:
+            data = r.json()
+        except ValueError:
+            data = r.text
+        return {"request": {"method": method, "path": path, "body": body}, "status": r.status_code,
+                "body": data}
+
+    def save(self, version, name, record):
+        path = self.out / version / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(scrub(record, self.token), indent=2, sort_keys=True) + "\n")
+        print(f"  {path} (HTTP {record['status']})", file=sys.stderr)
+
+    def job_body(self, name, script, env=True, time_limit=None):
+        job = {
+            "script": script,
+            "name": name,
+            "current_working_directory": "/tmp",
+            "mcs_label": name.replace("-", "_"),
+        }
+        if env:
+            job["environment"] = ["PATH=/usr/bin:/bin", "SDP_DEPLOYMENT=" + name]
+        if time_limit is not None:
+            job["time_limit"] = {"set": True, "infinite": False, "number": time_limit}
+        return {"job": job}
+
+    def submit(self, version, body):
+        rec = self.call("POST", f"/slurm/{version}/job/submit", body)
+        if rec["status"] != 200 or not isinstance(rec["body"], dict) or not rec["body"].get("job_id"):
+            raise SystemExit(f"submit failed on {version}: HTTP {rec['status']}: {scrub(rec['body'], self.token)}")
+        return rec, rec["body"]["job_id"]
+
+    def wait_state(self, version, job_id, wanted, timeout=90):
+        """First GET whose base state (job_state[0]) is in ``wanted``."""
+        deadline = time.monotonic() + timeout
+        while True:
+            rec = self.call("GET", f"/slurm/{version}/job/{job_id}")
+            jobs = rec["body"].get("jobs", []) if isinstance(rec["body"], dict) else []
+            state = jobs[0]["job_state"] if jobs else None
+            base = state[0] if isinstance(state, list) and state else state
+            if base in wanted:
+                return rec
+            if time.monotonic() > deadline:
+                raise SystemExit(f"job {job_id} on {version}: still {state} after {timeout}s (wanted {wanted})")
+            time.sleep(0.2)
+
+    def record_version(self, v):
+        print(f"{v}:", file=sys.stderr)
+        doc = self.call("GET", "/openapi/v3")
+        if doc["status"] != 200:
+            raise SystemExit(f"GET /openapi/v3: HTTP {doc['status']}")
+        doc["body"] = sorted(doc["body"]["paths"])
+        self.save(v, "openapi_v3_paths", doc)
+        self.save(v, "ping", self.call("GET", f"/slurm/{v}/ping"))
+
+        rec, job_id = self.submit(v, self.job_body("rec-ok", "#!/bin/bash\nsleep 3\necho done", time_limit=5))
+        self.save(v, "submit", rec)
+        self.save(v, "job_pending_or_running", self.call("GET", f"/slurm/{v}/job/{job_id}"))
+
+        _, failed_id = self.submit(v, self.job_body("rec-fail", "#!/bin/bash\nexit 3"))
+        _, long_id = self.submit(v, self.job_body("rec-cancel", "#!/bin/bash\nsleep 60"))
+
+        self.save(v, "job_completed", self.wait_state(v, job_id, {"COMPLETED"}))
+        self.save(v, "job_failed", self.wait_state(v, failed_id, {"FAILED"}))
+
+        self.wait_state(v, long_id, {"RUNNING"})
+        self.save(v, "cancel", self.call("DELETE", f"/slurm/{v}/job/{long_id}"))
+        self.save(v, "job_cancelled", self.wait_state(v, long_id, {"CANCELLED"}))
+
+        self.save(v, "jobs", self.call("GET", f"/slurm/{v}/jobs"))
+        self.save(v, "job_unknown", self.call("GET", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
+        self.save(v, "submit_error", self.call(
+            "POST", f"/slurm/{v}/job/submit", self.job_body("rec-noenv", "#!/bin/bash\ntrue", env=False)))
+        self.save(v, "delete_unknown", self.call("DELETE", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--url", default=os.environ.get("SLURM_REST_URL"), help="slurmrestd URL [$SLURM_REST_URL]")
+    ap.add_argument("--user", default=os.environ.get("SLURM_REST_USER", "slurmtest"), help="job user [slurmtest]")
+    ap.add_argument("--out", default="tests/fixtures/slurm", help="output directory [tests/fixtures/slurm]")
+    ap.add_argument("--versions", nargs="+", default=list(VERSIONS))
+    args = ap.parse_args(argv)
+    token = os.environ.get("SLURM_JWT")
+    if not args.url or not token:
+        ap.error("need --url (or SLURM_REST_URL) and a token in SLURM_JWT")
+    rec = Recorder(args.url, args.user, token, args.out)
+    for v in args.versions:
+        rec.record_version(v)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

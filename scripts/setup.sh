@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# scripts/setup.sh - the one set-up command for development and CI (idempotent).
+#
+# As root on Debian 12 (fresh or not):
+#   1. apt-get install what is missing: python3-venv python3-pip curl ca-certificates
+#      etcd-server debootstrap (apt-get update only when something must be installed)
+#   2. create .venv in the repo if missing (or broken) and pip install -r requirements-dev.txt
+#      (skipped when requirements*.txt have not changed since the last successful install)
+#   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and the Slurm testbed
+#      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11)
+#
+# Environment: PYTHON [python3] interpreter for the venv; SLURMDEPLOY_SLURM_FLAVOUR [trixie];
+# SLURMDEPLOY_SETUP_SKIP_TESTBED=1 skips step 3 (unit tests only).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$(pwd -P)
+log() { echo "[setup] $*" >&2; }
+die() { echo "[setup] ERROR: $*" >&2; exit 1; }
+ms() { date +%s%N | cut -b1-13; }
+T_ALL=$(ms)
+step() {   # name command...
+    local name=$1 t0; shift; t0=$(ms)
+    "$@"
+    log "$name: done in $(( $(ms) - t0 )) ms"
+}
+
+APT_PACKAGES=(ca-certificates curl python3-venv python3-pip etcd-server debootstrap)
+
+apt_packages() {
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    [ "$(id -u)" = 0 ] || die "missing Debian packages ${missing[*]}; run as root (or apt-get install them)"
+    export DEBIAN_FRONTEND=noninteractive
+    log "apt-get update"
+    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+    log "apt-get install ${missing[*]}"
+    # policy-rc.d: package postinsts (etcd-server) must not start system services
+    local prc=/usr/sbin/policy-rc.d created=0 rc=0
+    if [ ! -e "$prc" ]; then printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 0755 "$prc"; created=1; fi
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+    [ "$created" = 1 ] && rm -f "$prc"
+    [ $rc = 0 ] || die "apt-get install failed"
+}
+
+venv() {
+    local py=${PYTHON:-python3} stamp=.venv/.requirements.sha256 want
+    if [ -e .venv ] && ! .venv/bin/python -c 'import sys' >/dev/null 2>&1; then
+        log ".venv is broken (interpreter gone?): recreating"; rm -rf .venv
+    fi
+    if [ ! -x .venv/bin/python ]; then
+        command -v "$py" >/dev/null || die "$py not found (set PYTHON=...)"
+        log "creating .venv with $($py -V 2>&1) ($(command -v "$py"))"
+        "$py" -m venv .venv || die "python -m venv failed (python3-venv missing for $py?)"
+    fi
+    want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "requirements unchanged since last install: skipping pip"; return 0
+    fi
+    log "pip install -r requirements-dev.txt"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt >&2
+    echo "$want" > "$stamp"
+}
+
+testbed() {
+    if [ "${SLURMDEPLOY_SETUP_SKIP_TESTBED:-0}" = 1 ]; then log "SLURMDEPLOY_SETUP_SKIP_TESTBED=1: skipping"; return 0; fi
+    [ "$(id -u)" = 0 ] || { log "not root: cannot pre-install the testbed (integration tests need root)"; return 0; }
+    "$REPO/testbed/etcd.sh" install
+    "$REPO/testbed/slurm.sh" install "${SLURMDEPLOY_SLURM_FLAVOUR:-trixie}"
+}
+
+step "Debian packages" apt_packages
+step "python venv" venv
+step "testbed install (etcd, Slurm ${SLURMDEPLOY_SLURM_FLAVOUR:-trixie})" testbed
+log "set-up complete in $(( $(ms) - T_ALL )) ms"
