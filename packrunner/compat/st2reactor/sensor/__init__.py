@@ -1,0 +1,1 @@
+"""packrunner shim of st2reactor.sensor."""

@@ -1,0 +1,299 @@
+"""Schema conversion and validation (config, trigger payloads, action parameters).
+
+StackStorm writes schemas in a draft-3 flavour: ``required: true`` inside each
+property, plus ``secret``/``immutable``/``position`` keywords
+(``st2common/util/schema/__init__.py``, ``custom.json``). ``jsonschema`` 4.x
+only knows draft-4+, where ``required`` is a list on the parent object. The
+functions here convert the StackStorm style into draft-4 and validate with
+``jsonschema.Draft4Validator``, filling ``default`` values like st2's
+``use_default=True``.
+"""
+
+import ast
+import copy
+import json
+
+import jsonschema
+
+__all__ = [
+    "SchemaConversionError",
+    "ValidationFailed",
+    "to_draft4",
+    "properties_schema",
+    "validate_with_defaults",
+    "fill_defaults",
+    "secret_keys",
+    "mask_secrets",
+    "cast_value",
+    "MASK",
+    "PYTHON_RUNNER_PARAMETERS",
+]
+
+MASK = "********"
+
+#: Runner parameters of the python-script runner (st2 contrib/runners/python_runner/runner.yaml).
+PYTHON_RUNNER_PARAMETERS = {
+    "debug": {"type": "boolean", "default": False},
+    "content_version": {"type": "string"},
+    "env": {"type": "object"},
+    "timeout": {"type": "integer", "default": 600},
+    "log_level": {"type": "string", "default": "DEBUG",
+                  "enum": ["AUDIT", "CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING"]},
+}
+
+_ST2_ONLY_KEYWORDS = ("secret", "immutable", "position")
+
+
+class SchemaConversionError(ValueError):
+    """The schema cannot be used (invalid for StackStorm's validator)."""
+
+
+class ValidationFailed(ValueError):
+    """Validation of an instance failed.
+
+    Attributes:
+        path: dotted path of the failing field ("" for the top level).
+        message: jsonschema's message.
+    """
+
+    def __init__(self, what, path, message):
+        self.what = what
+        self.path = path
+        self.message = message
+        where = " at '%s'" % path if path else ""
+        super().__init__("%s invalid%s: %s" % (what, where, message))
+
+
+def to_draft4(schema, allow_required_list=False, where="schema"):
+    """Convert a StackStorm (draft-3 style) schema to draft-4.
+
+    * boolean ``required: true`` inside properties becomes a ``required`` list
+      on the parent object (``required: false`` is dropped);
+    * ``secret``, ``immutable``, ``position`` are removed;
+    * recurses into ``properties``, ``patternProperties``,
+      ``additionalProperties``, ``items``, ``anyOf``/``oneOf``/``allOf``.
+
+    Args:
+        schema: the schema dict (not modified).
+        allow_required_list: accept the draft-4 list form ``required: [..]``.
+            StackStorm's payload validator rejects it, so this is False for
+            trigger payload schemas.
+        where: used in error messages.
+
+    Returns:
+        a new draft-4 schema dict.
+
+    Raises:
+        SchemaConversionError: when the schema is not a dict or uses a list
+            ``required`` where StackStorm would reject it.
+    """
+    if not isinstance(schema, dict):
+        raise SchemaConversionError("%s: expected a mapping, got %s" % (where, type(schema).__name__))
+    out = {}
+    for key, value in schema.items():
+        if key in _ST2_ONLY_KEYWORDS:
+            continue
+        if key == "required":
+            if isinstance(value, bool):
+                continue  # handled by the parent
+            if isinstance(value, list) and allow_required_list:
+                out[key] = list(value)
+                continue
+            raise SchemaConversionError(
+                "%s: 'required' must be a boolean inside each property (StackStorm draft-3 style), got %r"
+                % (where, value)
+            )
+        if key in ("properties", "patternProperties") and isinstance(value, dict):
+            props = {}
+            required = []
+            for name, sub in value.items():
+                if isinstance(sub, dict) and sub.get("required") is True:
+                    required.append(name)
+                props[name] = to_draft4(sub, allow_required_list, "%s.%s" % (where, name))
+            out[key] = props
+            if key == "properties" and required:
+                existing = out.get("required", [])
+                out["required"] = existing + [r for r in required if r not in existing]
+            continue
+        if key in ("additionalProperties", "items", "not") and isinstance(value, dict):
+            out[key] = to_draft4(value, allow_required_list, "%s.%s" % (where, key))
+            continue
+        if key == "items" and isinstance(value, list):
+            out[key] = [to_draft4(v, allow_required_list, "%s.items" % where) for v in value]
+            continue
+        if key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
+            out[key] = [to_draft4(v, allow_required_list, "%s.%s" % (where, key)) for v in value]
+            continue
+        out[key] = copy.deepcopy(value)
+    return out
+
+
+def properties_schema(properties, additional_properties=True, where="schema"):
+    """Wrap a StackStorm properties mapping (config.schema.yaml, action
+    ``parameters``) into a draft-4 object schema.
+
+    Args:
+        properties: mapping of name -> property schema.
+        additional_properties: value of ``additionalProperties``.
+
+    Returns:
+        a draft-4 schema dict.
+    """
+    return to_draft4(
+        {"type": "object", "properties": properties or {}, "additionalProperties": additional_properties},
+        allow_required_list=True,
+        where=where,
+    )
+
+
+def check_schema(schema, where="schema"):
+    """Raise :class:`SchemaConversionError` if ``schema`` is not valid draft-4."""
+    try:
+        jsonschema.Draft4Validator.check_schema(schema)
+    except jsonschema.exceptions.SchemaError as e:
+        raise SchemaConversionError("%s is not a valid schema: %s" % (where, e.message)) from e
+
+
+def fill_defaults(instance, schema):
+    """Recursively set missing properties that have a ``default`` (in place).
+
+    Mirrors st2's ``use_default=True`` validator extension. ``None`` values
+    count as missing only at the top level when the property has a default
+    (st2's ``allow_default_none``).
+
+    Returns:
+        ``instance``.
+    """
+    if not isinstance(instance, dict) or not isinstance(schema, dict):
+        return instance
+    for name, sub in (schema.get("properties") or {}).items():
+        if not isinstance(sub, dict):
+            continue
+        if name not in instance and "default" in sub:
+            instance[name] = copy.deepcopy(sub["default"])
+        if isinstance(instance.get(name), dict):
+            fill_defaults(instance[name], sub)
+    return instance
+
+
+def _error_path(error):
+    parts = [str(p) for p in error.absolute_path]
+    if error.validator == "required" and isinstance(error.validator_value, list):
+        # "'x' is a required property": name the missing key in the path.
+        missing = [r for r in error.validator_value if isinstance(error.instance, dict) and r not in error.instance]
+        if missing:
+            parts.append(missing[0])
+    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set((error.schema.get("properties") or {}).keys())
+        extra = [k for k in error.instance if k not in allowed]
+        if extra:
+            parts.append(extra[0])
+    return ".".join(parts)
+
+
+def validate_with_defaults(instance, schema, what="value", use_default=True):
+    """Fill defaults and validate ``instance`` against a draft-4 ``schema``.
+
+    Args:
+        instance: the value (a dict is copied, not modified).
+        schema: draft-4 schema (see :func:`to_draft4`).
+        what: label for error messages ("config", "trigger payload"...).
+        use_default: fill ``default`` values first.
+
+    Returns:
+        the validated (and default-filled) copy.
+
+    Raises:
+        SchemaConversionError: the schema itself is invalid.
+        ValidationFailed: the instance does not match; ``path`` names the
+            field (the first error by path order).
+    """
+    check_schema(schema, "%s schema" % what)
+    instance = copy.deepcopy(instance)
+    if use_default:
+        fill_defaults(instance, schema)
+    validator = jsonschema.Draft4Validator(schema)
+    errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        err = errors[0]
+        raise ValidationFailed(what, _error_path(err), err.message)
+    return instance
+
+
+def secret_keys(properties):
+    """Return the names of properties marked ``secret: true``."""
+    return {k for k, v in (properties or {}).items() if isinstance(v, dict) and v.get("secret")}
+
+
+def mask_secrets(values, properties):
+    """Return a copy of ``values`` with secret properties replaced by ``********``.
+
+    Nested ``properties`` of object-typed entries are masked too.
+
+    Args:
+        values: dict (config or parameters).
+        properties: the StackStorm properties mapping that marks secrets.
+    """
+    if not isinstance(values, dict):
+        return values
+    out = {}
+    for key, value in values.items():
+        prop = (properties or {}).get(key)
+        if isinstance(prop, dict) and prop.get("secret") and value is not None:
+            out[key] = MASK
+        elif isinstance(prop, dict) and isinstance(value, dict) and prop.get("properties"):
+            out[key] = mask_secrets(value, prop["properties"])
+        else:
+            out[key] = value
+    return out
+
+
+_TRUE = ("true", "1", "yes", "y", "on")
+_FALSE = ("false", "0", "no", "n", "off")
+
+
+def cast_value(value, param_type):
+    """Cast a string to the declared parameter type, like st2's
+    ``st2common/util/casts.py`` (used for rendered rule parameters and CLI
+    ``key=value`` arguments).
+
+    * ``integer``: ``int(value)`` (``"5.0"`` is accepted when integral);
+    * ``number``: int if integral text, else float;
+    * ``boolean``: true/false, yes/no, 1/0, on/off;
+    * ``object``/``array``: JSON, then Python literal;
+    * anything else (``string``, ``null``...): unchanged.
+
+    Non-strings and unparsable strings are returned unchanged (validation
+    then reports a type error).
+    """
+    if not isinstance(value, str) or not isinstance(param_type, str):
+        return value
+    text = value.strip()
+    try:
+        if param_type == "integer":
+            try:
+                return int(text)
+            except ValueError:
+                f = float(text)
+                return int(f) if f.is_integer() else value
+        if param_type == "number":
+            try:
+                return int(text)
+            except ValueError:
+                return float(text)
+        if param_type == "boolean":
+            if text.lower() in _TRUE:
+                return True
+            if text.lower() in _FALSE:
+                return False
+            return value
+        if param_type in ("object", "array"):
+            try:
+                return json.loads(text)
+            except ValueError:
+                return ast.literal_eval(text)
+        if param_type == "null" and text.lower() in ("null", "none", ""):
+            return None
+    except (ValueError, SyntaxError):
+        return value
+    return value
