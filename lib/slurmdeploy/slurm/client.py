@@ -338,7 +338,7 @@ class SlurmClient:
         api = self.api
         params = {"signal": signal} if signal else None
         status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
-        numbers = _numbers(data)
+        numbers = _numbers(data) + api.cancel_error_numbers(data)
         if status == 404 or ESLURM_INVALID_JOB_ID in numbers:
             return False
         if status == 500 or numbers:

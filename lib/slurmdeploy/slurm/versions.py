@@ -83,6 +83,10 @@ class ApiVersion:
         """Return a :class:`~slurmdeploy.slurm.models.SlurmJob` from one job record."""
         raise NotImplementedError
 
+    def cancel_error_numbers(self, answer):
+        """Slurm error numbers reported per job in a cancel (DELETE) answer, beyond ``errors``."""
+        return []
+
 
 class V0040(ApiVersion):
     """Slurm 23.11/24.x REST API v0.0.40."""
@@ -152,9 +156,19 @@ class V0041(V0040):
 
 
 class V0042(V0041):
-    """Slurm 24.11+ REST API v0.0.42: the submit answer has no ``result`` wrapper."""
+    """Slurm 24.11+ REST API v0.0.42: the submit answer has no ``result`` wrapper; a
+    cancel answer reports per-job errors in ``status`` (recorded: DELETE of an unknown
+    id answers 200 with ``status: [{"error": {"code": 2017, ...}, ...}]``)."""
 
     name = "v0.0.42"
+
+    def cancel_error_numbers(self, answer):
+        out = []
+        for item in answer.get("status") or []:
+            code = (item.get("error") or {}).get("code")
+            if isinstance(code, int) and code != 0:
+                out.append(code)
+        return out
 
 
 #: version name -> adapter instance, oldest first
