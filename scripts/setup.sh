@@ -2,7 +2,7 @@
 # scripts/setup.sh - the one set-up command for development and CI (idempotent).
 #
 # As root on Debian 12 (fresh or not):
-#   1. apt-get install what is missing: python3-venv python3-pip curl ca-certificates
+#   1. apt-get install what is missing: python3 python3-venv python3-pip curl ca-certificates
 #      etcd-server debootstrap (apt-get update only when something must be installed)
 #   2. create .venv in the repo if missing (or broken) and pip install -r requirements-dev.txt
 #      (skipped when requirements*.txt have not changed since the last successful install)
@@ -25,7 +25,7 @@ step() {   # name command...
     log "$name: done in $(( $(ms) - t0 )) ms"
 }
 
-APT_PACKAGES=(ca-certificates curl python3-venv python3-pip etcd-server debootstrap)
+APT_PACKAGES=(ca-certificates curl python3 python3-venv python3-pip etcd-server debootstrap)
 
 apt_packages() {
     local missing=() p
