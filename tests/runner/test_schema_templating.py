@@ -1,0 +1,116 @@
+"""Schema conversion, config validation, masking, Jinja rendering."""
+
+import pytest
+
+from packrunner import ConfigError, Pack, load_config
+from packrunner.datastore import Store
+from packrunner.schema import (MASK, SchemaConversionError, ValidationFailed, cast_value, mask_secrets,
+                               properties_schema, to_draft4, validate_with_defaults)
+from packrunner.templating import TemplateRenderError, build_context, render_value
+
+
+def test_to_draft4_moves_boolean_required_to_parent():
+    schema = to_draft4({"type": "object", "properties": {
+        "a": {"type": "string", "required": True, "secret": True},
+        "b": {"type": "object", "required": False, "properties": {"c": {"type": "integer", "required": True}}},
+    }})
+    assert schema["required"] == ["a"]
+    assert "secret" not in schema["properties"]["a"]
+    assert schema["properties"]["b"]["required"] == ["c"]  # boolean False dropped, child list added
+
+
+def test_to_draft4_rejects_list_required_for_payloads():
+    with pytest.raises(SchemaConversionError, match="required"):
+        to_draft4({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}})
+
+
+def test_validate_fills_defaults_and_names_field():
+    schema = properties_schema({"a": {"type": "integer", "required": True}, "b": {"type": "string", "default": "x"}})
+    assert validate_with_defaults({"a": 1}, schema) == {"a": 1, "b": "x"}
+    with pytest.raises(ValidationFailed) as exc:
+        validate_with_defaults({"a": "one"}, schema)
+    assert exc.value.path == "a"
+    with pytest.raises(ValidationFailed) as exc:
+        validate_with_defaults({}, schema)
+    assert exc.value.path == "a"
+
+
+def test_type_lists_allowed_in_payload_schema():
+    schema = to_draft4({"type": "object", "properties": {"w": {"type": ["string", "null"]}}})
+    validate_with_defaults({"w": None}, schema)
+    with pytest.raises(ValidationFailed):
+        validate_with_defaults({"w": 3}, schema)
+
+
+def test_config_validation(demo_pack):
+    pack = Pack(demo_pack)
+    cfg = load_config(pack, {"api_token": "t"})
+    assert cfg == {"api_token": "t", "greeting": "hello", "threshold": 3, "fast_poll": False}
+    with pytest.raises(ConfigError, match="api_token"):
+        load_config(pack, {"greeting": "hi"})
+    with pytest.raises(ConfigError, match="threshold"):
+        load_config(pack, {"api_token": "t", "threshold": "three"})
+    # No config at all: defaults only, missing required keys just logged (like st2)
+    assert load_config(pack, None)["greeting"] == "hello"
+
+
+def test_config_file_and_kv_template(demo_pack, tmp_path):
+    store = Store(str(tmp_path / "s"))
+    store.set("tok", "from-kv")
+    store.set("thr", "7")
+    path = tmp_path / "c.yaml"
+    path.write_text("api_token: '{{ st2kv.system.tok }}'\nthreshold: '{{ st2kv.system.thr }}'\n")
+    cfg = load_config(Pack(demo_pack), str(path), store=store)
+    assert cfg["api_token"] == "from-kv"
+    assert cfg["threshold"] == 7
+
+
+def test_mask_secrets():
+    props = {"token": {"type": "string", "secret": True}, "nested": {"type": "object", "properties": {
+        "pw": {"type": "string", "secret": True}}}, "plain": {"type": "string"}}
+    masked = mask_secrets({"token": "x", "nested": {"pw": "y", "u": "z"}, "plain": "p"}, props)
+    assert masked == {"token": MASK, "nested": {"pw": MASK, "u": "z"}, "plain": "p"}
+
+
+def test_cast_value():
+    assert cast_value("5", "integer") == 5
+    assert cast_value("2.5", "number") == 2.5
+    assert cast_value("true", "boolean") is True
+    assert cast_value("no", "boolean") is False
+    assert cast_value('{"a": 1}', "object") == {"a": 1}
+    assert cast_value("[1, 2]", "array") == [1, 2]
+    assert cast_value("5", "string") == "5"
+    assert cast_value("abc", "integer") == "abc"  # left for validation to reject
+
+
+def test_render_value_type_preserving(tmp_path):
+    store = Store(str(tmp_path))
+    store.set("k", "kv-value")
+    store.set("a.b", "dotted")
+    ctx = build_context(store=store, payload={"n": 3, "d": {"x": [1]}, "s": "str"}, config={"c": 9})
+    assert render_value("{{ trigger.n }}", ctx) == 3
+    assert render_value("{{ trigger.d }}", ctx) == {"x": [1]}
+    assert render_value("{{trigger.n + 1}}", ctx) == 4
+    assert render_value("n={{ trigger.n }}", ctx) == "n=3"
+    assert render_value("{{ st2kv.system.k }}", ctx) == "kv-value"
+    assert render_value("{{ st2kv.system.a.b }}", ctx) == "dotted"
+    assert render_value("{{ st2kv.system.missing }}", ctx) == ""
+    assert render_value("{{ config_context.c }}", ctx) == 9
+    assert render_value({"l": ["{{ trigger.n }}"]}, ctx) == {"l": [3]}
+    with pytest.raises(TemplateRenderError):
+        render_value("{{ trigger.nope }}", ctx)
+    with pytest.raises(TemplateRenderError):
+        render_value("{{ trigger.nope.deeper }}", ctx)
+
+
+def test_filters():
+    ctx = build_context(payload={"d": {"a": 1}, "s": 'say "hi"', "j": '{"b": 2}'})
+    assert render_value("{{ trigger.d | to_json_string }}", ctx) == '{"a": 1}'
+    assert render_value("{{ trigger.d | to_yaml_string }}", ctx).strip() == "a: 1"
+    assert render_value("{{ trigger.j | from_json_string }}", ctx) == {"b": 2}
+    assert render_value("{{ trigger.j | to_complex }}", ctx) == '"{\\"b\\": 2}"'
+    assert render_value("{{ trigger.s | json_escape }}", ctx) == 'say \\"hi\\"'
+    assert render_value("{{ 'node-12' | regex_match('node-\\\\d+') }}", ctx) is True
+    assert render_value("{{ 'a node-12' | regex_search('node') }}", ctx) is True
+    assert render_value("{{ 'a node-12' | regex_match('node') }}", ctx) is False
+    assert render_value("{{ 'node-12' | regex_replace('\\\\d+', 'N') }}", ctx) == "node-N"
