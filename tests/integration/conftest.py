@@ -1,0 +1,68 @@
+"""Fixtures for integration tests of the pack on the real testbed."""
+
+import time
+import uuid
+
+import pytest
+
+from slurmdeploy.configdb import ConfigDB
+from slurmdeploy.deployer import Deployer
+
+
+@pytest.fixture
+def pack_config(etcd_server, slurm_cluster, configdb_prefix, tmp_path):
+    """A pack config (as StackStorm passes it) for the testbed, isolated per test:
+    its own Configuration DB prefix and its own namespace, hence its own mcs_label."""
+    return {
+        "slurm_url": slurm_cluster["url"],
+        "client_id": slurm_cluster["user"],
+        "slurm_jwt": str(slurm_cluster["jwt"]),
+        "config_host": etcd_server["host"],
+        "config_port": etcd_server["port"],
+        "config_prefix": configdb_prefix,
+        "namespace": f"t{uuid.uuid4().hex[:8]}",
+        "loop_interval": 1,
+        "claim_ttl": 5,
+        "liveness_file": str(tmp_path / "alive"),
+        "job_working_directory": "/tmp",
+    }
+
+
+@pytest.fixture
+def deployer(pack_config):
+    return Deployer.from_config(pack_config, environ={"PATH": "/usr/bin:/bin", "SDP_SLURM_ENV_SITE_NAME": "lab"})
+
+
+def settle(deployer, keys, timeout=90, on_status=None):
+    """Run the sensor's observation and the rules' actions (as the rules route them) until
+    every deployment in ``keys`` has a terminal state. Returns {key: [statuses seen]}."""
+    seen = {k: [] for k in keys}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in deployer.observe():
+            p = event.payload
+            if event.trigger == "deployment_new":
+                deployer.submit(p["key"])
+            elif event.trigger == "deployment_removed":
+                deployer.cancel(p["key"], p["job_id"])
+            else:
+                deployer.update_state(p["key"], p["job_id"])
+        done = True
+        for key in keys:
+            state, _ = deployer.configdb.get_state(key)
+            if not seen[key] or seen[key][-1] != state.status:
+                seen[key].append(state.status)
+                if on_status:
+                    on_status(key, state)
+            done = done and state.terminal
+        if done:
+            return seen
+        time.sleep(0.3)
+    raise AssertionError(f"deployments did not settle in {timeout}s: {seen}")
+
+
+@pytest.fixture
+def configdb(pack_config):
+    from slurmdeploy.settings import Settings
+
+    return ConfigDB.from_settings(Settings.from_config(pack_config, {}))
