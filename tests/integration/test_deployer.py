@@ -23,7 +23,7 @@ def test_deployment_becomes_a_job_and_its_state_goes_pending_running_finished(de
     db = deployer.configdb
     assert db.create_deployment("life-1", "slurm", {"script": SCRIPT_OK, "environment": {"GREETING": "hi"}})
     seen = settle(deployer, ["life-1"])
-    assert seen["life-1"] == ["UNSET", "PENDING", "RUNNING", "FINISHED"]
+    assert seen["life-1"] == ["PENDING", "RUNNING", "FINISHED"]
     state, _ = db.get_state("life-1")
     job = deployer.slurm.get_job(state.job_id)
     assert job.name == "sdp-life-1" and job.mcs_label == deployer.mcs_label
