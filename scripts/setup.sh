@@ -36,14 +36,15 @@ apt_packages() {
     [ "$(id -u)" = 0 ] || die "missing Debian packages ${missing[*]}; run as root (or apt-get install them)"
     export DEBIAN_FRONTEND=noninteractive
     log "apt-get update"
-    apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
-    log "apt-get install ${missing[*]}"
+    local aptlog=/tmp/slurmdeploy-setup-apt.log
+    apt-get -o DPkg::Lock::Timeout=600 update -qq > "$aptlog" 2>&1 || { tail -n 30 "$aptlog" >&2; die "apt-get update failed"; }
+    log "apt-get install ${missing[*]} (log: $aptlog)"
     # policy-rc.d: package postinsts (etcd-server) must not start system services
     local prc=/usr/sbin/policy-rc.d created=0 rc=0
     if [ ! -e "$prc" ]; then printf '#!/bin/sh\nexit 101\n' > "$prc"; chmod 0755 "$prc"; created=1; fi
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >> "$aptlog" 2>&1 || rc=$?
     [ "$created" = 1 ] && rm -f "$prc"
-    [ $rc = 0 ] || die "apt-get install failed"
+    [ $rc = 0 ] || { tail -n 30 "$aptlog" >&2; die "apt-get install failed"; }
 }
 
 venv() {
