@@ -4,10 +4,14 @@ import json
 import logging
 import time
 
+import os
+
 import pytest
 
 from packrunner import ActionNotFound, ConfigError, ParameterError
 from packrunner.schema import MASK
+
+DEMO_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "packs", "demo")
 
 
 def _wait_for(predicate, timeout=10.0):
@@ -222,3 +226,39 @@ def test_sensor_service_api(make_runner):
     assert svc.get_value("n") is None
     iid = svc.dispatch("demo.event", {"kind": "none"})
     assert any(t["id"] == iid and t["status"] == "processed" for t in runner.datastore.list_trigger_instances())
+
+
+def test_non_polling_sensor_pack_without_ref_or_schema(make_runner):
+    pack = os.path.join(os.path.dirname(DEMO_PATH), "streamer")
+    runner = make_runner(config=None, pack=pack)
+    assert runner.pack.ref == "streamer"
+    runner.start()
+    try:
+        ok = _wait_for(lambda: runner.datastore.get("seen") == "21")
+        assert ok
+        assert runner.wait_idle(10)
+        ex = runner.datastore.list_executions()[0]
+        assert ex["status"] == "succeeded" and ex["result"] == 42  # leaf class Record chosen over Base
+    finally:
+        runner.stop(timeout=10)
+    assert runner.datastore.get("streamer.Ticker:run_returned") == "yes"
+
+
+def test_validate_clean_pack_has_no_problems():
+    from packrunner.validate import validate_pack
+
+    assert validate_pack(os.path.join(os.path.dirname(DEMO_PATH), "streamer")) == []
+
+
+def test_ambiguous_action_module_is_rejected(tmp_path, make_runner):
+    pack = tmp_path / "amb"
+    (pack / "actions").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("name: amb\ndescription: d\nversion: '0.1.0'\nauthor: a\n")
+    (pack / "actions" / "two.yaml").write_text("name: two\nrunner_type: python-script\nentry_point: two.py\n")
+    (pack / "actions" / "two.py").write_text(
+        "from st2common.runners.base_action import Action\n"
+        "class A(Action):\n    def run(self):\n        return 1\n"
+        "class B(Action):\n    def run(self):\n        return 2\n")
+    rec = make_runner(config=None, pack=str(pack), state_dir=tmp_path / "st").run_action("two", {})
+    assert rec["status"] == "failed"
+    assert "several Action classes" in rec["error"]
