@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# scripts/demo.sh - set everything up and run the deployer's whole loop on real services.
+#
+# As root on Debian 12: installs what is missing (scripts/setup.sh), starts a throw-away
+# etcd (the SDP Configuration Database) and a Slurm 24.11 cluster with slurmrestd on
+# loopback (testbed/), runs the pack with the local runner (python -m packrunner start),
+# creates a few SDP deployments in etcd - one with a failing script, one with invalid
+# args - removes another one while its job runs, and prints how each deployment's state
+# evolves until all are settled. Then stops only what it started.
+#
+#   scripts/demo.sh            run the demo (ports: etcd 22379, Slurm 26817/26818/26820)
+#   DEMO_KEEP=1 scripts/demo.sh   leave etcd, Slurm and the runner running afterwards
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$(pwd -P)
+DEMO_DIR=${DEMO_DIR:-/tmp/slurmdeploy-demo}
+say() { echo "[demo] $*" >&2; }
+
+T0=$(date +%s%N)
+./scripts/setup.sh
+say "set-up took $(( ($(date +%s%N) - T0) / 1000000 )) ms"
+
+mkdir -p "$DEMO_DIR"; chmod 0755 "$DEMO_DIR"
+RUNNER_PID=""
+cleanup() {
+    if [ "${DEMO_KEEP:-0}" = 1 ]; then
+        say "DEMO_KEEP=1: left running (runner pid ${RUNNER_PID:-none}); stop with:"
+        say "  kill $RUNNER_PID; testbed/slurm.sh stop $DEMO_DIR/slurm; testbed/etcd.sh stop $DEMO_DIR/etcd"
+        return
+    fi
+    say "stopping what the demo started"
+    if [ -n "$RUNNER_PID" ] && kill -0 "$RUNNER_PID" 2>/dev/null; then
+        kill -TERM "$RUNNER_PID"; wait "$RUNNER_PID" 2>/dev/null || true
+    fi
+    testbed/slurm.sh stop "$DEMO_DIR/slurm" >/dev/null 2>&1 || true
+    testbed/etcd.sh stop "$DEMO_DIR/etcd" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+say "starting etcd (the SDP Configuration Database)"
+ETCD_LAB_PORT=${ETCD_LAB_PORT:-22379} ETCD_LAB_PEER_PORT=${ETCD_LAB_PEER_PORT:-22380} \
+    testbed/etcd.sh start "$DEMO_DIR/etcd" > "$DEMO_DIR/etcd.env"
+say "starting Slurm 24.11 with slurmrestd (JWT auth)"
+SLURM_LAB_CTLD_PORT=${SLURM_LAB_CTLD_PORT:-26817} SLURM_LAB_SLURMD_PORT=${SLURM_LAB_SLURMD_PORT:-26818} \
+    SLURM_LAB_REST_PORT=${SLURM_LAB_REST_PORT:-26820} \
+    testbed/slurm.sh start trixie "$DEMO_DIR/slurm" > "$DEMO_DIR/slurm.env"
+set -a; . "$DEMO_DIR/etcd.env"; . "$DEMO_DIR/slurm.env"; set +a
+
+# The pack config, as /opt/stackstorm/configs/slurmdeploy.yaml would hold it. The JWT
+# goes into this 0600 file only, never on a command line or in the output.
+umask 077
+cat > "$DEMO_DIR/config.yaml" <<YAML
+slurm_url: "$SLURM_REST_URL"
+client_id: "$SLURM_REST_USER"
+slurm_jwt: "$SLURM_JWT"
+config_host: "$SDP_CONFIG_HOST"
+config_port: $SDP_CONFIG_PORT
+loop_interval: 2
+liveness_file: "$DEMO_DIR/alive"
+namespace: demo
+YAML
+umask 022
+unset SLURM_JWT
+
+say "starting the pack with the local runner: python -m packrunner start (log: $DEMO_DIR/runner.log)"
+rm -rf "$DEMO_DIR/state"
+.venv/bin/python -m packrunner --pack "$REPO" --config "$DEMO_DIR/config.yaml" \
+    --state-dir "$DEMO_DIR/state" start > "$DEMO_DIR/runner.log" 2>&1 &
+RUNNER_PID=$!
+
+.venv/bin/python scripts/demo_deployments.py --config "$DEMO_DIR/config.yaml" --runner-log "$DEMO_DIR/runner.log"
+
+say "executions recorded by the runner (python -m packrunner execution list):"
+.venv/bin/python -m packrunner --pack "$REPO" --state-dir "$DEMO_DIR/state" execution list --limit 100 \
+    > "$DEMO_DIR/executions.json"
+.venv/bin/python - "$DEMO_DIR/executions.json" <<'PY' >&2
+import json, sys
+rows = json.load(open(sys.argv[1]))
+for r in sorted(rows, key=lambda r: r.get("start_time") or ""):
+    print("  %s  %-26s %-10s %6.3f s  rule %s" % (r["id"][:8], r["action"], r["status"],
+          r.get("elapsed") or 0, r.get("rule") or "-"))
+PY
