@@ -330,7 +330,9 @@ class SlurmClient:
 
         Returns:
             True when Slurm accepted the request, False when it does not know the job
-            (error 2017).
+            (404, or error 2017 - per job in ``status`` on v0.0.42). v0.0.40/41 on 24.11
+            answer a bare 200 for an unknown id (recorded), so there True does not prove
+            the job existed: read it first.
 
         Raises:
             SlurmAPIError: any other failure.
