@@ -19,7 +19,6 @@ import logging
 import os
 import re
 import socket
-import sys
 from dataclasses import dataclass
 from typing import Optional
 
@@ -123,6 +122,7 @@ class ConfigDB:
         self.client = client
         self.prefix = prefix.rstrip("/")
         self.endpoint = f"{client.protocol}://{client.host}:{client.port}"
+        self._credentials = None
 
     @classmethod
     def from_settings(cls, settings, timeout=10.0):
@@ -163,6 +163,7 @@ class ConfigDB:
                 f"env SDP_CONFIG_USERNAME/SDP_CONFIG_PASSWORD): {type(exc).__name__}"
             ) from None
         self.client.session.headers["Authorization"] = answer["token"]
+        self._credentials = (username, password)
 
     # ------------------------------------------------------------------ paths
     def deployment_path(self, key):
@@ -180,7 +181,14 @@ class ConfigDB:
     # ------------------------------------------------------------------ calls
     def _call(self, what, func, *args, **kwargs):
         try:
-            return func(*args, **kwargs)
+            try:
+                return func(*args, **kwargs)
+            except etcd_exceptions.Etcd3Exception as exc:
+                # etcd auth tokens die with an etcd restart or expire: log in again, once
+                if self._credentials and "auth" in str(getattr(exc, "detail_text", "") or exc).lower():
+                    self._authenticate(*self._credentials)
+                    return func(*args, **kwargs)
+                raise
         except etcd_exceptions.Etcd3Exception as exc:
             raise ConfigDBError(
                 f"Configuration Database (etcd at {self.endpoint}) failed to {what}: "
@@ -337,7 +345,9 @@ class ConfigDB:
             A :class:`Claim`, or None when another process owns the deployment.
         """
         lease = self._call(f"grant a lease for deployment {key!r}", self.client.lease, int(ttl))
-        owner = {"command": list(sys.argv), "hostname": socket.gethostname(), "pid": os.getpid()}
+        # never argv: StackStorm's python runner passes the decrypted pack config (tokens,
+        # passwords) on the action's command line (python_runner.py "--config=...")
+        owner = {"command": ["slurmdeploy", "submit", key], "hostname": socket.gethostname(), "pid": os.getpid()}
         path = self.owner_path(key)
         won = self.txn(
             f"claim deployment {key!r}",
@@ -351,7 +361,11 @@ class ConfigDB:
 
     def refresh(self, claim):
         """Keep a claim alive for another ``ttl``. Returns False when it already expired."""
-        return self._call(f"refresh the claim on {claim.key!r}", claim.lease.refresh) > 0
+        try:
+            return self._call(f"refresh the claim on {claim.key!r}", claim.lease.refresh) > 0
+        except (KeyError, TypeError, ValueError):
+            # etcd3gw's Lease.refresh reads result["result"]["TTL"]; an expired lease has none
+            return False
 
     def release(self, claim):
         """Give a claim up (revoking the lease deletes the owner key). Never raises."""

@@ -114,46 +114,55 @@ class Deployer:
             if key is not None:
                 by_key.setdefault(key, []).append(job)
         events = []
+        wanted = {}  # key -> the job id its state records
         for key in sorted(snap.deployments):
             dep = snap.deployments[key]
-            if dep.kind != "slurm" and dep.valid:
+            if dep.kind != "slurm":
+                if dep.kind is None:
+                    LOG.debug("deployment %r ignored: %s", key, dep.problem)
                 continue
-            if not dep.valid:
-                LOG.debug("deployment %r: %s", key, dep.problem)
             state, _ = snap.states.get(key, (DeploymentState.from_dict(key, None), 0))
+            wanted[key] = state.job_id
             if state.terminal:
                 continue
-            if state.job_id is not None:
-                job = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
-                status = states.sdp_status(job.job_state) if job else states.FAILED
-                if job is None or status != state.status:
-                    events.append(self._state_event(key, state, job, state.job_id))
-                continue
-            if key in snap.owners:
-                LOG.debug("deployment %r is being submitted by %s", key, snap.owners[key])
-                continue
-            current = [j for j in by_key.get(key, []) if self._belongs(j, dep)]
-            if current:
-                events.append(self._state_event(key, state, _pick(current), None))
-            else:
-                events.append(
-                    Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind or "slurm", "args": dep.args})
-                )
+            try:
+                events.extend(self._observe_deployment(dep, state, snap.owners.get(key), by_id, by_key))
+            except ValueError as exc:  # e.g. a job state this library does not know
+                LOG.warning("deployment %r skipped this poll: %s", key, exc)
         for key in sorted(by_key):
             for job in by_key[key]:
                 if job.finished:
                     continue
                 dep = snap.deployments.get(key)
-                if dep is not None and self._belongs(job, dep):
+                if dep is not None and self._belongs(job, dep) and wanted.get(key) in (None, job.job_id):
                     continue
                 # confirm: the deployment may have been created after the snapshot
                 dep = self.configdb.get_deployment(key)
-                if dep is None or not self._belongs(job, dep):
+                recorded = self.configdb.get_state(key)[0].job_id if dep is not None else None
+                if dep is None or not self._belongs(job, dep) or recorded not in (None, job.job_id):
                     events.append(
                         Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state})
                     )
         self.touch_liveness()
         return events
+
+    def _observe_deployment(self, dep, state, owner, by_id, by_key):
+        key = dep.key
+        if state.job_id is not None:
+            job = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
+            if job is not None and job.mcs_label != self.mcs_label:
+                job = None  # the id was reused by someone else's job: ours is gone
+            status = states.sdp_status(job.job_state) if job else states.FAILED
+            if job is None or status != state.status:
+                return [self._state_event(key, state, job, state.job_id)]
+            return []
+        if owner is not None:
+            LOG.debug("deployment %r is being submitted by pid %s on %s", key, owner.get("pid"), owner.get("hostname"))
+            return []
+        current = [j for j in by_key.get(key, []) if self._belongs(j, dep)]
+        if current:
+            return [self._state_event(key, state, _pick(current), None)]
+        return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args})]
 
     def _belongs(self, job, dep):
         """True when ``job`` is the job of this incarnation of deployment ``dep``."""
@@ -209,7 +218,8 @@ class Deployer:
             ``(ok, result)``: ``ok`` False when the deployment was rejected (its state is
             now FAILED with ``error_state``). ``result["outcome"]`` is one of
             ``submitted``, ``adopted``, ``already_submitted``, ``claimed_elsewhere``,
-            ``rejected``, ``not_found``.
+            ``claim_lost``; failed: ``rejected``, ``not_found``, ``not_ours`` (another kind;
+            nothing is written).
 
         Raises:
             ConfigDBError, SlurmAPIError: transient failures; nothing was recorded and
@@ -218,6 +228,10 @@ class Deployer:
         dep = self.configdb.get_deployment(key)
         if dep is None:
             return False, result("not_found", key, error=f"no deployment at {self.configdb.deployment_path(key)}")
+        if dep.kind != "slurm":
+            return False, result("not_ours", key, kind=dep.kind,
+                                 error=f"deployment {key!r} is of kind {dep.kind!r}; this deployer only runs 'slurm' "
+                                       "deployments and leaves the others (and their state) alone")
         if args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
@@ -226,13 +240,24 @@ class Deployer:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
         claim = self.configdb.claim(key, self.settings.claim_ttl)
         if claim is None:
-            owner = self.configdb.get_owner(key)
-            LOG.info("deployment %r is being submitted by another process (%s)", key, owner)
+            owner = self.configdb.get_owner(key) or {}
+            owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
+            LOG.info("deployment %r is being submitted by pid %s on %s", key, owner["pid"], owner["hostname"])
             return True, result("claimed_elsewhere", key, owner=owner)
+        release = True
         try:
             return self._submit_claimed(dep, claim)
+        except SlurmAPIError as exc:
+            if exc.method == "POST" and (exc.status in TRANSIENT_STATUSES or not exc.errors):
+                # the submit's outcome is unknown (timeout, reset...): keep the claim until its
+                # lease expires, so the next attempt finds the job in Slurm's listing and adopts it
+                release = False
+                LOG.warning("deployment %r: submit outcome unknown (%s); the claim expires in %s s, then the "
+                            "job is adopted or submitted", key, exc, self.settings.claim_ttl)
+            raise
         finally:
-            self.configdb.release(claim)
+            if release:
+                self.configdb.release(claim)
 
     def _submit_claimed(self, dep, claim):
         key = dep.key
@@ -255,7 +280,9 @@ class Deployer:
             written = self.configdb.write_state(key, failed, mod, dep.revision)
             LOG.warning("deployment %r rejected: %s", key, exc)
             return False, result("rejected", key, status=states.FAILED, error=str(exc), state_written=written)
-        self.configdb.refresh(claim)
+        if not self.configdb.refresh(claim):
+            LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
+            return True, result("claim_lost", key)
         try:
             job_id = self.slurm.submit_job(request)
         except SlurmAPIError as exc:
@@ -296,6 +323,7 @@ class Deployer:
             exists), or ``refused`` (not our job: ``ok`` is False).
         """
         dep = self.configdb.get_deployment(key)
+        recorded = self.configdb.get_state(key)[0].job_id if dep is not None else None
         if job_id is not None:
             job = self.slurm.get_job(job_id)
             candidates = [job] if job is not None else []
@@ -305,7 +333,7 @@ class Deployer:
             candidates = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if not j.finished]
         outcomes, ok = [], True
         for job in candidates:
-            outcome = self._cancel_one(key, job, dep, force)
+            outcome = self._cancel_one(key, job, dep, recorded, force)
             ok = ok and outcome != "refused"
             outcomes.append({"job_id": job.job_id, "outcome": outcome})
         if dep is None:
@@ -315,14 +343,14 @@ class Deployer:
             summary = "refused"
         return ok, result(summary, key, jobs=outcomes)
 
-    def _cancel_one(self, key, job, dep, force):
+    def _cancel_one(self, key, job, dep, recorded, force):
         if job.mcs_label != self.mcs_label or job.name != job_name(key):
             LOG.warning("refusing to cancel Slurm job %s (name %r, mcs_label %r): not a job of deployment %r "
                         "with label %r", job.job_id, job.name, job.mcs_label, key, self.mcs_label)
             return "refused"
         if job.finished:
             return "already_finished"
-        if dep is not None and self._belongs(job, dep) and not force:
+        if dep is not None and self._belongs(job, dep) and recorded in (None, job.job_id) and not force:
             LOG.info("deployment %r exists: keeping Slurm job %s (use force=true to cancel it)", key, job.job_id)
             return "kept"
         if self.slurm.cancel_job(job.job_id):
@@ -383,6 +411,11 @@ class Deployer:
                 new = DeploymentState(
                     key, wanted, states.FAILED, states.VANISHED_REASON,
                     f"Slurm job {wanted} is no longer known to slurmctld; its end was not observed",
+                )
+            elif state.job_id == job.job_id and job.mcs_label != self.mcs_label:
+                new = DeploymentState(
+                    key, wanted, states.FAILED, states.VANISHED_REASON,
+                    f"Slurm job {wanted} is gone: its id now belongs to a job without our mcs_label",
                 )
             else:
                 if job.mcs_label != self.mcs_label or job.name != job_name(key):

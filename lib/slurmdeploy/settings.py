@@ -194,6 +194,11 @@ class Settings:
         for name in ("loop_interval", "claim_ttl"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1 second, got {getattr(self, name)}")
+        if self.claim_ttl <= self.connect_timeout + self.read_timeout:
+            raise ConfigurationError(
+                f"claim_ttl ({self.claim_ttl} s) must be longer than connect_timeout + read_timeout "
+                f"({self.connect_timeout + self.read_timeout:g} s): a submission claim must outlive a submit request"
+            )
 
     @property
     def mcs_label(self):

@@ -22,7 +22,9 @@ def pack_config(etcd_server, slurm_cluster, configdb_prefix, tmp_path):
         "config_prefix": configdb_prefix,
         "namespace": f"t{uuid.uuid4().hex[:8]}",
         "loop_interval": 1,
-        "claim_ttl": 5,
+        "claim_ttl": 15,
+        "connect_timeout": 2,
+        "read_timeout": 10,
         "liveness_file": str(tmp_path / "alive"),
         "job_working_directory": "/tmp",
     }

@@ -176,3 +176,48 @@ def test_liveness_file_is_touched_on_every_healthy_poll(deployer, pack_config):
     first = os.stat(pack_config["liveness_file"]).st_mtime_ns
     deployer.observe()
     assert os.stat(pack_config["liveness_file"]).st_mtime_ns >= first
+
+
+def test_a_duplicate_job_of_a_deployment_is_cancelled_and_the_recorded_one_kept(deployer):
+    from slurmdeploy.jobs import build_job
+
+    db = deployer.configdb
+    db.create_deployment("twin-1", "slurm", {"script": "#!/bin/bash\nsleep 60\n"})
+    ok, res = deployer.submit("twin-1")
+    recorded = res["job_id"]
+    # a duplicate with the same marker, as a lost submit answer could leave behind
+    twin = deployer.slurm.submit_job(build_job(deployer.settings, db.get_deployment("twin-1"), {"PATH": "/bin"}))
+    removed = [e.payload for e in deployer.observe() if e.trigger == "deployment_removed"]
+    assert [(p["key"], p["job_id"]) for p in removed] == [("twin-1", twin)]
+    ok, res = deployer.cancel("twin-1", twin)
+    assert res["jobs"] == [{"job_id": twin, "outcome": "cancelled"}]
+    ok, res = deployer.cancel("twin-1", recorded)
+    assert res["jobs"] == [{"job_id": recorded, "outcome": "kept"}]
+    assert deployer.slurm.get_job(recorded).job_state in ("PENDING", "RUNNING")
+    deployer.cancel("twin-1", recorded, force=True)
+
+
+def test_other_kinds_are_left_alone(deployer):
+    db = deployer.configdb
+    db.create_deployment("helm-2", "helm", {"chart": "x"})
+    assert [e for e in deployer.observe() if e.payload["key"] == "helm-2"] == []
+    ok, res = deployer.submit("helm-2")
+    assert not ok and res["outcome"] == "not_ours"
+    assert db.get_state("helm-2")[1] == 0  # nothing written
+
+
+def test_owner_key_and_results_carry_no_secret(deployer, pack_config):
+    import json
+
+    db = deployer.configdb
+    db.create_deployment("own-1", "slurm", {"script": "#!/bin/bash\ntrue\n"})
+    claim = db.claim("own-1", ttl=30)
+    owner = db.get_owner("own-1")
+    assert owner["command"] == ["slurmdeploy", "submit", "own-1"] and owner["pid"] > 0
+    ok, res = deployer.submit("own-1")
+    assert res["outcome"] == "claimed_elsewhere" and set(res["owner"]) == {"pid", "hostname"}
+    db.release(claim)
+    ok, res = deployer.submit("own-1")
+    text = json.dumps(res) + json.dumps(owner)
+    assert res["outcome"] == "submitted"
+    assert pack_config["slurm_jwt"] not in text

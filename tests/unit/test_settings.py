@@ -54,3 +54,8 @@ def test_secrets_are_masked_in_repr_and_public_dict():
 def test_missing_slurm_url_says_how_to_set_it():
     with pytest.raises(ConfigurationError, match="SDP_SLURMDEPLOY_SLURM_URL"):
         Settings.from_config({}, {}).require_slurm_url()
+
+
+def test_claim_must_outlive_a_submit_request():
+    with pytest.raises(ConfigurationError, match=r"claim_ttl \(10 s\) must be longer than connect_timeout \+ read_timeout \(25 s\)"):
+        Settings.from_config({"claim_ttl": 10}, {})

@@ -213,3 +213,44 @@ def test_numbers_in_slurm_no_val_form():
     assert no_val_number({"set": True, "infinite": True, "number": 0}) is None
     assert no_val_number(7) == 7 and no_val_number(None) is None
     assert set_number(3) == {"set": True, "infinite": False, "number": 3}
+
+
+def test_bare_404_is_an_error_not_a_vanished_job():
+    """Only Slurm's error 2017 means "no such job"; a 404 without it (e.g. the version's
+    plugin is gone) must never make a running job look vanished."""
+    bare = {"request": {"method": "GET", "path": "/slurm/v0.0.42/job/5"}, "status": 404, "body": {}}
+    client, _ = client_for("v0.0.42", extra=[bare])
+    with pytest.raises(SlurmAPIError) as err:
+        client.get_job(5)
+    assert err.value.status == 404
+
+
+class Expiring(Rotating):
+    def expiring(self, margin=30):
+        return True
+
+
+def test_submit_is_never_sent_twice_after_a_500_even_with_an_expiring_token():
+    failed = {"request": {"method": "POST", "path": "/slurm/v0.0.42/job/submit"}, "status": 500,
+              "body": {"errors": [{"error_number": 1, "error": "Unspecified error"}]}}
+    replay = Replay([failed])
+    session = requests.Session()
+    session.mount("http://", replay)
+    source = Expiring()
+    client = SlurmClient("http://slurm.test:6820", source, api_version="v0.0.42", session=session)
+    req = JobRequest(name="n", script="#!/bin/bash\n", environment={"A": "1"}, mcs_label="l",
+                     current_working_directory="/tmp")
+    with pytest.raises(SlurmAPIError):
+        client.submit_job(req)
+    assert len(replay.sent) == 1 and source.invalidations == 0
+
+
+def test_a_get_with_an_expiring_token_is_retried_after_a_500():
+    failed = {"request": {"method": "GET", "path": "/slurm/v0.0.42/ping"}, "status": 500,
+              "body": {"errors": [{"error_number": 1, "error": "Unspecified error"}]}}
+    replay = Replay([failed, recorded("v0.0.42", "ping")])
+    session = requests.Session()
+    session.mount("http://", replay)
+    source = Expiring()
+    client = SlurmClient("http://slurm.test:6820", source, api_version="v0.0.42", session=session)
+    assert client.ping()["pings"] and source.invalidations == 1 and len(replay.sent) == 2

@@ -197,7 +197,7 @@ class SlurmClient:
         version = self._api.name if self._api else None
         try:
             answer = self._send(method, path, body, params)
-            if self._auth_rejected(answer) and self.token_source.invalidate():
+            if self._auth_rejected(answer, method) and self.token_source.invalidate():
                 LOG.info("slurmrestd rejected the %s token (HTTP %s); retrying once with a fresh one",
                          self.token_source.mode, answer.status_code)
                 answer = self._send(method, path, body, params)
@@ -220,7 +220,7 @@ class SlurmClient:
                 )
             data = {}
         errors = data.get("errors") or []
-        if self._auth_rejected(answer):
+        if self._auth_rejected(answer, method):
             raise SlurmAuthError(
                 f"slurmrestd rejected the {self.token_source.mode} credentials; check the token "
                 "(SDP_SLURMDEPLOY_SLURM_JWT / client credentials) and the Slurm user name",
@@ -233,10 +233,12 @@ class SlurmClient:
             )
         return answer.status_code, data
 
-    def _auth_rejected(self, answer):
+    def _auth_rejected(self, answer, method):
         if answer.status_code in AUTH_STATUSES:
             return True
-        return answer.status_code == 500 and self.token_source.expiring()
+        # 22.05 answers an expired token with 500; a 500 to a submit may also mean the job
+        # was accepted, so a POST is never sent again after a 500
+        return answer.status_code == 500 and method != "POST" and self.token_source.expiring()
 
     # --------------------------------------------------------------- operations
     def ping(self):
@@ -277,18 +279,21 @@ class SlurmClient:
 
         Returns:
             A :class:`slurmdeploy.slurm.models.SlurmJob`, or None when slurmctld does not
-            know the id (404 on 24.11; 500 with error 2017 on 22.05) - e.g. purged after
-            ``MinJobAge``.
+            know the id (error 2017: with 404 on 24.11, 500 on 22.05) - e.g. purged after
+            ``MinJobAge``. A 404 without error 2017 raises.
 
         Raises:
             SlurmAPIError: any other failure.
         """
         api = self.api
         status, data = self.request("GET", api.job_path(job_id), allow_statuses=(404, 500))
-        if status == 404 or (status == 500 and ESLURM_INVALID_JOB_ID in _numbers(data)):
+        if status in (404, 500) and ESLURM_INVALID_JOB_ID in _numbers(data):
             return None
-        if status == 500:
-            raise SlurmAPIError("slurmrestd returned an error", status=500, method="GET",
+        if status in (404, 500):
+            # a bare 404 is not "no such job" (e.g. the version's plugin is gone after a
+            # slurmrestd restart): never let it read as a vanished job; detect the version again
+            self._api = None if self._requested_version == "auto" else self._api
+            raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         for record in data.get("jobs") or []:
             job = api.parse_job(record)
@@ -341,9 +346,9 @@ class SlurmClient:
         params = {"signal": signal} if signal else None
         status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
         numbers = _numbers(data) + api.cancel_error_numbers(data)
-        if status == 404 or ESLURM_INVALID_JOB_ID in numbers:
+        if ESLURM_INVALID_JOB_ID in numbers:
             return False
-        if status == 500 or numbers:
+        if status in (404, 500) or numbers:
             raise SlurmAPIError("Slurm refused to cancel the job", status=status, method="DELETE",
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         return True
