@@ -308,6 +308,19 @@ class ConfigDB:
             ],
         )
 
+    def drop_orphan_state(self, key):
+        """Delete a state left under a deleted deployment (only while ``/deploy/<key>`` is
+        absent), so the key can be used again.
+
+        Returns:
+            True when the deployment was absent (and any leftover state is gone).
+        """
+        return self.txn(
+            f"remove the leftover state of deleted deployment {key!r}",
+            [{"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+            [{"request_delete_range": {"key": _b64(self.state_path(key))}}],
+        )
+
     def write_state(self, key, state, expected_mod_revision, deployment_revision=None):
         """Write ``/deploy/<key>/state`` if nobody changed it since it was read.
 

@@ -337,7 +337,7 @@ class Deployer:
             ok = ok and outcome != "refused"
             outcomes.append({"job_id": job.job_id, "outcome": outcome})
         if dep is None:
-            self._drop_orphan_state(key)
+            self.configdb.drop_orphan_state(key)
         summary = "cancelled" if any(o["outcome"] == "cancelled" for o in outcomes) else "nothing_to_cancel"
         if not ok:
             summary = "refused"
@@ -357,18 +357,6 @@ class Deployer:
             LOG.info("deployment %r: cancelled Slurm job %s", key, job.job_id)
             return "cancelled"
         return "not_found"
-
-    def _drop_orphan_state(self, key):
-        """Delete a state left under a deleted deployment, so the key can be reused."""
-        from slurmdeploy.configdb import _b64
-
-        path = self.configdb.state_path(key)
-        self.configdb.txn(
-            f"remove the leftover state of deleted deployment {key!r}",
-            [{"key": _b64(self.configdb.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
-              "create_revision": 0}],
-            [{"request_delete_range": {"key": _b64(path)}}],
-        )
 
     # -------------------------------------------------------- update_state
     def update_state(self, key, job_id=None, attempts=3):
