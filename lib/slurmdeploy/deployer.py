@@ -175,7 +175,7 @@ class Deployer:
         if job is None:
             status, job_state = states.FAILED, "UNKNOWN"
             reason = states.VANISHED_REASON
-            description = f"Slurm job {job_id} is no longer known to slurmctld; its end was not observed"
+            description = states.vanished_description(job_id)
         else:
             status, job_state = states.sdp_status(job.job_state), job.job_state
             reason, description = job.state_reason, job.state_description
@@ -396,10 +396,8 @@ class Deployer:
             if job is None:
                 if state.job_id is None:
                     return True, result("no_job", key, job_id=wanted)
-                new = DeploymentState(
-                    key, wanted, states.FAILED, states.VANISHED_REASON,
-                    f"Slurm job {wanted} is no longer known to slurmctld; its end was not observed",
-                )
+                new = DeploymentState(key, wanted, states.FAILED, states.VANISHED_REASON,
+                                      states.vanished_description(wanted))
             elif state.job_id == job.job_id and job.mcs_label != self.mcs_label:
                 new = DeploymentState(
                     key, wanted, states.FAILED, states.VANISHED_REASON,

@@ -46,6 +46,17 @@ class ConfigDBError(SlurmDeployError):
     """The Configuration Database (etcd) could not be read or written."""
 
 
+def slurm_error_numbers(errors):
+    """The ints among the ``error_number`` (``error_code`` in some versions) fields of
+    Slurm's ``errors`` list (a list of dicts, or None)."""
+    out = []
+    for err in errors or []:
+        number = err.get("error_number", err.get("error_code"))
+        if isinstance(number, int):
+            out.append(number)
+    return out
+
+
 class SlurmAPIError(SlurmDeployError):
     """slurmrestd answered with an error, or could not be reached.
 
@@ -77,12 +88,7 @@ class SlurmAPIError(SlurmDeployError):
     @property
     def error_numbers(self):
         """Slurm error numbers (ints) reported in ``errors``."""
-        out = []
-        for err in self.errors:
-            number = err.get("error_number", err.get("error_code"))
-            if isinstance(number, int):
-                out.append(number)
-        return out
+        return slurm_error_numbers(self.errors)
 
 
 class SlurmAuthError(SlurmAPIError):

@@ -65,6 +65,11 @@ INVALID_DEPLOYMENT_REASON = "InvalidDeployment"
 SUBMIT_FAILED_REASON = "SubmitFailed"
 
 
+def vanished_description(job_id):
+    """The state_description of a job that vanished from Slurm before its end was seen."""
+    return f"Slurm job {job_id} is no longer known to slurmctld; its end was not observed"
+
+
 def sdp_status(job_state):
     """Map a Slurm base job state to an SDP status.
 

@@ -53,14 +53,19 @@ class Replay(BaseAdapter):
         pass
 
 
-def client_for(version, *names, api_version=None, extra=()):
-    recs = [recorded(version, n) for n in names] + list(extra)
-    replay = Replay(recs)
+def replay_client(recordings, source=None, api_version="v0.0.42"):
+    """A client whose session answers from ``recordings``; returns ``(client, replay)``."""
+    replay = Replay(recordings)
     session = requests.Session()
     session.mount("http://", replay)
-    client = SlurmClient("http://slurm.test:6820", StaticJWT(TOKEN, "slurmtest"),
-                         api_version=api_version or version, session=session)
+    client = SlurmClient("http://slurm.test:6820", source or StaticJWT(TOKEN, "slurmtest"),
+                         api_version=api_version, session=session)
     return client, replay
+
+
+def client_for(version, *names, api_version=None, extra=()):
+    recs = [recorded(version, n) for n in names] + list(extra)
+    return replay_client(recs, api_version=api_version or version)
 
 
 def test_recordings_exist_for_every_supported_version():
@@ -185,11 +190,8 @@ class Rotating(StaticJWT):
 def test_rejected_token_is_renewed_and_the_request_sent_exactly_once_more():
     rejected = {"request": {"method": "GET", "path": "/slurm/v0.0.42/ping"}, "status": 511,
                 "body": {"errors": [{"error_number": 1007, "error": "Protocol authentication error"}]}}
-    replay = Replay([rejected, recorded("v0.0.42", "ping")])
-    session = requests.Session()
-    session.mount("http://", replay)
     source = Rotating()
-    client = SlurmClient("http://slurm.test:6820", source, api_version="v0.0.42", session=session)
+    client, replay = replay_client([rejected, recorded("v0.0.42", "ping")], source)
     assert client.ping()["pings"]
     assert source.invalidations == 1 and len(replay.sent) == 2
 
@@ -197,10 +199,7 @@ def test_rejected_token_is_renewed_and_the_request_sent_exactly_once_more():
 def test_token_rejected_twice_is_an_auth_error():
     rejected = {"request": {"method": "GET", "path": "/slurm/v0.0.42/ping"}, "status": 511,
                 "body": {"errors": [{"error_number": 1007, "error": "Protocol authentication error"}]}}
-    replay = Replay([rejected])
-    session = requests.Session()
-    session.mount("http://", replay)
-    client = SlurmClient("http://slurm.test:6820", Rotating(), api_version="v0.0.42", session=session)
+    client, replay = replay_client([rejected], Rotating())
     with pytest.raises(SlurmAuthError) as err:
         client.ping()
     assert err.value.status == 511 and 1007 in err.value.error_numbers and len(replay.sent) == 2
@@ -233,11 +232,8 @@ class Expiring(Rotating):
 def test_submit_is_never_sent_twice_after_a_500_even_with_an_expiring_token():
     failed = {"request": {"method": "POST", "path": "/slurm/v0.0.42/job/submit"}, "status": 500,
               "body": {"errors": [{"error_number": 1, "error": "Unspecified error"}]}}
-    replay = Replay([failed])
-    session = requests.Session()
-    session.mount("http://", replay)
     source = Expiring()
-    client = SlurmClient("http://slurm.test:6820", source, api_version="v0.0.42", session=session)
+    client, replay = replay_client([failed], source)
     req = JobRequest(name="n", script="#!/bin/bash\n", environment={"A": "1"}, mcs_label="l",
                      current_working_directory="/tmp")
     with pytest.raises(SlurmAPIError):
@@ -248,9 +244,6 @@ def test_submit_is_never_sent_twice_after_a_500_even_with_an_expiring_token():
 def test_a_get_with_an_expiring_token_is_retried_after_a_500():
     failed = {"request": {"method": "GET", "path": "/slurm/v0.0.42/ping"}, "status": 500,
               "body": {"errors": [{"error_number": 1, "error": "Unspecified error"}]}}
-    replay = Replay([failed, recorded("v0.0.42", "ping")])
-    session = requests.Session()
-    session.mount("http://", replay)
     source = Expiring()
-    client = SlurmClient("http://slurm.test:6820", source, api_version="v0.0.42", session=session)
+    client, replay = replay_client([failed, recorded("v0.0.42", "ping")], source)
     assert client.ping()["pings"] and source.invalidations == 1 and len(replay.sent) == 2

@@ -23,7 +23,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from slurmdeploy.errors import SlurmAPIError, SlurmAuthError
+from slurmdeploy.errors import SlurmAPIError, SlurmAuthError, slurm_error_numbers
 from slurmdeploy.slurm.versions import ADAPTERS, adapter
 
 LOG = logging.getLogger(__name__)
@@ -287,7 +287,7 @@ class SlurmClient:
         """
         api = self.api
         status, data = self.request("GET", api.job_path(job_id), allow_statuses=(404, 500))
-        if status in (404, 500) and ESLURM_INVALID_JOB_ID in _numbers(data):
+        if status in (404, 500) and ESLURM_INVALID_JOB_ID in slurm_error_numbers(data.get("errors")):
             return None
         if status in (404, 500):
             # a bare 404 is not "no such job" (e.g. the version's plugin is gone after a
@@ -345,7 +345,7 @@ class SlurmClient:
         api = self.api
         params = {"signal": signal} if signal else None
         status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
-        numbers = _numbers(data) + api.cancel_error_numbers(data)
+        numbers = slurm_error_numbers(data.get("errors")) + api.cancel_error_numbers(data)
         if ESLURM_INVALID_JOB_ID in numbers:
             return False
         if status in (404, 500) or numbers:
@@ -353,11 +353,3 @@ class SlurmClient:
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         return True
 
-
-def _numbers(data):
-    out = []
-    for err in (data or {}).get("errors") or []:
-        number = err.get("error_number", err.get("error_code"))
-        if isinstance(number, int):
-            out.append(number)
-    return out
