@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Record real slurmrestd answers as JSON fixtures for unit tests of the REST client.
 
-Against a running testbed (``testbed/slurm.sh start trixie``), for each REST API version,
+Against a running testbed (``testbed/slurm.sh start trixie`` for v0.0.40-42,
+``start bookworm`` for v0.0.38), for each REST API version,
 writes ``<out>/<version>/<name>.json``, each ``{"request": {"method", "path", "body"},
 "status": int, "body": <json>}``:
 
   openapi_v3_paths  sorted list of the paths of GET /openapi/v3 (all versions; not the document)
   ping              GET  .../ping
+  diag              GET  .../diag
   submit            POST .../job/submit (name, mcs_label, environment, cwd, time_limit; `sleep 3`)
   job_pending_or_running  GET .../job/{id} right after that submit
   job_completed     GET of that job once COMPLETED (exit 0)
@@ -37,7 +39,10 @@ from pathlib import Path
 
 import requests
 
-VERSIONS = ("v0.0.40", "v0.0.41", "v0.0.42")
+VERSIONS = ("v0.0.38", "v0.0.40", "v0.0.41", "v0.0.42")
+#: versions whose submit body is {"script", "job": {"environment": {K: V}, "time_limit": int}}
+#: (Slurm 22.05); later ones take {"job": {"script", "environment": ["K=V"], "time_limit": {set,...}}}
+OLD_SHAPE = ("v0.0.38",)
 UNKNOWN_JOB = 999999
 JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
@@ -50,8 +55,9 @@ def scrub(obj, token):
 
 
 class Recorder:
-    def __init__(self, url, user, token, out):
+    def __init__(self, url, user, token, out, only=None):
         self.url = url.rstrip("/")
+        self.only = set(only or ())
         self.token = token
         self.out = Path(out)
         self.session = requests.Session()
@@ -71,20 +77,29 @@ class Recorder:
                 "body": data}
 
     def save(self, version, name, record):
+        if self.only and name not in self.only:
+            return
         path = self.out / version / f"{name}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(scrub(record, self.token), indent=2, sort_keys=True) + "\n")
         print(f"  {path} (HTTP {record['status']})", file=sys.stderr)
 
-    def job_body(self, name, script, env=True, time_limit=None):
+    def job_body(self, version, name, script, env=True, time_limit=None):
         job = {
-            "script": script,
             "name": name,
             "current_working_directory": "/tmp",
             "mcs_label": name.replace("-", "_"),
         }
+        environment = {"PATH": "/usr/bin:/bin", "SDP_DEPLOYMENT": name}
+        if version in OLD_SHAPE:
+            if env:
+                job["environment"] = environment
+            if time_limit is not None:
+                job["time_limit"] = time_limit
+            return {"script": script, "job": job}
+        job["script"] = script
         if env:
-            job["environment"] = ["PATH=/usr/bin:/bin", "SDP_DEPLOYMENT=" + name]
+            job["environment"] = [f"{k}={v}" for k, v in environment.items()]
         if time_limit is not None:
             job["time_limit"] = {"set": True, "infinite": False, "number": time_limit}
         return {"job": job}
@@ -101,7 +116,7 @@ class Recorder:
         while True:
             rec = self.call("GET", f"/slurm/{version}/job/{job_id}")
             jobs = rec["body"].get("jobs", []) if isinstance(rec["body"], dict) else []
-            state = jobs[0]["job_state"] if jobs else None
+            state = jobs[0]["job_state"] if jobs else None  # v0.0.38: a string
             base = state[0] if isinstance(state, list) and state else state
             if base in wanted:
                 return rec
@@ -117,13 +132,14 @@ class Recorder:
         doc["body"] = sorted(doc["body"]["paths"])
         self.save(v, "openapi_v3_paths", doc)
         self.save(v, "ping", self.call("GET", f"/slurm/{v}/ping"))
+        self.save(v, "diag", self.call("GET", f"/slurm/{v}/diag"))
 
-        rec, job_id = self.submit(v, self.job_body("rec-ok", "#!/bin/bash\nsleep 3\necho done", time_limit=5))
+        rec, job_id = self.submit(v, self.job_body(v, "rec-ok", "#!/bin/bash\nsleep 3\necho done", time_limit=5))
         self.save(v, "submit", rec)
         self.save(v, "job_pending_or_running", self.call("GET", f"/slurm/{v}/job/{job_id}"))
 
-        _, failed_id = self.submit(v, self.job_body("rec-fail", "#!/bin/bash\nexit 3"))
-        _, long_id = self.submit(v, self.job_body("rec-cancel", "#!/bin/bash\nsleep 60"))
+        _, failed_id = self.submit(v, self.job_body(v, "rec-fail", "#!/bin/bash\nexit 3"))
+        _, long_id = self.submit(v, self.job_body(v, "rec-cancel", "#!/bin/bash\nsleep 60"))
 
         self.save(v, "job_completed", self.wait_state(v, job_id, {"COMPLETED"}))
         self.save(v, "job_failed", self.wait_state(v, failed_id, {"FAILED"}))
@@ -135,7 +151,7 @@ class Recorder:
         self.save(v, "jobs", self.call("GET", f"/slurm/{v}/jobs"))
         self.save(v, "job_unknown", self.call("GET", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
         self.save(v, "submit_error", self.call(
-            "POST", f"/slurm/{v}/job/submit", self.job_body("rec-noenv", "#!/bin/bash\ntrue", env=False)))
+            "POST", f"/slurm/{v}/job/submit", self.job_body(v, "rec-noenv", "#!/bin/bash\ntrue", env=False)))
         self.save(v, "delete_unknown", self.call("DELETE", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
 
 
@@ -145,11 +161,13 @@ def main(argv=None):
     ap.add_argument("--user", default=os.environ.get("SLURM_REST_USER", "slurmtest"), help="job user [slurmtest]")
     ap.add_argument("--out", default="tests/fixtures/slurm", help="output directory [tests/fixtures/slurm]")
     ap.add_argument("--versions", nargs="+", default=list(VERSIONS))
+    ap.add_argument("--only", nargs="+", metavar="NAME",
+                    help="write only these recordings (e.g. diag); the others are still made, not saved")
     args = ap.parse_args(argv)
     token = os.environ.get("SLURM_JWT")
     if not args.url or not token:
         ap.error("need --url (or SLURM_REST_URL) and a token in SLURM_JWT")
-    rec = Recorder(args.url, args.user, token, args.out)
+    rec = Recorder(args.url, args.user, token, args.out, args.only)
     for v in args.versions:
         rec.record_version(v)
     return 0
