@@ -66,14 +66,18 @@ class SlurmAPIError(SlurmDeployError):
         api_version: the REST API version used, e.g. ``"v0.0.42"``.
         errors: Slurm's ``errors`` list (dicts with ``error_number``/``error_code``,
             ``error``, ``description``, ``source``), possibly empty.
+        warnings: Slurm's ``warnings`` list (dicts with ``description``, ``source``):
+            24.11 explains a body it could not parse there, with HTTP 200 and no job id.
     """
 
-    def __init__(self, message, status=None, method=None, endpoint=None, api_version=None, errors=None):
+    def __init__(self, message, status=None, method=None, endpoint=None, api_version=None, errors=None,
+                 warnings=None):
         self.status = status
         self.method = method
         self.endpoint = endpoint
         self.api_version = api_version
         self.errors = list(errors or [])
+        self.warnings = list(warnings or [])
         parts = [message]
         if method and endpoint:
             parts.append(f"request {method} {endpoint}")
@@ -83,6 +87,9 @@ class SlurmAPIError(SlurmDeployError):
             number = err.get("error_number", err.get("error_code"))
             text = err.get("description") or err.get("error") or ""
             parts.append(f"slurm error {number}: {text}".strip())
+        for warning in self.warnings:
+            where = f" at {warning['source']}" if warning.get("source") else ""
+            parts.append(f"slurm warning{where}: {warning.get('description') or warning}")
         super().__init__("; ".join(parts))
 
     @property

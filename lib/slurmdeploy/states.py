@@ -54,6 +54,24 @@ SLURM_TO_SDP = {
     "OUT_OF_MEMORY": FAILED,
 }
 
+#: Provisional status of a job whose API version shows a flag *instead of* its base
+#: state (v0.0.38's ``job_state_string()`` does so while e.g. ``COMPLETING``). Never
+#: terminal, so nothing irreversible is written; the next poll sees the base state.
+#: ``REVOKED`` (federation) is deliberately absent: it raises, and the poll skips the job.
+SLURM_FLAG_TO_SDP = {
+    "COMPLETING": RUNNING,
+    "STAGE_OUT": RUNNING,
+    "SIGNALING": RUNNING,
+    "RESIZING": RUNNING,
+    "CONFIGURING": PENDING,
+    "STOPPED": PENDING,
+    "REQUEUED": PENDING,
+    "REQUEUE_FED": PENDING,
+    "REQUEUE_HOLD": PENDING,
+    "SPECIAL_EXIT": PENDING,
+    "RESV_DEL_HOLD": PENDING,
+}
+
 #: Slurm base states after which a job never changes again.
 SLURM_FINISHED_STATES = frozenset(SLURM_TO_SDP) - {"PENDING", "RUNNING", "SUSPENDED"}
 
@@ -74,8 +92,9 @@ def sdp_status(job_state):
     """Map a Slurm base job state to an SDP status.
 
     Args:
-        job_state: a Slurm base state such as ``"RUNNING"`` (flags such as
-            ``COMPLETING`` must already be split off; see ``slurm.SlurmJob``).
+        job_state: a Slurm base state such as ``"RUNNING"`` (``SlurmJob.job_state``),
+            or a flag that an old API version shows instead of it (``COMPLETING``),
+            which gets the provisional status of :data:`SLURM_FLAG_TO_SDP`.
 
     Returns:
         One of PENDING, RUNNING, FINISHED, CANCELLED, FAILED.
@@ -84,7 +103,7 @@ def sdp_status(job_state):
         ValueError: for a state Slurm does not define, naming it.
     """
     try:
-        return SLURM_TO_SDP[job_state]
+        return SLURM_TO_SDP[job_state] if job_state in SLURM_TO_SDP else SLURM_FLAG_TO_SDP[job_state]
     except KeyError:
         raise ValueError(
             f"unknown Slurm job state {job_state!r}; expected one of {', '.join(sorted(SLURM_TO_SDP))}"

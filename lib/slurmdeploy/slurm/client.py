@@ -271,6 +271,7 @@ class SlurmClient:
             raise SlurmAPIError(
                 f"Slurm did not accept job {job_request.name!r}",
                 status=200, method="POST", endpoint=path, api_version=api.name, errors=data.get("errors"),
+                warnings=data.get("warnings"),
             )
         return job_id
 

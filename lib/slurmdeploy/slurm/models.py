@@ -7,6 +7,13 @@ in minutes, ``memory_per_node`` in MiB; times are epoch seconds.
 from dataclasses import dataclass, field
 from typing import Optional
 
+#: Slurm's base job states (``enum job_states`` in ``slurm.h``, ``JOB_PENDING`` ..
+#: ``JOB_OUT_OF_MEMORY``), as the REST API names them.
+BASE_JOB_STATES = frozenset({
+    "PENDING", "RUNNING", "SUSPENDED", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT",
+    "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
+})
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -61,14 +68,17 @@ class SlurmJob:
     Attributes:
         job_id: Slurm job id.
         name: job name.
-        job_state: the base state (``PENDING``, ``RUNNING``, ``COMPLETED``...).
-        state_flags: flags that follow the base state in v0.0.40+ (``COMPLETING``...).
+        job_state: the base state (``PENDING``, ``RUNNING``, ``COMPLETED``...). Where
+            the API version shows only a flag (v0.0.38 shows ``COMPLETING`` instead of
+            the base state while a job completes), that flag; see :attr:`base_state_known`.
+        state_flags: flags beside the base state (``COMPLETING``, ``CONFIGURING``...).
         state_reason: Slurm's reason (``"None"``, ``"Priority"``, ``"NonZeroExitCode"``...).
         state_description: Slurm's longer description, or None.
         mcs_label: the job's MCS label (``""`` when unset).
         exit_code: the batch script's return code, or None while unknown.
         exit_signal: the signal that ended it, or None.
         submit_time, start_time, end_time: epoch seconds or None.
+        time_limit: minutes, or None when unset or infinite.
         partition, user_name: strings or None.
         comment: the job's comment (the deployer keeps its deployment marker there).
     """
@@ -85,9 +95,15 @@ class SlurmJob:
     submit_time: Optional[int] = None
     start_time: Optional[int] = None
     end_time: Optional[int] = None
+    time_limit: Optional[int] = None
     partition: Optional[str] = None
     user_name: Optional[str] = None
     comment: Optional[str] = None
+
+    @property
+    def base_state_known(self):
+        """False when the API version reported only a flag instead of the base state."""
+        return self.job_state in BASE_JOB_STATES
 
     @property
     def finished(self):

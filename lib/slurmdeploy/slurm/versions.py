@@ -1,17 +1,37 @@
 """Per-version knowledge of the Slurm REST API (slurmrestd).
 
 Each supported version is one class; everything that differs between versions
-(paths, request bodies, response shapes) lives in that class, nowhere else.
-Facts come from Slurm's OpenAPI documents and were checked against real
-slurmrestd (Slurm 24.11: v0.0.40, v0.0.41, v0.0.42):
+(paths, request bodies, response shapes) lives in that class, nowhere else. The
+shared algorithm (:meth:`ApiVersion.submit_body`, :meth:`ApiVersion.parse_job`)
+is written once in the base class and asks the version's hooks for the pieces
+that differ:
 
-- v0.0.40+: the submit body is ``{"job": {"script", "environment": ["K=V"], ...}}``;
-  numbers such as ``time_limit`` are ``{"set", "infinite", "number"}`` objects;
-  ``job_state`` is a list, base state first, flags after.
-- v0.0.40/41 wrap the submit answer in ``result``; v0.0.42 does not.
+=========================  ==========================  ================================
+hook                       v0.0.38 (Slurm 22.05)       v0.0.40/41/42 (Slurm 23.11-24.x)
+=========================  ==========================  ================================
+``wrap_submit``            ``{"script", "job"}``       ``{"job": {"script", ...}}``
+``environment``            dict ``{K: V}``             list ``["K=V"]``
+``NO_VAL_FIELDS`` (write)  none: plain ints           ``time_limit``, ``memory_per_node``
+                                                       as ``{"set", "infinite", "number"}``;
+                                                       ``tasks``, ``cpus_per_task`` plain
+``nodes``                  ``"nodes": [n, n]``         ``minimum_nodes``/``maximum_nodes``
+``job_states`` (read)      one string; a flag such     list, base state first, then
+                           as ``COMPLETING`` hides     flags
+                           the base state
+``exit_status`` (read)     raw wait status int         ``{"status", "return_code",
+                                                       "signal": {"id", "name"}}``
+``submitted_job_id``       ``job_id``                  ``job_id`` (40/41 also in
+                                                       ``result``)
+=========================  ==========================  ================================
+
+Sources: Slurm's OpenAPI documents (v0.0.38 complete; v0.0.39 a template) and
+the data_parser definitions in Slurm's source; v0.0.38 and v0.0.40-42 were checked
+against real slurmrestd (Slurm 22.05.8 and 24.11.5, recordings in
+``tests/fixtures/slurm/``). v0.0.39 (Slurm 23.02/23.11) could not be run here: see
+:class:`V0039` for how it was built and verified.
 """
 
-from slurmdeploy.slurm.models import SlurmJob
+from slurmdeploy.slurm.models import BASE_JOB_STATES, SlurmJob
 
 
 def no_val_number(value):
@@ -37,6 +57,23 @@ def set_number(value):
     return {"set": True, "infinite": False, "number": int(value)}
 
 
+def epoch(value):
+    """Read a time field as epoch seconds; 0, unset and infinite read as None."""
+    return no_val_number(value) or None
+
+
+def wait_status(status):
+    """Split a raw wait(2) status (v0.0.38's ``exit_code``) into ``(return_code, signal)``.
+
+    ``exit 3`` is 768 (3 << 8); a job killed by SIGTERM is 15. Returns ``(None, None)``
+    when ``status`` is not an int.
+    """
+    if isinstance(status, bool) or not isinstance(status, int):
+        return None, None
+    signal = status & 0x7F
+    return (status >> 8) & 0xFF, (signal or None)
+
+
 def _comment(value):
     # v0.0.40+ job records carry "comment" as a string; some builds nest it as
     # {"job": ..., "administrator": ..., "system": ...} (job_info comment fields).
@@ -46,15 +83,24 @@ def _comment(value):
 
 
 class ApiVersion:
-    """Base of the per-version adapters. Subclasses set :attr:`name` and override shapes."""
+    """Base of the per-version adapters.
+
+    Subclasses set :attr:`name` and :attr:`NO_VAL_FIELDS` and implement the hooks
+    (``wrap_submit``, ``environment``, ``nodes``, ``job_states``, ``exit_status``,
+    ``submitted_job_id``); the shared algorithms below use them.
+    """
 
     name = ""
+    #: JobRequest option fields that are integers (minutes, counts, MiB)
+    INT_FIELDS = ("time_limit", "tasks", "cpus_per_task", "memory_per_node")
+    #: those of them this version writes as ``{"set", "infinite", "number"}``
+    NO_VAL_FIELDS = ()
 
     @property
     def prefix(self):
         return f"/slurm/{self.name}"
 
-    # ---- paths
+    # ---- paths (the same in every version; the prefix carries the version)
     def ping_path(self):
         return f"{self.prefix}/ping"
 
@@ -70,83 +116,156 @@ class ApiVersion:
     def submit_path(self):
         return f"{self.prefix}/job/submit"
 
-    # ---- shapes
-    def submit_body(self, request):
-        """Return the JSON body submitting a :class:`~slurmdeploy.slurm.models.JobRequest`."""
+    # ---- request hooks
+    def wrap_submit(self, job, script):
+        """Return the submit body holding ``job`` (a dict of job fields) and ``script``."""
+        raise NotImplementedError
+
+    def environment(self, env):
+        """Return the job environment field for ``env`` (dict NAME -> str)."""
+        raise NotImplementedError
+
+    def nodes(self, count):
+        """Return the job fields asking for exactly ``count`` nodes."""
+        raise NotImplementedError
+
+    # ---- response hooks
+    def job_states(self, value):
+        """Split a record's ``job_state`` into ``(job_state, state_flags tuple)``."""
+        raise NotImplementedError
+
+    def exit_status(self, value):
+        """Read a record's ``exit_code`` as ``(return_code, signal)`` (ints or None)."""
         raise NotImplementedError
 
     def submitted_job_id(self, answer):
         """Return the job id (int) from a submit answer, or None when absent."""
-        raise NotImplementedError
-
-    def parse_job(self, record):
-        """Return a :class:`~slurmdeploy.slurm.models.SlurmJob` from one job record."""
-        raise NotImplementedError
+        return no_val_number(answer.get("job_id"))
 
     def cancel_error_numbers(self, answer):
         """Slurm error numbers reported per job in a cancel (DELETE) answer, beyond ``errors``."""
         return []
 
-
-class V0040(ApiVersion):
-    """Slurm 23.11/24.x REST API v0.0.40."""
-
-    name = "v0.0.40"
-    _number_fields = ("time_limit", "memory_per_node", "tasks", "cpus_per_task")
-
+    # ---- shared algorithms
     def submit_body(self, request):
+        """Return the JSON body submitting a :class:`~slurmdeploy.slurm.models.JobRequest`."""
         job = {
             "name": request.name,
-            "script": request.script,
-            "environment": [f"{k}={v}" for k, v in request.environment.items()],
+            "environment": self.environment(request.environment),
             "current_working_directory": request.current_working_directory,
             "mcs_label": request.mcs_label,
         }
-        for name, value in request.options().items():
-            if name == "nodes":
-                job["minimum_nodes"] = int(value)
-                job["maximum_nodes"] = int(value)
-            elif name in self._number_fields:
-                job[name] = set_number(value)
+        for field, value in request.options().items():
+            if field == "nodes":
+                job.update(self.nodes(value))
+            elif field in self.NO_VAL_FIELDS:
+                job[field] = set_number(value)
+            elif field in self.INT_FIELDS:
+                job[field] = int(value)
             else:
-                job[name] = value
-        return {"job": job}
+                job[field] = value
+        return self.wrap_submit(job, request.script)
+
+    def parse_job(self, record):
+        """Return a :class:`~slurmdeploy.slurm.models.SlurmJob` from one job record.
+
+        Raises:
+            ValueError: the record has no job id.
+        """
+        job_id = no_val_number(record.get("job_id"))
+        if job_id is None:
+            raise ValueError(f"Slurm job record without a job_id (REST API {self.name})")
+        job_state, flags = self.job_states(record.get("job_state"))
+        exit_code, signal = self.exit_status(record.get("exit_code"))
+        return SlurmJob(
+            job_id=job_id,
+            name=record.get("name") or "",
+            job_state=job_state,
+            state_flags=flags,
+            state_reason=record.get("state_reason"),
+            state_description=record.get("state_description") or None,
+            mcs_label=record.get("mcs_label") or "",
+            exit_code=exit_code,
+            exit_signal=signal,
+            submit_time=epoch(record.get("submit_time")),
+            start_time=epoch(record.get("start_time")),
+            end_time=epoch(record.get("end_time")),
+            time_limit=no_val_number(record.get("time_limit")),
+            partition=record.get("partition") or None,
+            user_name=record.get("user_name") or None,
+            comment=_comment(record.get("comment")),
+        )
+
+
+class V0038(ApiVersion):
+    """Slurm 22.05 REST API v0.0.38 (Debian 12's Slurm).
+
+    From ``v0.0.38.json`` (``v0.0.38_job_submission``, ``v0.0.38_job_properties``,
+    ``v0.0.38_job_response_properties``), checked on Slurm 22.05.8: the script is a
+    top-level ``script``; ``environment`` is a dict; numbers are plain ints;
+    ``nodes`` is ``[min, max]``; ``job_state`` is one string made by
+    ``job_state_string()`` (``src/common/slurm_protocol_defs.c``), which returns a
+    flag such as ``COMPLETING`` or ``CONFIGURING`` *instead of* the base state while
+    the flag is set; ``exit_code`` is the raw wait status (exit 3 -> 768).
+    """
+
+    name = "v0.0.38"
+
+    def wrap_submit(self, job, script):
+        return {"script": script, "job": job}
+
+    def environment(self, env):
+        return dict(env)
+
+    def nodes(self, count):
+        return {"nodes": [int(count), int(count)]}
+
+    def job_states(self, value):
+        if value in BASE_JOB_STATES:
+            return value, ()
+        # a flag hides the base state; SlurmJob.base_state_known is False
+        return (value or "UNKNOWN"), ((value,) if value else ())
+
+    def exit_status(self, value):
+        return wait_status(value)
+
+
+class V0040(ApiVersion):
+    """Slurm 23.11/24.x REST API v0.0.40 (checked on Slurm 24.11.5).
+
+    The script goes inside ``job``; ``environment`` is a list of ``K=V``; numbers
+    are ``{"set", "infinite", "number"}``; ``job_state`` is a list, base state
+    first, flags after; ``exit_code`` is ``{"status", "return_code", "signal"}``;
+    the submit answer repeats ``job_id`` inside ``result``.
+    """
+
+    name = "v0.0.40"
+    # tasks and cpus_per_task are plain int32 here: a {"set", ...} object makes 24.11
+    # answer 200 with no job id and a warning "Expected OpenAPI type=integer" (seen)
+    NO_VAL_FIELDS = ("time_limit", "memory_per_node")
+
+    def wrap_submit(self, job, script):
+        return {"job": dict(job, script=script)}
+
+    def environment(self, env):
+        return [f"{k}={v}" for k, v in env.items()]
+
+    def nodes(self, count):
+        return {"minimum_nodes": int(count), "maximum_nodes": int(count)}
+
+    def job_states(self, value):
+        states = list(value or [])
+        return (states[0] if states else "UNKNOWN"), tuple(states[1:])
+
+    def exit_status(self, value):
+        value = value if isinstance(value, dict) else {}
+        return no_val_number(value.get("return_code")), no_val_number((value.get("signal") or {}).get("id"))
 
     def submitted_job_id(self, answer):
         job_id = answer.get("job_id")
         if job_id is None:
             job_id = (answer.get("result") or {}).get("job_id")
         return no_val_number(job_id)
-
-    def parse_job(self, record):
-        states = record.get("job_state") or []
-        if isinstance(states, str):
-            states = [states]
-        base = states[0] if states else "UNKNOWN"
-        exit_code = record.get("exit_code")
-        code = signal = None
-        if isinstance(exit_code, dict):
-            code = no_val_number(exit_code.get("return_code"))
-            signal = no_val_number((exit_code.get("signal") or {}).get("id"))
-        elif isinstance(exit_code, int):  # raw wait status
-            code, signal = (exit_code >> 8) & 0xFF, exit_code & 0x7F or None
-        return SlurmJob(
-            job_id=int(no_val_number(record.get("job_id"))),
-            name=record.get("name") or "",
-            job_state=base,
-            state_flags=tuple(states[1:]),
-            state_reason=record.get("state_reason"),
-            state_description=record.get("state_description") or None,
-            mcs_label=record.get("mcs_label") or "",
-            exit_code=code,
-            exit_signal=signal,
-            submit_time=no_val_number(record.get("submit_time")),
-            start_time=no_val_number(record.get("start_time")) or None,
-            end_time=no_val_number(record.get("end_time")) or None,
-            partition=record.get("partition") or None,
-            user_name=record.get("user_name") or None,
-            comment=_comment(record.get("comment")),
-        )
 
 
 class V0041(V0040):
@@ -172,7 +291,7 @@ class V0042(V0041):
 
 
 #: version name -> adapter instance, oldest first
-ADAPTERS = {cls.name: cls() for cls in (V0040, V0041, V0042)}
+ADAPTERS = {cls.name: cls() for cls in (V0038, V0040, V0041, V0042)}
 
 
 def adapter(name):
