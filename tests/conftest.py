@@ -6,6 +6,9 @@ Fixtures (session-scoped unless noted):
 - ``slurm_cluster``  -> ``{url, api_version, api_versions, jwt, user, conf, slurm_version,
   flavour, state_dir}``: Slurm 24.11 (trixie chroot) with slurmrestd + JWT on loopback;
   ``jwt`` is a :class:`testbed.Secret` (redacted in reprs)
+- ``slurm_cluster_bookworm`` -> the same for Slurm 22.05 (Debian 12's packages, native)
+- ``any_slurm_cluster`` (function, parametrized) -> each of the two clusters in turn;
+  ``slurm_cluster_of`` (function) -> ``flavour -> cluster info``
 - ``etcd_client``    (function) -> ``etcd3gw.Etcd3Client`` connected to ``etcd_server``
 - ``configdb_prefix`` (function) -> a unique key prefix such as ``/test-1a2b3c4d``; when the test
   also uses ``etcd_server``, everything under it is deleted afterwards
@@ -42,7 +45,8 @@ for _p in (REPO / "tests", REPO, REPO / "lib"):
 
 import testbed  # noqa: E402  (tests/testbed.py)
 
-INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "etcd_client"}
+INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "slurm_cluster_bookworm", "any_slurm_cluster", "slurm_cluster_of",
+                        "etcd_client"}
 REUSE = os.environ.get("SLURMDEPLOY_TESTBED_REUSE", "") == "1"
 
 
@@ -120,41 +124,48 @@ def etcd_server(testbed_dir):
         testbed.stop_etcd(state_dir)
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster(testbed_dir):
-    state_dir = os.path.join(testbed_dir, "slurm")
-    flavour = os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie")
+def _slurm(testbed_dir, flavour, name):
+    """Start (or reuse) a cluster of ``flavour`` in ``testbed_dir/name``; stop it afterwards."""
+    state_dir = os.path.join(testbed_dir, name)
+    reuse_ports = {"slurm": None, "slurm-bookworm": (16917, 16918, 16920)}.get(name)
 
     def start(sd, reuse):
-        return testbed.start_slurm(sd, flavour=flavour, ports=None if reuse else testbed.free_ports(3))
+        return testbed.start_slurm(sd, flavour=flavour, ports=reuse_ports if reuse else testbed.free_ports(3))
 
-    info = _start("Slurm", start, testbed.slurm_status, testbed.stop_slurm, state_dir)
+    info = _start(f"Slurm ({flavour})", start, testbed.slurm_status, testbed.stop_slurm, state_dir)
     yield info
     if not REUSE:
         testbed.stop_slurm(state_dir)
 
 
+@pytest.fixture(scope="session")
+def slurm_cluster(testbed_dir):
+    yield from _slurm(testbed_dir, os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie"), "slurm")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster_bookworm(testbed_dir):
+    """Slurm 22.05 (Debian 12's own packages, REST v0.0.36-v0.0.38), beside ``slurm_cluster``."""
+    yield from _slurm(testbed_dir, "bookworm", "slurm-bookworm")
+
+
+#: flavour -> the session fixture of its cluster
+SLURM_FLAVOUR_FIXTURES = {"trixie": "slurm_cluster", "bookworm": "slurm_cluster_bookworm"}
+
+
 @pytest.fixture
-def etcd_client(etcd_server):
-    from etcd3gw.client import Etcd3Client
+def slurm_cluster_of(request):
+    """A function ``flavour -> cluster info`` starting that flavour's session cluster."""
 
-    client = Etcd3Client(host=etcd_server["host"], port=etcd_server["port"], protocol="http", timeout=30)
-    yield client
-    session = getattr(client, "session", None)
-    if session is not None:
-        session.close()
+    def get(flavour):
+        if flavour == "trixie" and os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie") != "trixie":
+            pytest.skip("slurm_cluster runs another flavour (SLURMDEPLOY_SLURM_FLAVOUR)")
+        return request.getfixturevalue(SLURM_FLAVOUR_FIXTURES[flavour])
+
+    return get
 
 
-@pytest.fixture
-def configdb_prefix(request):
-    prefix = f"/test-{uuid.uuid4().hex[:8]}"
-    yield prefix
-    if "etcd_server" in request.fixturenames:
-        from etcd3gw.client import Etcd3Client
-
-        info = request.getfixturevalue("etcd_server")
-        client = Etcd3Client(host=info["host"], port=info["port"], protocol="http", timeout=30)
-        try:
-            client.delete_prefix(prefix + "/")
-        except Exception:  # cleanup is best effort
-            pass
+@pytest.fixture(params=sorted(SLURM_FLAVOUR_FIXTURES))
+def any_slurm_cluster(request, slurm_cluster_of):
+    """Each testbed flavour in turn: Slurm 22.05 (bookworm) and 24.11 (trixie)."""
+    return slurm_cluster_of(request.param)

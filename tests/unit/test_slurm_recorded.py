@@ -15,7 +15,8 @@ from slurmdeploy.slurm import JobRequest, SlurmClient
 from slurmdeploy.slurm.versions import ADAPTERS, adapter, no_val_number, set_number
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "slurm"
-VERSIONS = sorted(ADAPTERS)
+#: versions with recordings: every adapter but v0.0.39 (no Slurm 23.x here; see test_slurm_v0039.py)
+VERSIONS = sorted(set(ADAPTERS) - {"v0.0.39"})
 
 #: What the recordings of each version show where versions differ
 #: (Slurm 22.05.8 for v0.0.38, 24.11.5 for the others; tests/fixtures/slurm/README.md):
@@ -307,7 +308,7 @@ def test_v0038_exit_code_is_a_raw_wait_status():
     assert wait_status(None) == (None, None) and wait_status(True) == (None, None)
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", sorted(ADAPTERS))
 def test_every_option_is_written_in_the_version_s_shape(version):
     req = JobRequest(name="n", script="#!/bin/bash\n", environment={"A": "1"}, mcs_label="l",
                      current_working_directory="/tmp", partition="debug", account="acct", qos="normal",
@@ -324,7 +325,9 @@ def test_every_option_is_written_in_the_version_s_shape(version):
         assert job["nodes"] == [2, 2]
     else:
         assert list(body) == ["job"] and job["script"] == "#!/bin/bash\n" and job["environment"] == ["A=1"]
-        assert job["time_limit"] == set_number(10) and job["memory_per_node"] == set_number(512)
+        # v0.0.39 before 23.02.4 refuses memory_per_node in the {"set", ...} form (parsers.c)
+        memory = 512 if version == "v0.0.39" else set_number(512)
+        assert job["time_limit"] == set_number(10) and job["memory_per_node"] == memory
         assert job["tasks"] == 4 and job["cpus_per_task"] == 2  # plain int32 (24.11 warns otherwise)
         assert (job["minimum_nodes"], job["maximum_nodes"]) == (2, 2)
 

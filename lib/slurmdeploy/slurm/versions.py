@@ -6,23 +6,28 @@ shared algorithm (:meth:`ApiVersion.submit_body`, :meth:`ApiVersion.parse_job`)
 is written once in the base class and asks the version's hooks for the pieces
 that differ:
 
-=========================  ==========================  ================================
-hook                       v0.0.38 (Slurm 22.05)       v0.0.40/41/42 (Slurm 23.11-24.x)
-=========================  ==========================  ================================
-``wrap_submit``            ``{"script", "job"}``       ``{"job": {"script", ...}}``
-``environment``            dict ``{K: V}``             list ``["K=V"]``
-``NO_VAL_FIELDS`` (write)  none: plain ints           ``time_limit``, ``memory_per_node``
-                                                       as ``{"set", "infinite", "number"}``;
-                                                       ``tasks``, ``cpus_per_task`` plain
-``nodes``                  ``"nodes": [n, n]``         ``minimum_nodes``/``maximum_nodes``
-``job_states`` (read)      one string; a flag such     list, base state first, then
-                           as ``COMPLETING`` hides     flags
-                           the base state
-``exit_status`` (read)     raw wait status int         ``{"status", "return_code",
-                                                       "signal": {"id", "name"}}``
-``submitted_job_id``       ``job_id``                  ``job_id`` (40/41 also in
-                                                       ``result``)
-=========================  ==========================  ================================
+==========================  =====================  =======================  ========================
+hook                        v0.0.38 (22.05)        v0.0.39 (23.02/23.11)    v0.0.40/41/42 (23.11+)
+==========================  =====================  =======================  ========================
+``wrap_submit``             ``{"script", "job"}``  ``{"job": {"script"}}``  as v0.0.39
+``environment``             dict ``{K: V}``        list ``["K=V"]``         as v0.0.39
+``NO_VAL_FIELDS`` (the      none (plain ints)      ``time_limit``           ``time_limit``,
+rest of time_limit, tasks,                                                  ``memory_per_node``
+cpus_per_task,
+memory_per_node: ints)
+``nodes``                   ``[n, n]``             ``minimum_nodes``,       as v0.0.39
+                                                   ``maximum_nodes``
+``job_states`` (read)       one string; a flag     as v0.0.38               list: base state, flags
+                            (``COMPLETING``)
+                            hides the base state
+``exit_status`` (read)      raw wait status        raw wait status, plain   ``{"status",
+                                                   or ``{"set", "number"}``  "return_code", "signal"}``
+``submitted_job_id``        ``job_id``             ``job_id`` (+``result``)  as v0.0.39 (42: no
+                                                                            ``result``)
+==========================  =====================  =======================  ========================
+
+Times are epoch seconds in every version (plain ints up to v0.0.39, ``{"set",
+"infinite", "number"}`` after); :func:`no_val_number` reads both.
 
 Sources: Slurm's OpenAPI documents (v0.0.38 complete; v0.0.39 a template) and
 the data_parser definitions in Slurm's source; v0.0.38 and v0.0.40-42 were checked
@@ -72,6 +77,19 @@ def wait_status(status):
         return None, None
     signal = status & 0x7F
     return (status >> 8) & 0xFF, (signal or None)
+
+
+def flag_or_base_state(value):
+    """Read a one-string ``job_state`` (v0.0.38, v0.0.39) as ``(job_state, state_flags)``.
+
+    Those versions print ``job_state_string()`` (``src/common/slurm_protocol_defs.c``),
+    which returns a flag such as ``COMPLETING`` *instead of* the base state while the
+    flag is set: the flag is then both ``job_state`` and the only flag
+    (``SlurmJob.base_state_known`` is False).
+    """
+    if value in BASE_JOB_STATES:
+        return value, ()
+    return (value or "UNKNOWN"), ((value,) if value else ())
 
 
 def _comment(value):
@@ -220,29 +238,37 @@ class V0038(ApiVersion):
     def nodes(self, count):
         return {"nodes": [int(count), int(count)]}
 
-    def job_states(self, value):
-        if value in BASE_JOB_STATES:
-            return value, ()
-        # a flag hides the base state; SlurmJob.base_state_known is False
-        return (value or "UNKNOWN"), ((value,) if value else ())
+    job_states = staticmethod(flag_or_base_state)
 
     def exit_status(self, value):
         return wait_status(value)
 
 
-class V0040(ApiVersion):
-    """Slurm 23.11/24.x REST API v0.0.40 (checked on Slurm 24.11.5).
+class V0039(ApiVersion):
+    """Slurm 23.02/23.11 REST API v0.0.39 - built from Slurm's source, not run here.
 
-    The script goes inside ``job``; ``environment`` is a list of ``K=V``; numbers
-    are ``{"set", "infinite", "number"}``; ``job_state`` is a list, base state
-    first, flags after; ``exit_code`` is ``{"status", "return_code", "signal"}``;
-    the submit answer repeats ``job_id`` inside ``result``.
+    No Slurm 23.x is packaged for Debian, so this adapter follows Slurm's own
+    definitions (``src/plugins/data_parser/v0.0.39/parsers.c``: ``JOB_DESC_MSG``,
+    ``JOB_INFO``, ``JOB_SUBMIT_RESPONSE_MSG``; ``src/plugins/openapi/v0.0.39/jobs.c``:
+    ``_job_post``) and is tested against Slurm's v0.0.39 OpenAPI template
+    (``tests/unit/test_slurm_v0039.py``, see README "Support matrix"):
+
+    - the script goes inside ``job`` (``add_parse(STRING, script, "script")``; a top-level
+      ``script`` is "backwards compatibility only"); ``environment`` a ``K=V`` list
+      (required from 23.02.4);
+    - ``time_limit`` is ``UINT32_NO_VAL`` (``{"set", "infinite", "number"}``, minutes);
+      ``memory_per_node`` a plain int in MB (the object form is refused before 23.02.4);
+      ``tasks``, ``cpus_per_task``, ``minimum_nodes``/``maximum_nodes`` plain ints;
+    - ``job_state`` is one string from ``job_state_string()``, as in v0.0.38;
+    - ``exit_code`` is the raw wait status: a plain int before 23.02.4 (4294967295 =
+      NO_VAL while pending), ``{"set", "infinite", "number": <wait status>}`` after;
+    - the submit answer has ``job_id`` at the top level (and in ``result``).
     """
 
-    name = "v0.0.40"
-    # tasks and cpus_per_task are plain int32 here: a {"set", ...} object makes 24.11
-    # answer 200 with no job id and a warning "Expected OpenAPI type=integer" (seen)
-    NO_VAL_FIELDS = ("time_limit", "memory_per_node")
+    name = "v0.0.39"
+    NO_VAL_FIELDS = ("time_limit",)
+    #: slurm.h NO_VAL: a uint32 that is not set
+    NO_VAL = 0xFFFFFFFE
 
     def wrap_submit(self, job, script):
         return {"job": dict(job, script=script)}
@@ -253,6 +279,35 @@ class V0040(ApiVersion):
     def nodes(self, count):
         return {"minimum_nodes": int(count), "maximum_nodes": int(count)}
 
+    job_states = staticmethod(flag_or_base_state)
+
+    def exit_status(self, value):
+        status = no_val_number(value)
+        if status is None or status >= self.NO_VAL:
+            return None, None
+        return wait_status(status)
+
+    def submitted_job_id(self, answer):
+        job_id = answer.get("job_id")
+        if job_id is None:
+            job_id = (answer.get("result") or {}).get("job_id")
+        return no_val_number(job_id)
+
+
+class V0040(V0039):
+    """Slurm 23.11/24.x REST API v0.0.40 (checked on Slurm 24.11.5).
+
+    As v0.0.39 for requests, except ``memory_per_node`` is ``{"set", "infinite",
+    "number"}`` too; ``job_state`` is a list, base state first, flags after;
+    ``exit_code`` is ``{"status", "return_code", "signal"}``; the submit answer
+    repeats ``job_id`` inside ``result``.
+    """
+
+    name = "v0.0.40"
+    # tasks and cpus_per_task are plain int32 here: a {"set", ...} object makes 24.11
+    # answer 200 with no job id and a warning "Expected OpenAPI type=integer" (seen)
+    NO_VAL_FIELDS = ("time_limit", "memory_per_node")
+
     def job_states(self, value):
         states = list(value or [])
         return (states[0] if states else "UNKNOWN"), tuple(states[1:])
@@ -260,12 +315,6 @@ class V0040(ApiVersion):
     def exit_status(self, value):
         value = value if isinstance(value, dict) else {}
         return no_val_number(value.get("return_code")), no_val_number((value.get("signal") or {}).get("id"))
-
-    def submitted_job_id(self, answer):
-        job_id = answer.get("job_id")
-        if job_id is None:
-            job_id = (answer.get("result") or {}).get("job_id")
-        return no_val_number(job_id)
 
 
 class V0041(V0040):
@@ -291,7 +340,7 @@ class V0042(V0041):
 
 
 #: version name -> adapter instance, oldest first
-ADAPTERS = {cls.name: cls() for cls in (V0038, V0040, V0041, V0042)}
+ADAPTERS = {cls.name: cls() for cls in (V0038, V0039, V0040, V0041, V0042)}
 
 
 def adapter(name):
