@@ -6,11 +6,13 @@
 #      etcd-server debootstrap (apt-get update only when something must be installed)
 #   2. create .venv in the repo if missing (or broken) and pip install -r requirements-dev.txt
 #      (skipped when requirements*.txt have not changed since the last successful install)
-#   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and the Slurm testbed
-#      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11)
+#   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and both Slurm testbeds
+#      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11;
+#      testbed/slurm.sh install bookworm: Debian 12's own Slurm 22.05 packages)
 #
-# Environment: PYTHON [python3] interpreter for the venv; SLURMDEPLOY_SLURM_FLAVOUR [trixie];
-# SLURMDEPLOY_SETUP_SKIP_TESTBED=1 skips step 3 (unit tests only).
+# Environment: PYTHON [python3] interpreter for the venv; SLURMDEPLOY_SLURM_FLAVOURS
+# ["trixie bookworm"] the Slurm testbeds to install; SLURMDEPLOY_SETUP_SKIP_TESTBED=1 skips
+# step 3 (unit tests only).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -70,10 +72,13 @@ testbed() {
     if [ "${SLURMDEPLOY_SETUP_SKIP_TESTBED:-0}" = 1 ]; then log "SLURMDEPLOY_SETUP_SKIP_TESTBED=1: skipping"; return 0; fi
     [ "$(id -u)" = 0 ] || { log "not root: cannot pre-install the testbed (integration tests need root)"; return 0; }
     "$REPO/testbed/etcd.sh" install
-    "$REPO/testbed/slurm.sh" install "${SLURMDEPLOY_SLURM_FLAVOUR:-trixie}"
+    local flavour
+    for flavour in ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm}; do
+        "$REPO/testbed/slurm.sh" install "$flavour"
+    done
 }
 
 step "Debian packages" apt_packages
 step "python venv" venv
-step "testbed install (etcd, Slurm ${SLURMDEPLOY_SLURM_FLAVOUR:-trixie})" testbed
+step "testbed install (etcd, Slurm ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm})" testbed
 log "set-up complete in $(( $(ms) - T_ALL )) ms"

@@ -169,3 +169,29 @@ def slurm_cluster_of(request):
 def any_slurm_cluster(request, slurm_cluster_of):
     """Each testbed flavour in turn: Slurm 22.05 (bookworm) and 24.11 (trixie)."""
     return slurm_cluster_of(request.param)
+
+
+@pytest.fixture
+def etcd_client(etcd_server):
+    from etcd3gw.client import Etcd3Client
+
+    client = Etcd3Client(host=etcd_server["host"], port=etcd_server["port"], protocol="http", timeout=30)
+    yield client
+    session = getattr(client, "session", None)
+    if session is not None:
+        session.close()
+
+
+@pytest.fixture
+def configdb_prefix(request):
+    prefix = f"/test-{uuid.uuid4().hex[:8]}"
+    yield prefix
+    if "etcd_server" in request.fixturenames:
+        from etcd3gw.client import Etcd3Client
+
+        info = request.getfixturevalue("etcd_server")
+        client = Etcd3Client(host=info["host"], port=info["port"], protocol="http", timeout=30)
+        try:
+            client.delete_prefix(prefix + "/")
+        except Exception:  # cleanup is best effort
+            pass

@@ -15,13 +15,15 @@ from dataclasses import dataclass, field, fields
 from typing import Optional
 
 from slurmdeploy.errors import ConfigurationError
+from slurmdeploy.slurm.versions import ADAPTERS
 
 #: Job environment variables of the deployer's process copied into every job,
 #: with the prefix removed (``SDP_SLURM_ENV_FOO=1`` -> ``FOO=1``).
 JOB_ENV_PREFIX = "SDP_SLURM_ENV_"
 
 #: Slurm REST API versions this library speaks, oldest first.
-SUPPORTED_API_VERSIONS = ("v0.0.40", "v0.0.41", "v0.0.42")
+#: the REST API versions the client has an adapter for (slurm/versions.py), oldest first
+SUPPORTED_API_VERSIONS = tuple(ADAPTERS)
 
 DEFAULT_JOB_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
