@@ -10,13 +10,23 @@ from slurmdeploy.deployer import Deployer
 
 
 @pytest.fixture
-def pack_config(etcd_server, slurm_cluster, configdb_prefix, tmp_path):
+def deployer_cluster(request, slurm_cluster_of):
+    """The Slurm cluster the test's pack config points at: ``slurm_cluster`` (24.11), or
+    the flavour a test picks with ``@pytest.mark.parametrize("deployer_cluster",
+    ["trixie", "bookworm"], indirect=True)``."""
+    if not hasattr(request, "param"):
+        return request.getfixturevalue("slurm_cluster")
+    return slurm_cluster_of(request.param)
+
+
+@pytest.fixture
+def pack_config(etcd_server, deployer_cluster, configdb_prefix, tmp_path):
     """A pack config (as StackStorm passes it) for the testbed, isolated per test:
     its own Configuration DB prefix and its own namespace, hence its own mcs_label."""
     return {
-        "slurm_url": slurm_cluster["url"],
-        "client_id": slurm_cluster["user"],
-        "slurm_jwt": str(slurm_cluster["jwt"]),
+        "slurm_url": deployer_cluster["url"],
+        "client_id": deployer_cluster["user"],
+        "slurm_jwt": str(deployer_cluster["jwt"]),
         "config_host": etcd_server["host"],
         "config_port": etcd_server["port"],
         "config_prefix": configdb_prefix,
@@ -33,6 +43,18 @@ def pack_config(etcd_server, slurm_cluster, configdb_prefix, tmp_path):
 @pytest.fixture
 def deployer(pack_config):
     return Deployer.from_config(pack_config, environ={"PATH": "/usr/bin:/bin", "SDP_SLURM_ENV_SITE_NAME": "lab"})
+
+
+def wait_for(predicate, timeout=90, interval=0.3, what="condition"):
+    """Call ``predicate`` until it returns something true (returned); AssertionError after
+    ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def settle(deployer, keys, timeout=90, on_status=None):

@@ -5,28 +5,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from integration.conftest import wait_for
 from packrunner import Runner
 from slurmdeploy.configdb import ConfigDB
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm import SlurmClient
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def wait_for(predicate, timeout=90, interval=0.3, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.fixture
