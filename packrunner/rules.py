@@ -145,7 +145,9 @@ class Rule:
             LOG.error("rule %s: criterion %r: %s", self.ref, key, e)
             return False
         pattern = criterion.get("pattern")
-        if op_name.lower() != operators.SEARCH:
+        # st2 compares the type case-sensitively here: "SEARCH" gets no condition and fails.
+        is_search = op_name == operators.SEARCH
+        if not is_search:
             try:
                 pattern = render_pattern(pattern, context)
             except TemplateRenderError as e:
@@ -161,7 +163,7 @@ class Rule:
         if value is MISSING:
             value = None
         try:
-            if op_name.lower() == operators.SEARCH:
+            if is_search:
 
                 def check(child_key, child_criterion, item):
                     item_ctx = dict(context)

@@ -297,3 +297,96 @@ def cast_value(value, param_type):
     except (ValueError, SyntaxError):
         return value
     return value
+
+
+# --- StackStorm's meta-schemas -------------------------------------------------
+#
+# StackStorm checks schemas written in packs against two variants of the draft-4
+# meta-schema (st2common/util/schema/custom.json and action_params.json, loaded by
+# st2common/util/schema/__init__.py): ``required`` is a draft-3 boolean, and the
+# keywords ``secret``, ``immutable`` (booleans) and ``position`` (number >= 0) are
+# added. The action-parameter variant (used for action ``parameters`` and for
+# config.schema.yaml entries, see ActionAPI / ConfigSchemaAPI) also restricts
+# ``type`` to one type name and rejects keys it does not list
+# (``additionalProperties: false``, ``format`` is not listed). The trigger
+# payload variant (``CustomValidator``) allows type lists and unknown keys.
+
+
+def _st2_meta_schema(action_params):
+    meta = copy.deepcopy(jsonschema.Draft4Validator.META_SCHEMA)
+    # Without an id, "$ref": "#" resolves to this modified document, not to the
+    # registered draft-4 meta-schema.
+    meta.pop("id", None)
+    meta.pop("$schema", None)
+    props = meta["properties"]
+    props["required"] = {"type": "boolean", "default": False}
+    props["secret"] = {"type": "boolean", "default": False}
+    props["immutable"] = {"type": "boolean", "default": False}
+    props["position"] = {"type": "number", "minimum": 0}
+    if action_params:
+        props.pop("format", None)
+        # action_params.json: a type name (any string); never a list.
+        props["type"] = {"type": "string"}
+        meta["additionalProperties"] = False
+    return meta
+
+
+#: Meta-schema of one action parameter / config.schema.yaml entry (action_params.json).
+ACTION_PARAMS_META_SCHEMA = _st2_meta_schema(action_params=True)
+#: Meta-schema of trigger payload schemas (custom.json as used by CustomValidator).
+PAYLOAD_META_SCHEMA = _st2_meta_schema(action_params=False)
+
+_META_VALIDATORS = {
+    "action_params": jsonschema.Draft4Validator(ACTION_PARAMS_META_SCHEMA),
+    "payload": jsonschema.Draft4Validator(PAYLOAD_META_SCHEMA),
+}
+
+
+def _meta_error_message(error):
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set((error.schema.get("properties") or {}).keys())
+        extra = sorted(str(k) for k in error.instance if k not in allowed)
+        return "unknown key%s %s (StackStorm's action-parameter schema rejects it)" % (
+            "s" if len(extra) > 1 else "", ", ".join(repr(k) for k in extra))
+    if list(error.absolute_path)[-1:] == ["type"] and isinstance(error.instance, list):
+        return "must be a single type, not a list %r (StackStorm rejects type lists here)" % (error.instance,)
+    if list(error.absolute_path)[-1:] == ["required"] and not isinstance(error.instance, bool):
+        return ("must be a boolean inside each property (StackStorm draft-3 style), got %r; "
+                "the draft-4 list form is invalid for StackStorm" % (error.instance,))
+    return error.message
+
+
+def _leaf_errors(error):
+    """For ``anyOf`` errors on a mapping (a nested schema), the errors of the
+    sub-schema branch; otherwise the error itself."""
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and error.context:
+        first = [e for e in error.context if list(e.relative_schema_path)[:1] == [0]]
+        if first:
+            return [leaf for e in first for leaf in _leaf_errors(e)]
+    return [error]
+
+
+def st2_schema_problems(schema, kind):
+    """Check a schema written in a pack against StackStorm's meta-schema.
+
+    Args:
+        schema: one action parameter or config.schema.yaml entry
+            (``kind="action_params"``), or a trigger ``payload_schema``
+            (``kind="payload"``).
+        kind: ``"action_params"`` or ``"payload"``.
+
+    Returns:
+        list of ``(dotted path inside the schema, message)``, sorted by path;
+        empty when StackStorm accepts the schema.
+
+    Source: ``st2common/util/schema/__init__.py`` (``get_action_parameters_schema``,
+    ``CustomValidator``), ``action_params.json``, ``custom.json``.
+    """
+    validator = _META_VALIDATORS[kind]
+    out = []
+    for error in validator.iter_errors(schema):
+        for leaf in _leaf_errors(error):
+            item = (".".join(str(p) for p in leaf.absolute_path), _meta_error_message(leaf))
+            if item not in out:
+                out.append(item)
+    return sorted(out)
