@@ -208,12 +208,18 @@ class Store:
         rows = self._query(
             "SELECT * FROM trigger_instances ORDER BY occurrence_time DESC LIMIT ?", (int(limit),)
         )
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["payload"] = _loads(d["payload"])
-            out.append(d)
-        return out
+        return [_trigger_row(r) for r in rows]
+
+    def get_trigger_instance(self, instance_id):
+        """Return one trigger instance dict (payload decoded) or None.
+        A unique id prefix is accepted."""
+        rows = self._query("SELECT * FROM trigger_instances WHERE id = ?", (instance_id,))
+        if not rows:
+            rows = self._query("SELECT * FROM trigger_instances WHERE id LIKE ? LIMIT 2",
+                               (instance_id.replace("%", "") + "%",))
+            if len(rows) != 1:
+                return None
+        return _trigger_row(rows[0])
 
     # -- executions ----------------------------------------------------------
     def save_execution(self, record):
@@ -252,6 +258,12 @@ class Store:
             "SELECT * FROM executions ORDER BY start_time DESC, rowid DESC LIMIT ?", (int(limit),)
         )
         return [_execution_row(r) for r in rows]
+
+
+def _trigger_row(row):
+    d = dict(row)
+    d["payload"] = _loads(d["payload"])
+    return d
 
 
 def _execution_row(row):

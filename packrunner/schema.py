@@ -19,7 +19,11 @@ __all__ = [
     "SchemaConversionError",
     "ValidationFailed",
     "to_draft4",
+    "allow_default_none",
     "properties_schema",
+    "st2_schema_problems",
+    "ACTION_PARAMS_META_SCHEMA",
+    "PAYLOAD_META_SCHEMA",
     "validate_with_defaults",
     "fill_defaults",
     "secret_keys",
@@ -128,6 +132,55 @@ def to_draft4(schema, allow_required_list=False, where="schema"):
     return out
 
 
+def allow_default_none(schema):
+    """Let optional properties (and those whose default is None) be ``null``.
+
+    Mirrors ``modify_schema_allow_default_none`` in
+    ``st2common/util/schema/__init__.py``, which StackStorm applies when it
+    validates trigger payloads, pack configs and action parameters
+    (``allow_default_none=True``): a property that is not ``required: true``,
+    or has ``default: null``, also accepts ``None``. Nested object properties
+    and array items with properties are handled the same way.
+
+    Args:
+        schema: a StackStorm-style schema dict (not modified).
+
+    Returns:
+        a modified copy (non-dicts are returned unchanged).
+    """
+    if not isinstance(schema, dict):
+        return schema
+    schema = copy.deepcopy(schema)
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    for name, prop in list(properties.items()):
+        if not isinstance(prop, dict):
+            continue
+        optional = prop.get("required") is not True
+        if (optional or "default" in prop) and prop.get("default") is None:
+            for key in ("anyOf", "oneOf"):
+                if isinstance(prop.get(key), list):
+                    if not any(isinstance(t, dict) and t.get("type", "string") == "null" for t in prop[key]):
+                        prop[key].append({"type": "null"})
+                    break
+            else:
+                ptype = prop.get("type", "string")
+                if isinstance(ptype, list):
+                    if "null" not in ptype:
+                        prop["type"] = ptype + ["null"]
+                elif ptype != "null":
+                    prop["type"] = [ptype, "null"]
+        ptype = prop.get("type")
+        types = ptype if isinstance(ptype, list) else [ptype]
+        if "array" in types and isinstance(prop.get("items"), dict) and prop["items"].get("properties"):
+            prop["items"] = allow_default_none(prop["items"])
+        if "object" in types and prop.get("properties"):
+            prop = allow_default_none(prop)
+        properties[name] = prop
+    return schema
+
+
 def properties_schema(properties, additional_properties=True, where="schema"):
     """Wrap a StackStorm properties mapping (config.schema.yaml, action
     ``parameters``) into a draft-4 object schema.
@@ -140,7 +193,8 @@ def properties_schema(properties, additional_properties=True, where="schema"):
         a draft-4 schema dict.
     """
     return to_draft4(
-        {"type": "object", "properties": properties or {}, "additionalProperties": additional_properties},
+        allow_default_none({"type": "object", "properties": properties or {},
+                            "additionalProperties": additional_properties}),
         allow_required_list=True,
         where=where,
     )
@@ -157,9 +211,9 @@ def check_schema(schema, where="schema"):
 def fill_defaults(instance, schema):
     """Recursively set missing properties that have a ``default`` (in place).
 
-    Mirrors st2's ``use_default=True`` validator extension. ``None`` values
-    count as missing only at the top level when the property has a default
-    (st2's ``allow_default_none``).
+    Mirrors ``assign_default_values`` of ``st2common/util/schema/__init__.py``
+    (st2's ``use_default=True``): a missing or ``None`` value is replaced by the
+    property's ``default``.
 
     Returns:
         ``instance``.
@@ -169,7 +223,7 @@ def fill_defaults(instance, schema):
     for name, sub in (schema.get("properties") or {}).items():
         if not isinstance(sub, dict):
             continue
-        if name not in instance and "default" in sub:
+        if instance.get(name) is None and "default" in sub:
             instance[name] = copy.deepcopy(sub["default"])
         if isinstance(instance.get(name), dict):
             fill_defaults(instance[name], sub)
