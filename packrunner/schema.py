@@ -404,9 +404,14 @@ def _meta_error_message(error):
             "s" if len(extra) > 1 else "", ", ".join(repr(k) for k in extra))
     if list(error.absolute_path)[-1:] == ["type"] and isinstance(error.instance, list):
         return "must be a single type, not a list %r (StackStorm rejects type lists here)" % (error.instance,)
+    if list(error.absolute_path)[-1:] == ["type"] and isinstance(error.instance, str):
+        return "unknown type %r (use one of %s)" % (
+            error.instance, ", ".join(sorted(jsonschema.Draft4Validator.META_SCHEMA["definitions"]
+                                             ["simpleTypes"]["enum"])))
     if list(error.absolute_path)[-1:] == ["required"] and not isinstance(error.instance, bool):
-        return ("must be a boolean inside each property (StackStorm draft-3 style), got %r; "
-                "the draft-4 list form is invalid for StackStorm" % (error.instance,))
+        return "must be a boolean inside each property (StackStorm draft-3 style), got %r%s" % (
+            error.instance, "; the draft-4 list form is invalid for StackStorm"
+            if isinstance(error.instance, list) else "")
     return error.message
 
 

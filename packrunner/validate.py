@@ -272,10 +272,11 @@ class _Checker:
                     positions[pos] = name
         if positions:
             ordered = sorted(positions)
+            found = ", ".join(map(str, ordered))
+            if ordered != list(range(int(ordered[0]), int(ordered[0]) + len(ordered))):
+                self.add(r, "parameters", "positions must be contiguous (found %s)" % found)
             if ordered[0] != 0:
-                self.add(r, "parameters", "positions must start at 0 (found %s)" % ", ".join(map(str, ordered)))
-            elif ordered != list(range(len(ordered))):
-                self.add(r, "parameters", "positions must be contiguous (found %s)" % ", ".join(map(str, ordered)))
+                self.add(r, "parameters", "positions must start at 0 (found %s)" % found)
         dicts = {n: p for n, p in params.items() if isinstance(p, dict)}
         optional = sorted(n for n, p in dicts.items() if "position" in p and p.get("required") is not True)
         for name in optional:
