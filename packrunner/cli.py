@@ -123,19 +123,35 @@ def build_parser():
     q = esub.add_parser("get", help="show one execution (id or unique id prefix)")
     q.add_argument("id", help="execution id")
 
-    p = sub.add_parser("key", help="manage the datastore (system scope)")
+    p = sub.add_parser("key", help="manage the datastore, like 'st2 key'",
+                       description="Read and write the key-value datastore like 'st2 key'. Scopes: system "
+                                   "(default) and user (keys of $PACKRUNNER_USER, default stanley). Local keys "
+                                   "of sensors and actions are system keys named <pack>.<ClassName>:<name>.")
     ksub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     ksub.required = True
+
+    def scope_arg(q, all_allowed=False):
+        q.add_argument("--scope", default="system", choices=["system", "user"] + (["all"] if all_allowed else []),
+                       help="key scope (default system)%s" % (", 'all' lists both" if all_allowed else ""))
+
     q = ksub.add_parser("get", help="print the value of a key (exit 1 if missing)")
     q.add_argument("name", help="full key name (local sensor keys: <pack>.<Class>:<name>)")
+    scope_arg(q)
     q = ksub.add_parser("set", help="set a key")
     q.add_argument("name", help="full key name")
     q.add_argument("value", help="value (stored as a string)")
     q.add_argument("--ttl", type=float, default=None, help="expire after S seconds")
+    q.add_argument("--encrypt", action="store_true",
+                   help="mark the value secret: masked in 'key list' unless --decrypt (it is NOT encrypted in "
+                        "the local SQLite file)")
+    scope_arg(q)
     q = ksub.add_parser("delete", help="delete a key (exit 1 if missing)")
     q.add_argument("name", help="full key name")
-    q = ksub.add_parser("list", help="list keys as JSON")
+    scope_arg(q)
+    q = ksub.add_parser("list", help="list keys as JSON (name, value, scope, user, secret, expire_timestamp)")
     q.add_argument("--prefix", default=None, help="only names starting with P")
+    q.add_argument("--decrypt", action="store_true", help="show the values of secret keys")
+    scope_arg(q, all_allowed=True)
 
     p = sub.add_parser("trigger", help="inspect the pack's triggers")
     tsub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
@@ -247,24 +263,24 @@ def _cmd_execution(args):
 def _cmd_key(args):
     store = _store(args)
     if args.subcommand == "get":
-        value = store.get(args.name)
+        value = store.get(args.name, scope=args.scope)
         if value is None:
-            print("key %s not found" % args.name, file=sys.stderr)
+            print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
             return EXIT_FAILED
         print(value)
         return EXIT_OK
     if args.subcommand == "set":
         try:
-            store.set(args.name, args.value, ttl=args.ttl)
+            store.set(args.name, args.value, ttl=args.ttl, scope=args.scope, secret=args.encrypt)
         except ValueError as e:
             raise UsageError(str(e)) from e
         return EXIT_OK
     if args.subcommand == "delete":
-        if not store.delete(args.name):
-            print("key %s not found" % args.name, file=sys.stderr)
+        if not store.delete(args.name, scope=args.scope):
+            print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
-    _print_json([kv.to_dict() for kv in store.list(prefix=args.prefix)])
+    _print_json([kv.to_dict(decrypt=args.decrypt) for kv in store.list(prefix=args.prefix, scope=args.scope)])
     return EXIT_OK
 
 
