@@ -1,6 +1,7 @@
 """Command line interface: ``python -m packrunner [global options] COMMAND ...``.
 
-Exit codes: 0 ok, 1 action failed (or key not found), 2 usage/validation error.
+Exit codes: 0 ok, 1 action failed / key or execution not found / rule does
+not match, 2 usage, config, parameter or validation error.
 """
 
 import argparse
@@ -122,19 +123,35 @@ def build_parser():
     q = esub.add_parser("get", help="show one execution (id or unique id prefix)")
     q.add_argument("id", help="execution id")
 
-    p = sub.add_parser("key", help="manage the datastore (system scope)")
+    p = sub.add_parser("key", help="manage the datastore, like 'st2 key'",
+                       description="Read and write the key-value datastore like 'st2 key'. Scopes: system "
+                                   "(default) and user (keys of $PACKRUNNER_USER, default stanley). Local keys "
+                                   "of sensors and actions are system keys named <pack>.<ClassName>:<name>.")
     ksub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     ksub.required = True
+
+    def scope_arg(q, all_allowed=False):
+        q.add_argument("--scope", default="system", choices=["system", "user"] + (["all"] if all_allowed else []),
+                       help="key scope (default system)%s" % (", 'all' lists both" if all_allowed else ""))
+
     q = ksub.add_parser("get", help="print the value of a key (exit 1 if missing)")
     q.add_argument("name", help="full key name (local sensor keys: <pack>.<Class>:<name>)")
+    scope_arg(q)
     q = ksub.add_parser("set", help="set a key")
     q.add_argument("name", help="full key name")
     q.add_argument("value", help="value (stored as a string)")
     q.add_argument("--ttl", type=float, default=None, help="expire after S seconds")
+    q.add_argument("--encrypt", action="store_true",
+                   help="mark the value secret: masked in 'key list' unless --decrypt (it is NOT encrypted in "
+                        "the local SQLite file)")
+    scope_arg(q)
     q = ksub.add_parser("delete", help="delete a key (exit 1 if missing)")
     q.add_argument("name", help="full key name")
-    q = ksub.add_parser("list", help="list keys as JSON")
+    scope_arg(q)
+    q = ksub.add_parser("list", help="list keys as JSON (name, value, scope, user, secret, expire_timestamp)")
     q.add_argument("--prefix", default=None, help="only names starting with P")
+    q.add_argument("--decrypt", action="store_true", help="show the values of secret keys")
+    scope_arg(q, all_allowed=True)
 
     p = sub.add_parser("trigger", help="inspect the pack's triggers")
     tsub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
@@ -143,9 +160,39 @@ def build_parser():
     q = tsub.add_parser("instances", help="list the newest recorded trigger instances")
     q.add_argument("--limit", type=int, default=20, help="how many (default 20)")
 
-    sub.add_parser("validate", help="check pack metadata; exit 2 on problems",
-                   description="Basic static checks: required keys, criteria with type and pattern, "
-                               "explicit rule 'enabled', single parameter types, payload schemas.")
+    p = sub.add_parser("rule", help="inspect and test the pack's rules (like st2-rule-tester)")
+    rsub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    rsub.required = True
+    rsub.add_parser("list", help="list the pack's rules (ref, enabled, trigger, action)")
+    q = rsub.add_parser(
+        "test", help="does a rule match a trigger instance? (like st2-rule-tester)",
+        description="Evaluate one rule against one trigger instance, like st2-rule-tester: the rule's "
+                    "trigger type must equal the instance's trigger, every criterion must match and the "
+                    "action parameters must render. Prints a JSON report (matches, reason, failed "
+                    "criterion, rendered action parameters, the parameters the runner would pass, "
+                    "warnings) and exits 0 if the rule matches, 1 if it does not, 2 on bad input. "
+                    "Nothing is executed. A rule given as a file is treated as enabled (as st2 does); "
+                    "a rule given by ref keeps its own 'enabled'.",
+        epilog="Trigger instance file (JSON or YAML): {\"trigger\": \"pack.name\", \"payload\": {...}}")
+    q.add_argument("--rule", required=True, metavar="FILE_OR_REF",
+                   help="rule YAML file, or rule ref (pack.name) / name of a rule of the pack")
+    src = q.add_mutually_exclusive_group(required=True)
+    src.add_argument("--trigger-instance", metavar="FILE",
+                     help="JSON/YAML file with 'trigger' (ref) and 'payload'")
+    src.add_argument("--trigger-instance-id", metavar="ID",
+                     help="id (or unique prefix) of a trigger instance recorded by the runner "
+                          "(see 'trigger instances')")
+
+    sub.add_parser("validate", help="check pack metadata like StackStorm's registration; exit 2 on problems",
+                   description="Static checks with StackStorm's registration rules: pack.yaml (required keys, "
+                               "semver version, ref, python_versions), config.schema.yaml (keys, action-"
+                               "parameter schema), actions (unknown keys, single parameter types, unknown "
+                               "parameter keys, immutable needs a default, unique contiguous positions, "
+                               "runner-parameter overrides), sensors and trigger types (unknown keys, "
+                               "poll_interval, payload schemas valid for StackStorm), rules (unknown keys, "
+                               "explicit enabled, criteria with known type and a pattern, search "
+                               "conditions, Jinja syntax, action and trigger refs, action parameters). "
+                               "Prints 'file: key: problem' per problem; exit 0 if none, 2 otherwise.")
     return parser
 
 
@@ -216,24 +263,24 @@ def _cmd_execution(args):
 def _cmd_key(args):
     store = _store(args)
     if args.subcommand == "get":
-        value = store.get(args.name)
+        value = store.get(args.name, scope=args.scope)
         if value is None:
-            print("key %s not found" % args.name, file=sys.stderr)
+            print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
             return EXIT_FAILED
         print(value)
         return EXIT_OK
     if args.subcommand == "set":
         try:
-            store.set(args.name, args.value, ttl=args.ttl)
+            store.set(args.name, args.value, ttl=args.ttl, scope=args.scope, secret=args.encrypt)
         except ValueError as e:
             raise UsageError(str(e)) from e
         return EXIT_OK
     if args.subcommand == "delete":
-        if not store.delete(args.name):
-            print("key %s not found" % args.name, file=sys.stderr)
+        if not store.delete(args.name, scope=args.scope):
+            print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
-    _print_json([kv.to_dict() for kv in store.list(prefix=args.prefix)])
+    _print_json([kv.to_dict(decrypt=args.decrypt) for kv in store.list(prefix=args.prefix, scope=args.scope)])
     return EXIT_OK
 
 
@@ -274,7 +321,35 @@ def _cmd_validate(args):
     return EXIT_OK
 
 
+def _cmd_rule(args):
+    if args.subcommand == "list":
+        pack = Pack(args.pack)
+        _print_json([{"ref": r.ref, "enabled": r.enabled, "trigger": r.trigger_type, "action": r.action_ref,
+                      "file": os.path.relpath(r.path, pack.path) if r.path else None} for r in pack.rules])
+        return EXIT_OK
+    from .tester import RuleTestError, evaluate_rule, load_rule, load_trigger_instance
+
+    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=1)
+    try:
+        try:
+            rule, enabled = load_rule(runner.pack, args.rule)
+            trigger, payload = load_trigger_instance(args.trigger_instance, runner.datastore,
+                                                     args.trigger_instance_id)
+        except RuleTestError as e:
+            raise UsageError(str(e)) from e
+        report = evaluate_rule(runner, rule, enabled, trigger, payload)
+    finally:
+        runner.stop(timeout=1)
+        runner.datastore.close()
+    _print_json(report)
+    for warning in report["warnings"]:
+        LOG.warning("%s", warning)
+    LOG.info("=== RULE MATCHES ===" if report["matches"] else "=== RULE DOES NOT MATCH ===")
+    return EXIT_OK if report["matches"] else EXIT_FAILED
+
+
 COMMANDS = {
+    "rule": _cmd_rule,
     "start": _cmd_start,
     "run": _cmd_run,
     "execution": _cmd_execution,

@@ -5,8 +5,14 @@ own connection (``threading.local``), so sensors, rule processing and action
 workers can use it concurrently. Everything survives restarts.
 
 The key-value semantics imitate StackStorm's datastore
-(``st2common/services/datastore.py``): values are strings, a TTL makes a key
-expire, expired keys behave as missing.
+(``st2common/services/datastore.py``, ``st2common/services/keyvalues.py``):
+values are strings, a TTL makes a key expire, expired keys behave as missing.
+Keys live in the ``system`` scope (shown as ``st2kv.system``) or in the
+``user`` scope of one user (``st2kv.user``; stored as ``<user>:<name>`` as
+StackStorm stores them). The user is ``$PACKRUNNER_USER``, default ``stanley``
+(StackStorm's system user, which runs sensors and rule-triggered actions).
+Keys set with ``secret=True`` (``st2 key set --encrypt``) are not encrypted in
+the SQLite file, but their values are masked in listings.
 """
 
 import json
@@ -16,7 +22,23 @@ import sqlite3
 import threading
 import time
 
-__all__ = ["Store", "KeyValuePair"]
+__all__ = ["Store", "KeyValuePair", "SYSTEM_SCOPE", "USER_SCOPE", "ALL_SCOPE", "current_user"]
+
+SYSTEM_SCOPE, USER_SCOPE, ALL_SCOPE = "system", "user", "all"
+_SCOPES = (SYSTEM_SCOPE, USER_SCOPE)
+
+
+def current_user():
+    """The StackStorm user packrunner acts as: ``$PACKRUNNER_USER`` or ``stanley``."""
+    return os.environ.get("PACKRUNNER_USER") or "stanley"
+
+
+def _scope(scope):
+    """Accept ``system``/``user`` and StackStorm's full names ``st2kv.system``/``st2kv.user``."""
+    scope = (scope or SYSTEM_SCOPE).replace("st2kv.", "")
+    if scope not in _SCOPES:
+        raise ValueError("scope must be system or user, not %r" % scope)
+    return scope
 
 LOG = logging.getLogger("packrunner.datastore")
 
@@ -52,19 +74,26 @@ CREATE TABLE IF NOT EXISTS executions (
 class KeyValuePair:
     """A datastore item as returned by ``list_values`` (like st2client's KeyValuePair).
 
-    Attributes: ``name`` (full key name), ``value`` (str), ``expire_timestamp``
-    (epoch seconds or None), ``scope`` (always ``"system"``).
+    Attributes: ``name`` (key name; for user keys without the ``<user>:``
+    prefix), ``value`` (str), ``expire_timestamp`` (epoch seconds or None),
+    ``scope`` (``"st2kv.system"`` or ``"st2kv.user"``, as StackStorm shows
+    it), ``user`` (user-scoped keys only), ``secret`` (bool).
     """
 
-    def __init__(self, name, value, expire_timestamp=None):
+    def __init__(self, name, value, expire_timestamp=None, scope=SYSTEM_SCOPE, user=None, secret=False):
         self.name = name
         self.value = value
         self.expire_timestamp = expire_timestamp
-        self.scope = "system"
+        self.scope = "st2kv." + _scope(scope)
+        self.user = user
+        self.secret = bool(secret)
 
-    def to_dict(self):
-        """Return ``{"name", "value", "expire_timestamp"}``."""
-        return {"name": self.name, "value": self.value, "expire_timestamp": self.expire_timestamp}
+    def to_dict(self, decrypt=False):
+        """Return ``{"name", "value", "scope", "user", "secret", "expire_timestamp"}``;
+        a secret value is ``********`` unless ``decrypt``."""
+        return {"name": self.name, "value": "********" if self.secret and not decrypt else self.value,
+                "scope": self.scope, "user": self.user, "secret": self.secret,
+                "expire_timestamp": self.expire_timestamp}
 
     def __repr__(self):
         return "KeyValuePair(name=%r, value=%r)" % (self.name, self.value)
@@ -89,6 +118,11 @@ class Store:
         conn = self._conn()
         with self._lock:
             conn.executescript(_SCHEMA)
+            columns = {r["name"] for r in conn.execute("PRAGMA table_info(kv)")}
+            if "scope" not in columns:  # state directories of older packrunner versions
+                conn.execute("ALTER TABLE kv ADD COLUMN scope TEXT NOT NULL DEFAULT 'system'")
+            if "secret" not in columns:
+                conn.execute("ALTER TABLE kv ADD COLUMN secret INTEGER NOT NULL DEFAULT 0")
             conn.commit()
 
     # -- connection handling -------------------------------------------------
@@ -128,27 +162,41 @@ class Store:
         self._local = threading.local()
 
     # -- key-value -----------------------------------------------------------
-    def get(self, name):
-        """Return the string value of ``name`` or None when missing/expired."""
-        rows = self._query("SELECT value, expire_at FROM kv WHERE name = ?", (name,))
+    @staticmethod
+    def _stored_name(name, scope, user):
+        return "%s:%s" % (user or current_user(), name) if _scope(scope) == USER_SCOPE else name
+
+    def get(self, name, scope=SYSTEM_SCOPE, user=None):
+        """Return the string value of ``name`` or None when missing/expired.
+
+        Args:
+            name: key name (user scope: without the ``<user>:`` prefix).
+            scope: ``system`` or ``user`` (also ``st2kv.system``/``st2kv.user``).
+            user: owner of a user-scoped key (default :func:`current_user`).
+        """
+        stored = self._stored_name(name, scope, user)
+        rows = self._query("SELECT value, expire_at FROM kv WHERE name = ? AND scope = ?", (stored, _scope(scope)))
         if not rows:
             return None
         value, expire_at = rows[0]["value"], rows[0]["expire_at"]
         if expire_at is not None and expire_at <= time.time():
-            self._execute("DELETE FROM kv WHERE name = ? AND expire_at <= ?", (name, time.time()))
+            self._execute("DELETE FROM kv WHERE name = ? AND expire_at <= ?", (stored, time.time()))
             return None
         return value
 
-    def set(self, name, value, ttl=None):
+    def set(self, name, value, ttl=None, scope=SYSTEM_SCOPE, user=None, secret=False):
         """Store ``str(value)`` under ``name`` (StackStorm stores strings).
 
         Args:
-            name: full key name.
+            name: key name.
             value: any value; non-strings are stored as ``str(value)``.
             ttl: seconds until expiry (None = never; must be > 0).
+            scope: ``system`` or ``user``.
+            user: owner of a user-scoped key (default :func:`current_user`).
+            secret: mask the value in listings (``st2 key set --encrypt``).
 
         Raises:
-            ValueError: on an empty name or a non-positive ttl.
+            ValueError: on an empty name, a non-positive ttl or an unknown scope.
         """
         if not name:
             raise ValueError("key name must not be empty")
@@ -161,38 +209,47 @@ class Store:
                 raise ValueError("ttl must be a positive number of seconds")
             expire_at = time.time() + ttl
         self._execute(
-            "INSERT INTO kv(name, value, expire_at) VALUES (?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at",
-            (name, value, expire_at),
+            "INSERT INTO kv(name, value, expire_at, scope, secret) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(name) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at, "
+            "scope = excluded.scope, secret = excluded.secret",
+            (self._stored_name(name, scope, user), value, expire_at, _scope(scope), int(bool(secret))),
         )
         return True
 
-    def delete(self, name):
+    def delete(self, name, scope=SYSTEM_SCOPE, user=None):
         """Delete ``name``; return True if it existed (and was not expired)."""
-        existed = self.get(name) is not None
-        self._execute("DELETE FROM kv WHERE name = ?", (name,))
+        existed = self.get(name, scope, user) is not None
+        self._execute("DELETE FROM kv WHERE name = ? AND scope = ?",
+                      (self._stored_name(name, scope, user), _scope(scope)))
         return existed
 
-    def list(self, prefix=None):
+    def list(self, prefix=None, scope=SYSTEM_SCOPE, user=None):
         """Return non-expired :class:`KeyValuePair` items, sorted by name.
 
         Args:
-            prefix: only names starting with this (plain string prefix).
+            prefix: only names starting with this (plain string prefix; user
+                keys: without the ``<user>:`` prefix).
+            scope: ``system``, ``user`` (the keys of ``user``) or ``all``
+                (like ``st2 key list --scope``).
+            user: for user scope (default :func:`current_user`).
         """
         now = time.time()
-        if prefix:
-            escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        user = user or current_user()
+        scopes = _SCOPES if scope == ALL_SCOPE else (_scope(scope),)
+        out = []
+        for sc in scopes:
+            full_prefix = ("%s:" % user if sc == USER_SCOPE else "") + (prefix or "")
+            escaped = full_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             rows = self._query(
-                "SELECT name, value, expire_at FROM kv WHERE name LIKE ? ESCAPE '\\' ORDER BY name",
-                (escaped + "%",),
-            )
-        else:
-            rows = self._query("SELECT name, value, expire_at FROM kv ORDER BY name")
-        return [
-            KeyValuePair(r["name"], r["value"], r["expire_at"])
-            for r in rows
-            if r["expire_at"] is None or r["expire_at"] > now
-        ]
+                "SELECT name, value, expire_at, secret FROM kv WHERE scope = ? AND name LIKE ? ESCAPE '\\' "
+                "ORDER BY name", (sc, escaped + "%"))
+            for r in rows:
+                if r["expire_at"] is not None and r["expire_at"] <= now:
+                    continue
+                name = r["name"][len(user) + 1:] if sc == USER_SCOPE else r["name"]
+                out.append(KeyValuePair(name, r["value"], r["expire_at"], sc, user if sc == USER_SCOPE else None,
+                                        r["secret"]))
+        return out
 
     # -- trigger instances ---------------------------------------------------
     def record_trigger_instance(self, instance_id, ref, payload, status, reason=None, occurrence_time=None):
@@ -208,12 +265,18 @@ class Store:
         rows = self._query(
             "SELECT * FROM trigger_instances ORDER BY occurrence_time DESC LIMIT ?", (int(limit),)
         )
-        out = []
-        for r in rows:
-            d = dict(r)
-            d["payload"] = _loads(d["payload"])
-            out.append(d)
-        return out
+        return [_trigger_row(r) for r in rows]
+
+    def get_trigger_instance(self, instance_id):
+        """Return one trigger instance dict (payload decoded) or None.
+        A unique id prefix is accepted."""
+        rows = self._query("SELECT * FROM trigger_instances WHERE id = ?", (instance_id,))
+        if not rows:
+            rows = self._query("SELECT * FROM trigger_instances WHERE id LIKE ? LIMIT 2",
+                               (instance_id.replace("%", "") + "%",))
+            if len(rows) != 1:
+                return None
+        return _trigger_row(rows[0])
 
     # -- executions ----------------------------------------------------------
     def save_execution(self, record):
@@ -252,6 +315,12 @@ class Store:
             "SELECT * FROM executions ORDER BY start_time DESC, rowid DESC LIMIT ?", (int(limit),)
         )
         return [_execution_row(r) for r in rows]
+
+
+def _trigger_row(row):
+    d = dict(row)
+    d["payload"] = _loads(d["payload"])
+    return d
 
 
 def _execution_row(row):

@@ -15,16 +15,20 @@ A re-implementation of ``st2common/st2common/operators.py`` (st2 3.8/3.9):
 * ``exists``/``nexists`` test the payload value against None;
 * ``inside``/``ninside`` test ``value in pattern``;
 * ``search`` applies child criteria to each item of a list (conditions
-  ``any``/``all``).
+  ``any``, ``all``, ``any2any``, ``all2any``); it only gets its condition when
+  the criterion type is exactly ``search`` (lower case), as in st2's
+  ``RuleFilter._check_criterion``.
 """
 
 import datetime
 import fnmatch
 import re
 
-__all__ = ["get_operator", "OPERATORS", "SEARCH", "UnknownOperatorError", "UnrecognizedConditionError"]
+__all__ = ["get_operator", "OPERATORS", "SEARCH", "SEARCH_CONDITIONS", "UnknownOperatorError", "UnrecognizedConditionError"]
 
 SEARCH = "search"
+#: Conditions of the ``search`` operator (st2common/operators.py).
+SEARCH_CONDITIONS = ("any", "all", "any2any", "all2any")
 
 
 class UnknownOperatorError(ValueError):
@@ -32,7 +36,7 @@ class UnknownOperatorError(ValueError):
 
 
 class UnrecognizedConditionError(ValueError):
-    """``search`` with a condition other than ``any``/``all``."""
+    """``search`` with a condition other than those in :data:`SEARCH_CONDITIONS`."""
 
 
 def _strs(value, pattern):
@@ -214,26 +218,43 @@ def ninside(value, criteria_pattern):
 def search(value, criteria_pattern, criteria_condition, check_function):
     """Match child criteria against each item of the list ``value``.
 
+    Same semantics as ``search`` in ``st2common/st2common/operators.py``
+    (st2 >= 3.7): a single mapping is searched as a one-item list; the
+    condition picks how items and child criteria combine:
+
+    * ``any``: some item matches all child criteria;
+    * ``all``: every item matches all child criteria (True for an empty list);
+    * ``any2any``: some item matches some child criterion;
+    * ``all2any``: every item matches some child criterion.
+
     Args:
-        value: the payload list.
+        value: the payload list (or one mapping).
         criteria_pattern: mapping ``item.<path>`` -> child criterion.
-        criteria_condition: ``any`` (some item matches all children) or
-            ``all`` (every item matches all children).
+        criteria_condition: one of :data:`SEARCH_CONDITIONS`.
         check_function: ``f(key, criterion, item) -> bool``.
+
+    Returns:
+        bool.
 
     Raises:
         UnrecognizedConditionError: for other conditions.
+        TypeError: when ``value`` is not iterable (StackStorm: no match).
     """
-    if criteria_condition not in ("any", "all"):
+    if isinstance(value, dict):
+        value = [value]
+    if criteria_condition not in SEARCH_CONDITIONS:
         raise UnrecognizedConditionError(
-            "The '%s' search condition is not recognized, only 'any' and 'all' are allowed" % criteria_condition
+            "The '%s' condition is not recognized for type search, 'any', 'all', 'any2any' and 'all2any' "
+            "are allowed" % criteria_condition
         )
-    if not isinstance(value, list):
-        return False
-    item_results = (
-        all(check_function(k, v, item) for k, v in (criteria_pattern or {}).items()) for item in value
+    item_match = any if criteria_condition in ("any", "any2any") else all
+    pattern_match = any if criteria_condition in ("any2any", "all2any") else all
+    if value is None:
+        raise TypeError("'NoneType' object is not iterable")
+    return item_match(
+        [pattern_match([check_function(k, v, item) for k, v in (criteria_pattern or {}).items()])
+         for item in value]
     )
-    return any(item_results) if criteria_condition == "any" else all(item_results)
 
 
 OPERATORS = {

@@ -21,7 +21,10 @@ from .rules import Rule, RuleError
 from .schema import (
     PYTHON_RUNNER_PARAMETERS,
     SchemaConversionError,
+    allow_default_none,
+    check_schema,
     properties_schema,
+    st2_schema_problems,
     to_draft4,
 )
 
@@ -121,14 +124,21 @@ class TriggerType:
         self.schema = None
         self.schema_error = None
         if self.payload_schema is not None:
-            try:
-                self.schema = to_draft4(self.payload_schema, allow_required_list=False, where="payload_schema")
-                from .schema import check_schema
-
-                check_schema(self.schema, "payload_schema of %s" % self.ref)
-            except SchemaConversionError as e:
-                self.schema = None
-                self.schema_error = str(e)
+            # StackStorm validates payloads with CustomValidator (use_default=True,
+            # allow_default_none=True), which first checks the schema against its
+            # meta-schema (st2common/validators/api/reactor.py, util/schema/__init__.py).
+            problems = st2_schema_problems(self.payload_schema, "payload") \
+                if isinstance(self.payload_schema, dict) else [("", "must be a mapping")]
+            if problems:
+                self.schema_error = "; ".join("%s: %s" % (p or "payload_schema", m) for p, m in problems)
+            else:
+                try:
+                    self.schema = to_draft4(allow_default_none(self.payload_schema), allow_required_list=False,
+                                            where="payload_schema")
+                    check_schema(self.schema, "payload_schema of %s" % self.ref)
+                except SchemaConversionError as e:
+                    self.schema = None
+                    self.schema_error = str(e)
 
 
 class SensorMeta:

@@ -120,37 +120,65 @@ class Rule:
             store: datastore for ``st2kv`` in patterns.
             trigger_instance_id: only for log messages.
         """
-        if not self.enabled:
-            return False
+        matched, failed = self.evaluate(payload, store)
+        if not matched and failed:
+            LOG.debug("rule %s did not match trigger %s on criterion %r", self.ref, trigger_instance_id,
+                      failed["key"])
+        return matched
+
+    def evaluate(self, payload, store=None, enabled=None):
+        """Evaluate the criteria like st2's ``RuleFilter.filter``.
+
+        Criteria are checked in order and evaluation stops at the first one
+        that fails (``st2reactor/st2reactor/rules/filter.py``).
+
+        Args:
+            payload: the trigger payload (dict).
+            store: datastore for ``st2kv`` in patterns.
+            enabled: override the rule's ``enabled`` (st2-rule-tester treats a
+                rule read from a file as enabled).
+
+        Returns:
+            ``(matched, failed)``: ``failed`` is None on a match, else a dict
+            ``{"key", "type", "pattern", "value", "reason"}`` describing why
+            (``key`` None when the rule is disabled or the payload empty).
+        """
+        if not (self.enabled if enabled is None else enabled):
+            return False, {"key": None, "type": None, "pattern": None, "value": None,
+                           "reason": "rule is disabled (enabled is not true)"}
         if self.criteria and not payload:
-            LOG.debug("rule %s: criteria present but payload empty", self.ref)
-            return False
+            return False, {"key": None, "type": None, "pattern": None, "value": None,
+                           "reason": "the rule has criteria and the payload is empty"}
         context = build_context(store=store, payload=payload)
         for key, criterion in self.criteria.items():
-            if not self._check(key, criterion, context, payload, store, "trigger"):
-                LOG.debug(
-                    "rule %s did not match trigger %s on criterion %r", self.ref, trigger_instance_id, key
-                )
-                return False
-        return True
+            result, value, pattern, reason = self._check(key, criterion, context, payload, store, "trigger")
+            if not result:
+                return False, {"key": key, "type": criterion.get("type") if isinstance(criterion, dict) else None,
+                               "pattern": pattern, "value": value,
+                               "reason": reason or "criterion does not match"}
+        return True, None
 
     def _check(self, key, criterion, context, root, store, prefix):
+        """Check one criterion; returns ``(result, payload value, rendered pattern, error or None)``
+        like st2's ``RuleFilter._check_criterion``."""
         if not isinstance(criterion, dict) or "type" not in criterion:
             LOG.warning("rule %s: criterion %r has no 'type'; not matching", self.ref, key)
-            return False
+            return False, None, None, "criterion has no 'type'"
         op_name = criterion["type"]
         try:
             op = operators.get_operator(op_name)
         except operators.UnknownOperatorError as e:
             LOG.error("rule %s: criterion %r: %s", self.ref, key, e)
-            return False
+            return False, None, None, str(e)
         pattern = criterion.get("pattern")
-        if op_name.lower() != operators.SEARCH:
+        # st2 compares the type case-sensitively here: "SEARCH" gets no condition and fails.
+        is_search = op_name == operators.SEARCH
+        if not is_search:
             try:
                 pattern = render_pattern(pattern, context)
             except TemplateRenderError as e:
                 LOG.error("rule %s: failed to render pattern for %r: %s", self.ref, key, e)
-                return False
+                return False, None, pattern, "failed to render pattern: %s" % e
         path = key.split("#", 1)[0]
         if path == prefix:
             value = root
@@ -161,21 +189,21 @@ class Rule:
         if value is MISSING:
             value = None
         try:
-            if op_name.lower() == operators.SEARCH:
+            if is_search:
 
                 def check(child_key, child_criterion, item):
                     item_ctx = dict(context)
                     item_ctx["item"] = item
-                    return self._check(child_key, child_criterion, item_ctx, item, store, "item")
+                    return self._check(child_key, child_criterion, item_ctx, item, store, "item")[0]
 
-                return bool(op(value, pattern, criterion.get("condition"), check))
-            return bool(op(value, pattern))
+                return bool(op(value, pattern, criterion.get("condition"), check)), value, pattern, None
+            return bool(op(value, pattern)), value, pattern, None
         except Exception as e:  # noqa: BLE001 - st2 logs and treats as no match
             LOG.warning(
                 "rule %s: criterion %r (%s) raised %s: %s; not matching",
                 self.ref, key, op_name, type(e).__name__, e,
             )
-            return False
+            return False, value, pattern, "%s raised %s: %s" % (op_name, type(e).__name__, e)
 
 
 def render_pattern(pattern, context):

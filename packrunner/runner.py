@@ -317,7 +317,9 @@ class Runner:
             status, reason = "dropped", "payload_schema of trigger %s is invalid: %s" % (ref, trigger_type.schema_error)
         elif trigger_type.schema is not None:
             try:
-                validate_with_defaults(payload, trigger_type.schema, what="payload", use_default=False)
+                # Defaults are filled into a copy for validation only; the payload
+                # is dispatched as sent (st2common/validators/api/reactor.py).
+                validate_with_defaults(payload, trigger_type.schema, what="payload", use_default=True)
             except ValidationFailed as e:
                 status = "dropped"
                 reason = "payload field '%s' invalid: %s" % (e.path or "<root>", e.message)
@@ -349,8 +351,46 @@ class Runner:
                 record["executions"].append(execution_id)
         return record
 
-    def _enforce(self, rule, payload, instance_id):
+    def render_rule_parameters(self, rule, payload):
+        """Render a rule's ``action.parameters`` for one trigger payload.
+
+        Context: ``trigger`` (the payload), ``st2kv.system`` (the datastore)
+        and ``config_context`` (the pack config), as st2's
+        ``RuleEnforcer.get_resolved_parameters`` / ``param.render_live_params``.
+        A value that is exactly one ``{{ expr }}`` keeps its type.
+
+        Returns:
+            dict of rendered (live) parameters.
+
+        Raises:
+            ParameterError: naming the parameter that failed to render.
+        """
         context = build_context(store=self.datastore, payload=payload, config=self.config)
+        live = {}
+        for key, value in rule.action_parameters.items():
+            try:
+                live[key] = render_value(value, context)
+            except TemplateRenderError as e:
+                raise ParameterError("parameter '%s': %s" % (key, e)) from e
+        return live
+
+    def resolve_parameters(self, action, live):
+        """Fill defaults, cast and validate parameters for ``action``
+        (see :meth:`_resolve_parameters`).
+
+        Args:
+            action: :class:`packrunner.pack.ActionMeta`.
+            live: rendered parameters.
+
+        Returns:
+            dict of all parameters (runner parameters included).
+
+        Raises:
+            ParameterError: naming the parameter.
+        """
+        return self._resolve_parameters(action, live)
+
+    def _enforce(self, rule, payload, instance_id):
         try:
             action = self.pack.resolve_action(rule.action_ref)
         except KeyError as e:
@@ -358,13 +398,7 @@ class Runner:
                            self.pack.ref)
             return None
         try:
-            live = {}
-            for key, value in rule.action_parameters.items():
-                try:
-                    live[key] = render_value(value, context)
-                except TemplateRenderError as e:
-                    raise ParameterError("parameter '%s': %s" % (key, e)) from e
-            params = self._resolve_parameters(action, live)
+            params = self._resolve_parameters(action, self.render_rule_parameters(rule, payload))
         except ParameterError as e:
             RULE_LOG.error("rule %s: cannot run %s for trigger %s: %s", rule.ref, action.ref, instance_id, e)
             record = self._new_record(action, {}, instance_id, rule.ref)

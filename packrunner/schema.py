@@ -19,7 +19,11 @@ __all__ = [
     "SchemaConversionError",
     "ValidationFailed",
     "to_draft4",
+    "allow_default_none",
     "properties_schema",
+    "st2_schema_problems",
+    "ACTION_PARAMS_META_SCHEMA",
+    "PAYLOAD_META_SCHEMA",
     "validate_with_defaults",
     "fill_defaults",
     "secret_keys",
@@ -128,6 +132,55 @@ def to_draft4(schema, allow_required_list=False, where="schema"):
     return out
 
 
+def allow_default_none(schema):
+    """Let optional properties (and those whose default is None) be ``null``.
+
+    Mirrors ``modify_schema_allow_default_none`` in
+    ``st2common/util/schema/__init__.py``, which StackStorm applies when it
+    validates trigger payloads, pack configs and action parameters
+    (``allow_default_none=True``): a property that is not ``required: true``,
+    or has ``default: null``, also accepts ``None``. Nested object properties
+    and array items with properties are handled the same way.
+
+    Args:
+        schema: a StackStorm-style schema dict (not modified).
+
+    Returns:
+        a modified copy (non-dicts are returned unchanged).
+    """
+    if not isinstance(schema, dict):
+        return schema
+    schema = copy.deepcopy(schema)
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return schema
+    for name, prop in list(properties.items()):
+        if not isinstance(prop, dict):
+            continue
+        optional = prop.get("required") is not True
+        if (optional or "default" in prop) and prop.get("default") is None:
+            for key in ("anyOf", "oneOf"):
+                if isinstance(prop.get(key), list):
+                    if not any(isinstance(t, dict) and t.get("type", "string") == "null" for t in prop[key]):
+                        prop[key].append({"type": "null"})
+                    break
+            else:
+                ptype = prop.get("type", "string")
+                if isinstance(ptype, list):
+                    if "null" not in ptype:
+                        prop["type"] = ptype + ["null"]
+                elif ptype != "null":
+                    prop["type"] = [ptype, "null"]
+        ptype = prop.get("type")
+        types = ptype if isinstance(ptype, list) else [ptype]
+        if "array" in types and isinstance(prop.get("items"), dict) and prop["items"].get("properties"):
+            prop["items"] = allow_default_none(prop["items"])
+        if "object" in types and prop.get("properties"):
+            prop = allow_default_none(prop)
+        properties[name] = prop
+    return schema
+
+
 def properties_schema(properties, additional_properties=True, where="schema"):
     """Wrap a StackStorm properties mapping (config.schema.yaml, action
     ``parameters``) into a draft-4 object schema.
@@ -140,7 +193,8 @@ def properties_schema(properties, additional_properties=True, where="schema"):
         a draft-4 schema dict.
     """
     return to_draft4(
-        {"type": "object", "properties": properties or {}, "additionalProperties": additional_properties},
+        allow_default_none({"type": "object", "properties": properties or {},
+                            "additionalProperties": additional_properties}),
         allow_required_list=True,
         where=where,
     )
@@ -157,9 +211,9 @@ def check_schema(schema, where="schema"):
 def fill_defaults(instance, schema):
     """Recursively set missing properties that have a ``default`` (in place).
 
-    Mirrors st2's ``use_default=True`` validator extension. ``None`` values
-    count as missing only at the top level when the property has a default
-    (st2's ``allow_default_none``).
+    Mirrors ``assign_default_values`` of ``st2common/util/schema/__init__.py``
+    (st2's ``use_default=True``): a missing or ``None`` value is replaced by the
+    property's ``default``.
 
     Returns:
         ``instance``.
@@ -169,7 +223,7 @@ def fill_defaults(instance, schema):
     for name, sub in (schema.get("properties") or {}).items():
         if not isinstance(sub, dict):
             continue
-        if name not in instance and "default" in sub:
+        if instance.get(name) is None and "default" in sub:
             instance[name] = copy.deepcopy(sub["default"])
         if isinstance(instance.get(name), dict):
             fill_defaults(instance[name], sub)
@@ -297,3 +351,101 @@ def cast_value(value, param_type):
     except (ValueError, SyntaxError):
         return value
     return value
+
+
+# --- StackStorm's meta-schemas -------------------------------------------------
+#
+# StackStorm checks schemas written in packs against two variants of the draft-4
+# meta-schema (st2common/util/schema/custom.json and action_params.json, loaded by
+# st2common/util/schema/__init__.py): ``required`` is a draft-3 boolean, and the
+# keywords ``secret``, ``immutable`` (booleans) and ``position`` (number >= 0) are
+# added. The action-parameter variant (used for action ``parameters`` and for
+# config.schema.yaml entries, see ActionAPI / ConfigSchemaAPI) also restricts
+# ``type`` to one type name and rejects keys it does not list
+# (``additionalProperties: false``, ``format`` is not listed). The trigger
+# payload variant (``CustomValidator``) allows type lists and unknown keys.
+
+
+def _st2_meta_schema(action_params):
+    meta = copy.deepcopy(jsonschema.Draft4Validator.META_SCHEMA)
+    # Without an id, "$ref": "#" resolves to this modified document, not to the
+    # registered draft-4 meta-schema.
+    meta.pop("id", None)
+    meta.pop("$schema", None)
+    props = meta["properties"]
+    props["required"] = {"type": "boolean", "default": False}
+    props["secret"] = {"type": "boolean", "default": False}
+    props["immutable"] = {"type": "boolean", "default": False}
+    props["position"] = {"type": "number", "minimum": 0}
+    if action_params:
+        props.pop("format", None)
+        # action_params.json: a type name (any string); never a list.
+        props["type"] = {"type": "string"}
+        meta["additionalProperties"] = False
+    return meta
+
+
+#: Meta-schema of one action parameter / config.schema.yaml entry (action_params.json).
+ACTION_PARAMS_META_SCHEMA = _st2_meta_schema(action_params=True)
+#: Meta-schema of trigger payload schemas (custom.json as used by CustomValidator).
+PAYLOAD_META_SCHEMA = _st2_meta_schema(action_params=False)
+
+_META_VALIDATORS = {
+    "action_params": jsonschema.Draft4Validator(ACTION_PARAMS_META_SCHEMA),
+    "payload": jsonschema.Draft4Validator(PAYLOAD_META_SCHEMA),
+}
+
+
+def _meta_error_message(error):
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = set((error.schema.get("properties") or {}).keys())
+        extra = sorted(str(k) for k in error.instance if k not in allowed)
+        return "unknown key%s %s (StackStorm's action-parameter schema rejects it)" % (
+            "s" if len(extra) > 1 else "", ", ".join(repr(k) for k in extra))
+    if list(error.absolute_path)[-1:] == ["type"] and isinstance(error.instance, list):
+        return "must be a single type, not a list %r (StackStorm rejects type lists here)" % (error.instance,)
+    if list(error.absolute_path)[-1:] == ["type"] and isinstance(error.instance, str):
+        return "unknown type %r (use one of %s)" % (
+            error.instance, ", ".join(sorted(jsonschema.Draft4Validator.META_SCHEMA["definitions"]
+                                             ["simpleTypes"]["enum"])))
+    if list(error.absolute_path)[-1:] == ["required"] and not isinstance(error.instance, bool):
+        return "must be a boolean inside each property (StackStorm draft-3 style), got %r%s" % (
+            error.instance, "; the draft-4 list form is invalid for StackStorm"
+            if isinstance(error.instance, list) else "")
+    return error.message
+
+
+def _leaf_errors(error):
+    """For ``anyOf`` errors on a mapping (a nested schema), the errors of the
+    sub-schema branch; otherwise the error itself."""
+    if error.validator == "anyOf" and isinstance(error.instance, dict) and error.context:
+        first = [e for e in error.context if list(e.relative_schema_path)[:1] == [0]]
+        if first:
+            return [leaf for e in first for leaf in _leaf_errors(e)]
+    return [error]
+
+
+def st2_schema_problems(schema, kind):
+    """Check a schema written in a pack against StackStorm's meta-schema.
+
+    Args:
+        schema: one action parameter or config.schema.yaml entry
+            (``kind="action_params"``), or a trigger ``payload_schema``
+            (``kind="payload"``).
+        kind: ``"action_params"`` or ``"payload"``.
+
+    Returns:
+        list of ``(dotted path inside the schema, message)``, sorted by path;
+        empty when StackStorm accepts the schema.
+
+    Source: ``st2common/util/schema/__init__.py`` (``get_action_parameters_schema``,
+    ``CustomValidator``), ``action_params.json``, ``custom.json``.
+    """
+    validator = _META_VALIDATORS[kind]
+    out = []
+    for error in validator.iter_errors(schema):
+        for leaf in _leaf_errors(error):
+            item = (".".join(str(p) for p in leaf.absolute_path), _meta_error_message(leaf))
+            if item not in out:
+                out.append(item)
+    return sorted(out)

@@ -2,8 +2,11 @@
 ``st2reactor/container/sensor_wrapper.py::SensorService``).
 
 Local keys (``local=True``) are stored as ``<pack>.<ClassName>:<name>``;
-``local=False`` uses the plain name (system scope). Values are stored as
-strings (``str(value)``) like StackStorm.
+``local=False`` uses the plain name. ``scope`` is ``system`` (default) or
+``user`` (the keys of :func:`packrunner.datastore.current_user`), as in
+StackStorm. Values are stored as strings (``str(value)``) like StackStorm;
+``encrypt=True`` marks the key secret (masked in listings), it is not
+encrypted in the local SQLite file.
 """
 
 import logging
@@ -36,7 +39,7 @@ class DatastoreService:
     def get_value(self, name, local=True, scope="system", decrypt=False):
         """Return the stored string or None (also None on error, as st2)."""
         try:
-            return self._store.get(self._name(name, local))
+            return self._store.get(self._name(name, local), scope=scope)
         except Exception:
             self._logger.exception("get_value(%r) failed", name)
             return None
@@ -47,12 +50,12 @@ class DatastoreService:
         Raises:
             ValueError: on a non-positive ttl or an empty name.
         """
-        return self._store.set(self._name(name, local), value, ttl=ttl)
+        return self._store.set(self._name(name, local), value, ttl=ttl, scope=scope, secret=encrypt)
 
     def delete_value(self, name, local=True, scope="system"):
         """Delete the key; return True if it existed, False otherwise."""
         try:
-            return self._store.delete(self._name(name, local))
+            return self._store.delete(self._name(name, local), scope=scope)
         except Exception:
             self._logger.exception("delete_value(%r) failed", name)
             return False
@@ -63,11 +66,12 @@ class DatastoreService:
         Args:
             local: restrict to this class's keys.
             prefix: additional name prefix (after the local prefix).
+            scope: ``system``, ``user`` or ``all``.
         """
         key_prefix = self._prefix() if local else ""
         if prefix:
             key_prefix += prefix
-        return self._store.list(prefix=key_prefix or None)
+        return self._store.list(prefix=key_prefix or None, scope=scope)
 
 
 class SensorService(DatastoreService):

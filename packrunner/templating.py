@@ -124,24 +124,27 @@ _ENV = get_environment(strict=True)
 
 
 class KeyValueLookup:
-    """``st2kv.system`` lookup object (``st2common/services/keyvalues.py``).
+    """``st2kv.system`` / ``st2kv.user`` lookup object (``st2common/services/keyvalues.py``).
 
     ``{{ st2kv.system.a.b }}`` looks up the key ``a.b``; the object renders to
     the stored string (empty string when missing, as in StackStorm).
+    ``{{ st2kv.user.x }}`` reads the user-scoped key ``x`` of the current user.
 
     Args:
         store: a :class:`packrunner.datastore.Store`.
         key_prefix: accumulated key (internal).
+        scope: ``system`` or ``user``.
     """
 
-    def __init__(self, store, key_prefix=""):
+    def __init__(self, store, key_prefix="", scope="system"):
         self._store = store
         self._key_prefix = key_prefix
+        self._scope = scope
 
     def _value(self):
         if not self._key_prefix or self._store is None:
             return ""
-        value = self._store.get(self._key_prefix)
+        value = self._store.get(self._key_prefix, scope=self._scope)
         return "" if value is None else value
 
     def __getattr__(self, name):
@@ -151,7 +154,7 @@ class KeyValueLookup:
 
     def __getitem__(self, key):
         name = "%s.%s" % (self._key_prefix, key) if self._key_prefix else str(key)
-        return KeyValueLookup(self._store, name)
+        return KeyValueLookup(self._store, name, self._scope)
 
     def __str__(self):
         return self._value()
@@ -188,7 +191,7 @@ def build_context(store=None, payload=None, config=None, extra=None):
     """Build the rendering context.
 
     Args:
-        store: datastore for ``st2kv.system``.
+        store: datastore for ``st2kv.system`` and ``st2kv.user``.
         payload: trigger payload, exposed as ``trigger``.
         config: pack config, exposed as ``config_context``.
         extra: more top-level names.
@@ -196,7 +199,7 @@ def build_context(store=None, payload=None, config=None, extra=None):
     Returns:
         dict usable by :func:`render_value`.
     """
-    ctx = {"st2kv": {"system": KeyValueLookup(store)}}
+    ctx = {"st2kv": {"system": KeyValueLookup(store), "user": KeyValueLookup(store, scope="user")}}
     if payload is not None:
         ctx["trigger"] = payload
     if config is not None:

@@ -86,7 +86,8 @@ def test_trigger_list_and_validate(tmp_path):
 
 def test_help_everywhere(tmp_path):
     for args in (["--help"], ["run", "--help"], ["key", "set", "--help"], ["execution", "list", "--help"],
-                 ["trigger", "list", "--help"], ["validate", "--help"], ["start", "--help"]):
+                 ["trigger", "list", "--help"], ["validate", "--help"], ["start", "--help"],
+                 ["rule", "test", "--help"], ["rule", "list", "--help"], ["key", "list", "--help"]):
         p = _cli(tmp_path, *args, config=False)
         assert p.returncode == 0 and "usage:" in p.stdout
 

@@ -164,3 +164,130 @@ def test_search_operator_any_all():
     assert not _rule(crit).matches(payload)
     crit["trigger.fields"]["condition"] = "bogus"
     assert not _rule(crit).matches(payload)
+
+
+# --- search conditions (st2common/operators.py, st2 >= 3.7) ----------------------------------
+
+_ITEMS = [{"name": "Status", "to": "Approved"}, {"name": "Other", "to": "Approved"}, {"name": "Other", "to": "x"}]
+
+
+def _search(condition, items, pattern=None):
+    crit = {"trigger.fields": {"type": "search", "condition": condition, "pattern": pattern or {
+        "item.name": {"type": "equals", "pattern": "Status"},
+        "item.to": {"type": "equals", "pattern": "Approved"},
+    }}}
+    return _rule(crit).matches({"fields": items})
+
+
+@pytest.mark.parametrize("condition,items,expected", [
+    ("any", _ITEMS, True),             # item 0 matches both criteria
+    ("any", _ITEMS[1:], False),        # no item matches both
+    ("all", _ITEMS[:1], True),
+    ("all", _ITEMS[:2], False),        # item 1 fails item.name
+    ("any2any", _ITEMS[1:], True),     # item 1 matches item.to
+    ("any2any", _ITEMS[2:], False),    # item 2 matches neither
+    ("all2any", _ITEMS[:2], True),     # every item matches at least one criterion
+    ("all2any", _ITEMS, False),        # item 2 matches none
+    ("all", [], True),                 # all([]) is True in st2 too
+    ("any", [], False),
+])
+def test_search_conditions(condition, items, expected):
+    assert _search(condition, items) is expected
+
+
+def test_search_single_mapping_is_searched_as_one_item():
+    assert _search("any", {"name": "Status", "to": "Approved"})
+    assert not _search("any", {"name": "Status", "to": "Rejected"})
+
+
+def test_search_unknown_condition_raises_in_operator_and_never_matches():
+    with pytest.raises(ops.UnrecognizedConditionError, match="'any', 'all', 'any2any' and 'all2any'"):
+        ops.get_operator("search")([], {}, "some", lambda *a: True)
+    assert not _search("some", _ITEMS)
+
+
+def test_search_missing_value_never_matches():
+    assert not _rule({"trigger.nope": {"type": "search", "condition": "all", "pattern": {}}}).matches({"x": 1})
+
+
+def test_search_child_keys_accept_hash_suffix():
+    assert _search("any", _ITEMS, {"item.to#1": {"type": "startswith", "pattern": "App"},
+                                   "item.to#2": {"type": "endswith", "pattern": "ved"}})
+    assert not _search("any", _ITEMS, {"item.to#1": {"type": "startswith", "pattern": "App"},
+                                       "item.to#2": {"type": "endswith", "pattern": "nope"}})
+
+
+def test_search_type_is_case_sensitive_like_st2():
+    """RuleFilter passes the condition only when type == 'search'; 'SEARCH' fails with a TypeError."""
+    crit = {"trigger.fields": {"type": "SEARCH", "condition": "any", "pattern": {
+        "item.name": {"type": "equals", "pattern": "Status"}}}}
+    assert not _rule(crit).matches({"fields": _ITEMS})
+
+
+# --- operator by operator, against st2common/operators.py -------------------------------------
+
+@pytest.mark.parametrize("name,value,pattern,expected", [
+    ("nequals", "a", None, True),            # nequals has no None guard in st2
+    ("iequals", "A", None, False),
+    ("contains", ["a", "b"], "a", True),     # 'in' works on lists too
+    ("ncontains", ["a", "b"], "c", True),
+    ("icontains", "abc", None, False),
+    ("incontains", "ABC", "x", True),
+    ("istartswith", "Node1", None, False),
+    ("iendswith", "x.LOG", ".log", True),
+    ("matchwildcard", "abc", "a?c", True),
+    ("matchwildcard", "abc", "[!a]*", False),
+    ("matchregex", "xhello", "hello", False),  # re.match: anchored at the start
+    ("regex", "xhello", "^hello", False),
+    ("iregex", "xHeLLo", "hello$", True),
+    ("regex", "a", None, False),
+    ("lt", "a", "b", True),                   # strings compare lexicographically, no casting
+    ("gt", 2.5, 2, True),
+    ("inside", "a", None, False),
+    ("ninside", "z", "xyz", False),
+    ("nexists", 0, None, False),
+    ("equals", b"abc", "abc", True),          # bytes are decoded (ensure_operators_are_strings)
+    ("contains", b"abc", "b", True),
+])
+def test_operator_semantics(name, value, pattern, expected):
+    assert ops.get_operator(name)(value, pattern) is expected
+
+
+@pytest.mark.parametrize("name,value,pattern", [
+    ("startswith", None, "x"),     # value None (missing field): AttributeError -> no match in a rule
+    ("contains", 5, "5"),          # TypeError: no casting
+    ("iequals", 5, "5"),
+    ("gt", None, 1),
+])
+def test_operator_errors_are_raised(name, value, pattern):
+    with pytest.raises((TypeError, AttributeError)):
+        ops.get_operator(name)(value, pattern)
+
+
+def test_timediff_accepts_naive_as_utc_and_none_pattern():
+    naive = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=5)).replace(
+        tzinfo=None).isoformat()
+    assert ops.get_operator("td_lt")(naive, 60)
+    assert ops.get_operator("td_gt")(naive, None) is False
+
+
+def test_all_stackstorm_operator_names_exist():
+    names = {"equals", "eq", "nequals", "neq", "iequals", "ieq", "contains", "icontains", "ncontains",
+             "incontains", "startswith", "istartswith", "endswith", "iendswith", "lessthan", "lt", "greaterthan",
+             "gt", "timediff_lt", "td_lt", "timediff_gt", "td_gt", "exists", "nexists", "inside", "in", "ninside",
+             "nin", "regex", "iregex", "matchregex", "matchwildcard", "search"}
+    assert set(ops.OPERATORS) == names
+
+
+def test_pattern_jinja_sees_trigger_in_rule():
+    rule = _rule({"trigger.a": {"type": "equals", "pattern": "{{ trigger.b | upper }}"}})
+    assert rule.matches({"a": "X", "b": "x"})
+    assert not rule.matches({"a": "x", "b": "x"})
+
+
+def test_evaluate_reports_first_failing_criterion():
+    rule = _rule({"trigger.a": {"type": "equals", "pattern": "x"}, "trigger.b": {"type": "gt", "pattern": 1}})
+    matched, failed = rule.evaluate({"a": "x", "b": 0})
+    assert not matched
+    assert failed == {"key": "trigger.b", "type": "gt", "pattern": 1, "value": 0,
+                      "reason": "criterion does not match"}

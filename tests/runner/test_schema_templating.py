@@ -114,3 +114,23 @@ def test_filters():
     assert render_value("{{ 'a node-12' | regex_search('node') }}", ctx) is True
     assert render_value("{{ 'a node-12' | regex_match('node') }}", ctx) is False
     assert render_value("{{ 'node-12' | regex_replace('\\\\d+', 'N') }}", ctx) == "node-N"
+
+
+def test_payload_validation_like_st2_custom_validator():
+    """st2common/util/schema: optional properties (and default None) accept null; a default satisfies
+    required (defaults are assigned before validation)."""
+    from packrunner.schema import allow_default_none
+
+    st2 = {"type": "object", "properties": {
+        "key": {"type": "string", "required": True},
+        "note": {"type": "string"},
+        "level": {"type": "integer", "required": True, "default": 3},
+    }}
+    schema = to_draft4(allow_default_none(st2), allow_required_list=False)
+    validate_with_defaults({"key": "k", "note": None}, schema)
+    with pytest.raises(ValidationFailed) as exc:
+        validate_with_defaults({"key": None}, schema)  # required: null not allowed
+    assert exc.value.path == "key"
+    with pytest.raises(ValidationFailed):
+        validate_with_defaults({"key": "k"}, schema, use_default=False)  # level missing without defaults
+    assert validate_with_defaults({"key": "k"}, schema)["level"] == 3
