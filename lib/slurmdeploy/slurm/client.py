@@ -21,6 +21,7 @@ import logging
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
 from slurmdeploy.errors import SlurmAPIError, SlurmAuthError, slurm_error_numbers
@@ -64,6 +65,33 @@ def build_session(retries=3, backoff_factor=0.2, verify=True):
     session.mount("http://", adapter_)
     session.mount("https://", adapter_)
     return session
+
+
+def transport_problem(exc, timeout):
+    """Say in words why a request got no answer (no URL, no headers: never the token).
+
+    Args:
+        exc: the ``requests.RequestException`` raised.
+        timeout: the ``(connect, read)`` timeouts in seconds.
+
+    Returns:
+        e.g. ``"no answer within the read timeout (20 s)"``. requests reports a read
+        timeout whose retries ran out as a ``ConnectionError`` wrapping urllib3's
+        ``MaxRetryError``; its ``reason`` is the real cause.
+    """
+    reason = exc
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, urllib3_errors.MaxRetryError) and inner.reason is not None:
+        reason = inner.reason
+    if isinstance(reason, urllib3_errors.NewConnectionError):  # a ConnectTimeoutError subclass
+        return "connection refused or host unreachable"
+    if isinstance(reason, (requests.ConnectTimeout, urllib3_errors.ConnectTimeoutError)):
+        return f"could not connect within the connect timeout ({timeout[0]} s)"
+    if isinstance(reason, (requests.ReadTimeout, urllib3_errors.ReadTimeoutError)):
+        return f"no answer within the read timeout ({timeout[1]} s)"
+    if isinstance(reason, (requests.exceptions.SSLError, urllib3_errors.SSLError)):
+        return "TLS verification failed (set ca_bundle to the CA that signed slurmrestd's certificate)"
+    return type(reason).__name__
 
 
 class SlurmClient:
@@ -156,7 +184,7 @@ class SlurmClient:
                 )
             except requests.RequestException as exc:
                 raise SlurmAPIError(
-                    f"cannot reach slurmrestd at {self.base_url}: {type(exc).__name__}: {exc}",
+                    f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
                     method="GET",
                     endpoint=path,
                 ) from None
@@ -203,7 +231,7 @@ class SlurmClient:
                 answer = self._send(method, path, body, params)
         except requests.RequestException as exc:
             raise SlurmAPIError(
-                f"cannot reach slurmrestd at {self.base_url}: {type(exc).__name__}",
+                f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
                 method=method,
                 endpoint=path,
                 api_version=version,
