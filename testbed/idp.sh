@@ -32,6 +32,8 @@
 #   IDP_LAB_TENANT     [00000000-0000-4000-8000-000000000001]
 #   IDP_LAB_RESOURCE   [api://slurm]  (scope = <resource>/.default)
 #   IDP_LAB_EXTRA_CLIENTS [""]  "id:secret:sun,..." more clients (empty sun -> token without `sun`)
+#   IDP_LAB_KEY_FILE   [STATE_DIR/signing-key.json]  private RS256 JWK (created if missing); two
+#                      IdPs given the same file sign with the same key, so one JWKS trusts both
 #   IDP_LAB_NODE       [node]    the node binary
 #   IDP_LAB_TIMEOUT    [30]      seconds to wait for readiness
 set -euo pipefail
@@ -145,7 +147,7 @@ cmd_start() {
     # setsid: own session, so a terminal's signals (Ctrl-C of pytest) don't reach it
     IDP_PORT=$port IDP_TENANT=$tenant IDP_CLIENT_ID=$client IDP_CLIENT_SECRET_FILE="$S/client_secret" \
     IDP_RESOURCE=$resource IDP_TTL=$ttl IDP_SLURM_USER=$user IDP_EXTRA_CLIENTS=${IDP_LAB_EXTRA_CLIENTS:-} \
-    IDP_KEY_FILE="$S/signing-key.json" IDP_TLS_CERT="$S/ca.crt" IDP_TLS_KEY="$S/tls.key" \
+    IDP_KEY_FILE="${IDP_LAB_KEY_FILE:-$S/signing-key.json}" IDP_TLS_CERT="$S/ca.crt" IDP_TLS_KEY="$S/tls.key" \
         setsid "$NODE" "$APP/server.mjs" --state-dir "$S" > "$S/idp.log" 2>&1 < /dev/null &
     pid=$!
     echo "$pid" > "$S/idp.pid"
@@ -212,5 +214,5 @@ case "${1:-}" in
     stop)    cmd_stop "${2:-}" ;;
     status)  cmd_status "${2:-}" ;;
     install) cmd_install ;;
-    *) sed -n '2,38p' "$0" >&2; exit 2 ;;
+    *) sed -n '2,/^set -euo pipefail/{/^set -euo/!p}' "$0" >&2; exit 2 ;;
 esac

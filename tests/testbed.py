@@ -254,7 +254,7 @@ def _idp_info(env):
     )
 
 
-def start_idp(state_dir, port=None, ttl=None, slurm_user=None, extra_clients=None):
+def start_idp(state_dir, port=None, ttl=None, slurm_user=None, extra_clients=None, key_file=None):
     """Start the local OIDC identity provider (``testbed/idp.sh``) on loopback https.
 
     Args:
@@ -263,6 +263,8 @@ def start_idp(state_dir, port=None, ttl=None, slurm_user=None, extra_clients=Non
         ttl: access-token lifetime in seconds (default 3600).
         slurm_user: the tokens' ``sun`` claim (default: the script's ``slurmtest``).
         extra_clients: ``"id:secret:sun,..."`` more clients (empty sun: no ``sun`` claim).
+        key_file: the private signing key (JWK) to use, e.g. another IdP's
+            ``<state_dir>/signing-key.json``, so that one JWKS covers both (default: its own).
 
     Returns:
         ``{authority, issuer, ca_file, client_id, client_secret, client_secret_file, scope,
@@ -274,7 +276,7 @@ def start_idp(state_dir, port=None, ttl=None, slurm_user=None, extra_clients=Non
     """
     env = {}
     for key, value in (("IDP_LAB_PORT", port), ("IDP_LAB_TTL", ttl), ("IDP_LAB_SLURM_USER", slurm_user),
-                       ("IDP_LAB_EXTRA_CLIENTS", extra_clients)):
+                       ("IDP_LAB_EXTRA_CLIENTS", extra_clients), ("IDP_LAB_KEY_FILE", key_file)):
         if value is not None:
             env[key] = str(value)
     proc = _run([IDP_SH, "start", _state(state_dir)], timeout=IDP_START_TIMEOUT, env=env)

@@ -243,7 +243,8 @@ class MsalClientCredentials(TokenSource):
         # tokens is the documented way to make acquire_token_for_client fetch anew.
         if self._app is not None:
             cache = self._app.token_cache
-            for item in list(cache.find(cache.CredentialType.ACCESS_TOKEN)):
+            search = getattr(cache, "search", None) or cache.find  # older msal has only find (now deprecated)
+            for item in list(search(cache.CredentialType.ACCESS_TOKEN)):
                 cache.remove_at(item)
         self._token = None
 
