@@ -173,8 +173,10 @@ class MsalClientCredentials(TokenSource):
         self._lock = threading.Lock()
         self._token = None
         self.expires_at = None
-        #: Tokens obtained from the authority so far (for logs and tests; never the tokens).
+        #: Tokens obtained from the authority so far, and tokens dropped after slurmrestd
+        #: rejected them (:meth:`invalidate`): counts for logs and tests, never the tokens.
         self.tokens_fetched = 0
+        self.invalidations = 0
 
     def _application(self):
         if self._app is None:
@@ -252,6 +254,7 @@ class MsalClientCredentials(TokenSource):
         """Forget the current token; the next :meth:`headers` fetches a new one. Returns True."""
         with self._lock:
             self._drop_cached_tokens()
+            self.invalidations += 1
         return True
 
     def __repr__(self):

@@ -155,7 +155,7 @@ def test_a_token_slurm_never_accepts_is_retried_exactly_once(oidc_provider, slur
         slurm.diag()
     assert err.value.status == 511 and 1007 in err.value.error_numbers
     assert issued(oidc_provider)[0] - before == 1  # the retry's fresh token, and no third one
-    assert source.tokens_fetched == 2
+    assert source.tokens_fetched == 2 and source.invalidations == 1
     assert str(client["client_secret"]) not in str(err.value) and "eyJ" not in str(err.value)
 
 
@@ -189,7 +189,10 @@ def test_tokens_are_renewed_before_expiry_across_a_run_longer_than_two_ttls(
     assert fetched >= elapsed // ttl, (fetched, elapsed)
     assert fetched <= elapsed / (ttl - SHORT_MARGIN - 1) + 2, (fetched, elapsed)
     assert errors_after == errors_before
-    assert token_source_from_settings(settings).tokens_fetched == fetched
+    source = token_source_from_settings(settings)
+    assert source.tokens_fetched == fetched
+    # renewed before use: slurmctld never saw an expired token (no rejection, no retry)
+    assert source.invalidations == 0
 
 
 def test_an_expired_token_rejected_by_slurmctld_is_replaced_once_and_the_request_succeeds(
@@ -208,4 +211,5 @@ def test_an_expired_token_rejected_by_slurmctld_is_replaced_once_and_the_request
     assert "statistics" in slurm.diag()
     assert source.headers()["X-SLURM-USER-TOKEN"] != first
     assert source.tokens_fetched == 2 and issued(idp)[0] - before == 2
+    assert source.invalidations == 1
     assert not source.expiring(0)
