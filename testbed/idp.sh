@@ -43,6 +43,8 @@ log() { echo "[idp-lab] $*" >&2; }
 die() { echo "[idp-lab] ERROR: $*" >&2; exit 1; }
 
 HERE=$(cd "$(dirname "$0")" && pwd -P)
+# shellcheck source=testbed/daemon.sh
+. "$HERE/daemon.sh"
 APP=$HERE/idp
 NODE=${IDP_LAB_NODE:-node}
 
@@ -151,18 +153,7 @@ cmd_start() {
         setsid "$NODE" "$APP/server.mjs" --state-dir "$S" > "$S/idp.log" 2>&1 < /dev/null &
     pid=$!
     echo "$pid" > "$S/idp.pid"
-    local end=$(( $(date +%s) + timeout ))
-    until ready "$authority/v2.0"; do
-        if ! pid_matches "$pid"; then
-            log "the IdP exited during start; last log lines:"; tail -n 20 "$S/idp.log" >&2 || true
-            rm -f "$S/idp.pid"; exit 1
-        fi
-        if [ "$(date +%s)" -ge "$end" ]; then
-            log "the IdP is not ready after ${timeout}s; last log lines:"; tail -n 20 "$S/idp.log" >&2 || true
-            cmd_stop "$S"; exit 1
-        fi
-        sleep 0.1
-    done
+    wait_started "the IdP" "$pid" "$timeout" "$S/idp.log" "$S/idp.pid" ready "$authority/v2.0"
     write_jwks "$authority/v2.0" || { cmd_stop "$S"; die "could not fetch the JWKS from $authority/v2.0/jwks"; }
     log "IdP up on 127.0.0.1:$port (pid $pid, token TTL ${ttl}s) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
     {
@@ -185,17 +176,7 @@ cmd_start() {
 
 cmd_stop() {
     state_dir "${1:-}"
-    local pid; pid=$(recorded_pid)
-    if [ -z "$pid" ]; then log "nothing recorded in $S"; return 0; fi
-    if pid_matches "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do pid_matches "$pid" || break; sleep 0.1; done
-        if pid_matches "$pid"; then log "IdP ($pid) ignored SIGTERM, sending SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
-        log "stopped the IdP (pid $pid)"
-    else
-        log "recorded pid $pid is not our IdP (already gone)"
-    fi
-    rm -f "$S/idp.pid" "$S/idp.env"
+    stop_recorded "the IdP" "$S/idp.pid" "$S/idp.env"
 }
 
 cmd_status() {

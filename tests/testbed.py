@@ -286,16 +286,6 @@ def start_idp(state_dir, port=None, ttl=None, slurm_user=None, extra_clients=Non
     return _idp_info(values)
 
 
-def idp_status(state_dir):
-    """The info dict of a running, ready IdP of ``state_dir``, else None."""
-    if not Path(state_dir).is_dir():
-        return None
-    proc = _run([IDP_SH, "status", state_dir], timeout=30, check=False)
-    if proc.returncode != 0:
-        return None
-    return _idp_info(parse_env(proc.stdout))
-
-
 def stop_idp(state_dir):
     """Stop the IdP that ``start_idp`` recorded in ``state_dir`` (its pid file; never by name)."""
     if Path(state_dir).is_dir():

@@ -14,6 +14,7 @@ import pytest
 
 import testbed
 from integration.conftest import make_pack_config
+from integration.test_pack_runner import wait_for
 from packrunner import Runner
 from slurmdeploy.auth import MsalClientCredentials, jwt_claims, token_source_from_settings
 from slurmdeploy.configdb import ConfigDB
@@ -42,16 +43,6 @@ def issued(idp):
     return stats["tokens_issued"], stats["token_errors"]
 
 
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
 @pytest.fixture
 def no_auth_env(monkeypatch):
     """The machine's environment must not supply credentials or a CA bundle behind the tests' back."""
@@ -76,7 +67,7 @@ def test_submit_action_with_an_msal_token_runs_the_job_to_finished(
         assert submit["result"]["outcome"] == "submitted", submit["result"]
         job_id = submit["result"]["job_id"]
         wait_for(lambda: runner.run_action("update_state", {"key": "jwks-1", "job_id": job_id})["status"] == "succeeded"
-                 and db.get_state("jwks-1")[0].status == "FINISHED", 60, "jwks-1 FINISHED")
+                 and db.get_state("jwks-1")[0].status == "FINISHED", timeout=60, what="jwks-1 FINISHED")
         executions = runner.datastore.list_executions(limit=100)
     after, errors_after = issued(oidc_provider)
     assert len(executions) >= 2 and all(e["status"] == "succeeded" for e in executions), executions
@@ -174,7 +165,7 @@ def test_tokens_are_renewed_before_expiry_across_a_run_longer_than_two_ttls(
     t0 = time.monotonic()
     with Runner(str(REPO), config=config, state_dir=str(tmp_path / "state")) as runner:
         runner.start()
-        wait_for(lambda: db.get_state("jwks-long")[0].status == "FINISHED", seconds + 60, "jwks-long FINISHED")
+        wait_for(lambda: db.get_state("jwks-long")[0].status == "FINISHED", timeout=seconds + 60, what="jwks-long FINISHED")
         runner.wait_idle(30)
         executions = runner.datastore.list_executions(limit=200)
         triggers = runner.datastore.list_trigger_instances(limit=200)
