@@ -9,10 +9,13 @@
 #   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and both Slurm testbeds
 #      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11;
 #      testbed/slurm.sh install bookworm: Debian 12's own Slurm 22.05 packages)
+#   4. the local OIDC identity provider of the JWKS tests (testbed/idp.sh install): Debian's
+#      nodejs + npm (when `node`/`npm` are missing) and openssl, then `npm ci` of oidc-provider
+#      from the npm registry into testbed/idp/node_modules (skipped when the lock file is unchanged)
 #
 # Environment: PYTHON [python3] interpreter for the venv; SLURMDEPLOY_SLURM_FLAVOURS
 # ["trixie bookworm"] the Slurm testbeds to install; SLURMDEPLOY_SETUP_SKIP_TESTBED=1 skips
-# step 3 (unit tests only).
+# steps 3 and 4 (unit tests only).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -78,7 +81,17 @@ testbed() {
     done
 }
 
+# JWKS auth tests (issue 3): a self-contained step, additive to the ones above
+identity_provider() {
+    if [ "${SLURMDEPLOY_SETUP_SKIP_TESTBED:-0}" = 1 ]; then log "SLURMDEPLOY_SETUP_SKIP_TESTBED=1: skipping"; return 0; fi
+    if [ "$(id -u)" != 0 ] && ! command -v node >/dev/null; then
+        log "not root and no node: cannot install the identity provider (integration tests need root)"; return 0
+    fi
+    "$REPO/testbed/idp.sh" install
+}
+
 step "Debian packages" apt_packages
 step "python venv" venv
 step "testbed install (etcd, Slurm ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm})" testbed
+step "identity provider (node, oidc-provider)" identity_provider
 log "set-up complete in $(( $(ms) - T_ALL )) ms"

@@ -26,6 +26,8 @@ log() { echo "[etcd-lab] $*" >&2; }
 die() { echo "[etcd-lab] ERROR: $*" >&2; exit 1; }
 
 ETCD_BIN=/usr/bin/etcd
+# shellcheck source=testbed/daemon.sh
+. "$(dirname "$0")/daemon.sh"
 
 install_etcd() {
     local pkgs=()
@@ -106,18 +108,7 @@ cmd_start() {
         --log-outputs stderr > "$S/etcd.log" 2>&1 < /dev/null &
     pid=$!
     echo "$pid" > "$S/etcd.pid"
-    local end=$(( $(date +%s) + timeout ))
-    until healthy "$port"; do
-        if ! pid_matches "$pid"; then
-            log "etcd exited during start; last log lines:"; tail -n 20 "$S/etcd.log" >&2 || true
-            rm -f "$S/etcd.pid"; exit 1
-        fi
-        if [ "$(date +%s)" -ge "$end" ]; then
-            log "etcd not healthy after ${timeout}s; last log lines:"; tail -n 20 "$S/etcd.log" >&2 || true
-            cmd_stop "$S"; exit 1
-        fi
-        sleep 0.1
-    done
+    wait_started etcd "$pid" "$timeout" "$S/etcd.log" "$S/etcd.pid" healthy "$port"
     log "etcd up on 127.0.0.1:$port (pid $pid) in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
     write_env "$port" "$pid"
     cat "$S/etcd.env"
@@ -125,17 +116,7 @@ cmd_start() {
 
 cmd_stop() {
     state_dir "${1:-}"
-    local pid; pid=$(recorded_pid)
-    if [ -z "$pid" ]; then log "nothing recorded in $S"; return 0; fi
-    if pid_matches "$pid"; then
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 1 100); do pid_matches "$pid" || break; sleep 0.1; done
-        if pid_matches "$pid"; then log "etcd ($pid) ignored SIGTERM, sending SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; sleep 0.2; fi
-        log "stopped etcd (pid $pid)"
-    else
-        log "recorded pid $pid is not our etcd (already gone)"
-    fi
-    rm -f "$S/etcd.pid" "$S/etcd.env"
+    stop_recorded etcd "$S/etcd.pid" "$S/etcd.env"
 }
 
 cmd_status() {

@@ -195,3 +195,78 @@ def configdb_prefix(request):
             client.delete_prefix(prefix + "/")
         except Exception:  # cleanup is best effort
             pass
+
+
+# ---------------------------------------------------------------------------------------------
+# JWKS auth (issue 3): a local OIDC identity provider and a Slurm cluster that trusts its keys.
+#
+# - ``oidc_provider``  -> ``{authority, issuer, ca_file, client_id, client_secret, scope, slurm_user,
+#   jwks_file, ttl, stats_url, pid, port, state_dir, ..., no_sun_client}``: testbed/idp.sh on loopback
+#   https (self-signed CA), tokens valid 3600 s with ``sun`` = the Slurm testbed's job user;
+#   ``no_sun_client`` = ``{client_id, client_secret}`` of a second client whose tokens carry no
+#   ``sun`` (like Entra's). Secrets are :class:`testbed.Secret` (redacted in reprs).
+# - ``oidc_provider_short_ttl`` -> the same for a second IdP whose tokens live ``IDP_SHORT_TTL`` s,
+#   signing with the first one's key (so the same JWKS covers it).
+# - ``slurm_cluster_jwks`` -> like ``slurm_cluster`` (Slurm 24.11, own state dir and ports) with
+#   ``AuthAltParameters=...,jwks=<the IdP's JWKS>``. Internal auth is munge: with auth/slurm,
+#   slurmctld 24.11.5 (trixie) fails to verify its own credentials once a jwks= is configured
+#   ("decode_jwt: jwt_decode (with key) failure: Invalid argument"; observed 2026-11-22).
+# With SLURMDEPLOY_TESTBED_REUSE=1 the IdPs are restarted on fixed ports (18443, 18444; the signing
+# key and CA stay in their state dirs) and the cluster uses ports 16837/16838/16840.
+# ---------------------------------------------------------------------------------------------
+
+IDP_SHORT_TTL = 6  # seconds; tests pair it with token_expiry_margin 2 (renewal every ~4 s)
+JWKS_FIXTURES = {"oidc_provider", "oidc_provider_short_ttl", "slurm_cluster_jwks"}
+INTEGRATION_FIXTURES |= JWKS_FIXTURES
+
+
+def _start_idp(testbed_dir, name, port, **kwargs):
+    import secrets
+
+    _require_root()
+    state_dir = os.path.join(testbed_dir, name)
+    no_sun = testbed.TestbedInfo(client_id=f"{name}-entra-like-app", client_secret=testbed.Secret(secrets.token_hex(16)))
+    try:
+        info = testbed.start_idp(state_dir, port=port if REUSE else testbed.free_ports(1)[0],
+                                 extra_clients=f"{no_sun['client_id']}:{no_sun['client_secret']}:", **kwargs)
+    except testbed.TestbedError as exc:
+        pytest.fail(f"could not start the identity provider in {state_dir}:\n{exc}", pytrace=False)
+    info["no_sun_client"] = no_sun
+    return info
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(testbed_dir):
+    info = _start_idp(testbed_dir, "idp", 18443)
+    yield info
+    if not REUSE:
+        testbed.stop_idp(info["state_dir"])
+
+
+@pytest.fixture(scope="session")
+def oidc_provider_short_ttl(testbed_dir, oidc_provider):
+    key_file = os.path.join(oidc_provider["state_dir"], "signing-key.json")
+    info = _start_idp(testbed_dir, "idp-short", 18444, ttl=IDP_SHORT_TTL, key_file=key_file)
+    yield info
+    if not REUSE:
+        testbed.stop_idp(info["state_dir"])
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster_jwks(testbed_dir, oidc_provider):
+    state_dir = os.path.join(testbed_dir, "slurm-jwks")
+    flavour = os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie")
+    env = {"SLURM_LAB_JWKS": oidc_provider["jwks_file"], "SLURM_LAB_AUTH": "munge",
+           "SLURM_LAB_USER": oidc_provider["slurm_user"]}
+
+    def start(sd, reuse):
+        trusted = Path(sd) / "etc" / "jwks.json"
+        if reuse and trusted.is_file() and trusted.read_text() != Path(oidc_provider["jwks_file"]).read_text():
+            testbed.stop_slurm(sd)  # a running cluster trusting other keys: restart it with these
+        ports = (16837, 16838, 16840) if reuse else testbed.free_ports(3)
+        return testbed.start_slurm(sd, flavour=flavour, ports=ports, env=env)
+
+    info = _start("Slurm (JWKS)", start, lambda sd: None, testbed.stop_slurm, state_dir)
+    yield info
+    if not REUSE:
+        testbed.stop_slurm(state_dir)

@@ -1,6 +1,7 @@
-"""Start and stop the integration-test daemons (etcd, Slurm) from Python.
+"""Start and stop the integration-test daemons (etcd, Slurm, a local OIDC identity provider)
+from Python.
 
-A thin wrapper over ``testbed/etcd.sh`` and ``testbed/slurm.sh``: they do the work and print
+A thin wrapper over ``testbed/etcd.sh``, ``testbed/slurm.sh`` and ``testbed/idp.sh``: they do the work and print
 ``KEY=VALUE`` lines, this module parses them. Used by ``tests/conftest.py`` and importable
 from tests as ``testbed``.
 
@@ -19,14 +20,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 ETCD_SH = REPO / "testbed" / "etcd.sh"
 SLURM_SH = REPO / "testbed" / "slurm.sh"
+IDP_SH = REPO / "testbed" / "idp.sh"
 
 # script timeouts (seconds); a Slurm start from nothing debootstraps a trixie chroot
 ETCD_START_TIMEOUT = 600
 SLURM_START_TIMEOUT = 1800
 STOP_TIMEOUT = 120
+IDP_START_TIMEOUT = 600  # a first start may apt-get install nodejs and npm ci
 
 _JWT_RE = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_SECRET_KEYS = {"jwt", "token", "SLURM_JWT"}
+_SECRET_KEYS = {"jwt", "token", "SLURM_JWT", "client_secret"}
 
 
 class TestbedError(RuntimeError):
@@ -179,14 +182,16 @@ def _slurm_info(env, state_dir, jwt):
     )
 
 
-def start_slurm(state_dir, flavour="trixie", ports=None):
+def start_slurm(state_dir, flavour="trixie", ports=None, env=None):
     """Start slurmctld + slurmd + slurmrestd (JWT auth) on loopback.
 
     ``ports``: optional ``(slurmctld, slurmd, slurmrestd)`` ports (defaults: the script's,
-    or the ``SLURM_LAB_*_PORT`` environment). Returns ``{url, api_version, api_versions,
-    jwt, user, conf, slurm_version, flavour, state_dir}``; ``jwt`` is a :class:`Secret`.
+    or the ``SLURM_LAB_*_PORT`` environment). ``env``: more of ``slurm.sh``'s knobs, e.g.
+    ``{"SLURM_LAB_JWKS": path}`` to make slurmctld also trust the RS256 keys of that JWKS
+    file. Returns ``{url, api_version, api_versions, jwt, user, conf, slurm_version,
+    flavour, state_dir}``; ``jwt`` is a :class:`Secret`.
     """
-    env = {}
+    env = dict(env or {})
     if ports:
         env.update(SLURM_LAB_CTLD_PORT=str(ports[0]), SLURM_LAB_SLURMD_PORT=str(ports[1]),
                    SLURM_LAB_REST_PORT=str(ports[2]))
@@ -234,3 +239,70 @@ def slurm_exec(state_dir, *argv, check=False, timeout=60):
     :class:`TestbedError` on a non-zero exit.
     """
     return _run([SLURM_SH, "exec", state_dir, *argv], timeout=timeout, check=check)
+
+
+# ------------------------------------------------------------------- IdP --
+
+def _idp_info(env):
+    secret_file = env["IDP_CLIENT_SECRET_FILE"]
+    return TestbedInfo(
+        authority=env["IDP_AUTHORITY"], issuer=env["IDP_ISSUER"], ca_file=env["IDP_CA_FILE"],
+        client_id=env["IDP_CLIENT_ID"], client_secret=Secret(Path(secret_file).read_text().strip()),
+        client_secret_file=secret_file, scope=env["IDP_SCOPE"], slurm_user=env["IDP_SLURM_USER"],
+        jwks_file=env["IDP_JWKS_FILE"], ttl=int(env["IDP_TTL"]), stats_url=env["IDP_STATS_URL"],
+        pid=int(env["IDP_PID"]), port=int(env["IDP_PORT"]), state_dir=env["IDP_STATE_DIR"],
+    )
+
+
+def start_idp(state_dir, port=None, ttl=None, slurm_user=None, extra_clients=None, key_file=None):
+    """Start the local OIDC identity provider (``testbed/idp.sh``) on loopback https.
+
+    Args:
+        state_dir: its state directory (CA, signing key, client secret, JWKS, log, pid file).
+        port: https port (default: the script's 18443).
+        ttl: access-token lifetime in seconds (default 3600).
+        slurm_user: the tokens' ``sun`` claim (default: the script's ``slurmtest``).
+        extra_clients: ``"id:secret:sun,..."`` more clients (empty sun: no ``sun`` claim).
+        key_file: the private signing key (JWK) to use, e.g. another IdP's
+            ``<state_dir>/signing-key.json``, so that one JWKS covers both (default: its own).
+
+    Returns:
+        ``{authority, issuer, ca_file, client_id, client_secret, client_secret_file, scope,
+        slurm_user, jwks_file, ttl, stats_url, pid, port, state_dir}``; ``client_secret`` is a
+        :class:`Secret` and is redacted in the dict's ``repr``.
+
+    Raises:
+        TestbedError: the script failed (stderr tail in the message).
+    """
+    env = {}
+    for key, value in (("IDP_LAB_PORT", port), ("IDP_LAB_TTL", ttl), ("IDP_LAB_SLURM_USER", slurm_user),
+                       ("IDP_LAB_EXTRA_CLIENTS", extra_clients), ("IDP_LAB_KEY_FILE", key_file)):
+        if value is not None:
+            env[key] = str(value)
+    proc = _run([IDP_SH, "start", _state(state_dir)], timeout=IDP_START_TIMEOUT, env=env)
+    values = parse_env(proc.stdout)
+    if "IDP_AUTHORITY" not in values:
+        raise TestbedError(f"idp.sh start printed no IDP_AUTHORITY; stderr tail:\n{_tail(proc.stderr)}")
+    return _idp_info(values)
+
+
+def stop_idp(state_dir):
+    """Stop the IdP that ``start_idp`` recorded in ``state_dir`` (its pid file; never by name)."""
+    if Path(state_dir).is_dir():
+        _run([IDP_SH, "stop", state_dir], timeout=STOP_TIMEOUT)
+
+
+def idp_stats(info):
+    """The IdP's request counters: ``{requests, token_requests, tokens_issued, token_errors}``.
+
+    ``token_requests`` counts POSTs to the token endpoint, ``tokens_issued`` the successful
+    ones, ``token_errors`` the refused ones (e.g. a wrong client secret).
+    """
+    import requests
+
+    session = requests.Session()
+    session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify
+    try:
+        return session.get(info["stats_url"], verify=info["ca_file"], timeout=10).json()
+    finally:
+        session.close()

@@ -36,6 +36,7 @@ _SPEC = (
     ("azure_url", "SDP_SLURMDEPLOY_AZURE_URL", None, "str"),
     ("client_secret", "SDP_SLURMDEPLOY_CLIENT_SECRET", None, "str"),
     ("token_scope", "SDP_SLURMDEPLOY_TOKEN_SCOPE", None, "str"),
+    ("token_expiry_margin", "SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN", 30.0, "float"),
     ("release_name", "SDP_SLURMDEPLOY_RELEASE_NAME", "slurm-deployer", "str"),
     ("namespace", "SDP_SLURMDEPLOY_NAMESPACE", "sdp", "str"),
     ("loop_interval", "SDP_SLURMDEPLOY_LOOP_INTERVAL", 60, "int"),
@@ -112,6 +113,7 @@ class Settings:
     azure_url: Optional[str] = None
     client_secret: Optional[str] = field(default=None, repr=False)
     token_scope: Optional[str] = None
+    token_expiry_margin: float = 30.0
     release_name: str = "slurm-deployer"
     namespace: str = "sdp"
     loop_interval: int = 60
@@ -192,6 +194,11 @@ class Settings:
             raise ConfigurationError(
                 f"slurm_api_version (env SDP_SLURMDEPLOY_SLURM_API_VERSION) must be 'auto' or one of "
                 f"{', '.join(SUPPORTED_API_VERSIONS)}, got {self.slurm_api_version!r}"
+            )
+        if self.token_expiry_margin < 0:
+            raise ConfigurationError(
+                f"token_expiry_margin (env SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN) must be 0 or more seconds, "
+                f"got {self.token_expiry_margin:g}"
             )
         for name in ("loop_interval", "claim_ttl"):
             if getattr(self, name) < 1:

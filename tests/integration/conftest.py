@@ -23,10 +23,15 @@ def deployer_cluster(request, slurm_cluster_of):
 def pack_config(etcd_server, deployer_cluster, configdb_prefix, tmp_path):
     """A pack config (as StackStorm passes it) for the testbed, isolated per test:
     its own Configuration DB prefix and its own namespace, hence its own mcs_label."""
+    return make_pack_config(etcd_server, configdb_prefix, tmp_path, slurm_url=deployer_cluster["url"],
+                            client_id=deployer_cluster["user"], slurm_jwt=str(deployer_cluster["jwt"]))
+
+
+def make_pack_config(etcd_server, configdb_prefix, tmp_path, **auth):
+    """The pack config of :func:`pack_config` with ``auth`` (``slurm_url`` and the credential
+    settings) filled in by the caller."""
     return {
-        "slurm_url": deployer_cluster["url"],
-        "client_id": deployer_cluster["user"],
-        "slurm_jwt": str(deployer_cluster["jwt"]),
+        **auth,
         "config_host": etcd_server["host"],
         "config_port": etcd_server["port"],
         "config_prefix": configdb_prefix,

@@ -56,3 +56,16 @@ def test_no_credentials_names_every_setting_to_provide():
     for name in ("SDP_SLURMDEPLOY_SLURM_JWT", "SDP_SLURMDEPLOY_AZURE_URL", "SDP_SLURMDEPLOY_CLIENT_ID",
                  "SDP_SLURMDEPLOY_CLIENT_SECRET"):
         assert name in text
+
+
+def test_msal_sources_are_shared_per_process_and_settings_and_hide_the_secret():
+    from slurmdeploy.auth import MsalClientCredentials
+
+    config = {"azure_url": "https://idp.invalid/tenant", "client_id": "app", "client_secret": "s3cret-value"}
+    first = token_source_from_settings(Settings.from_config(config, {}))
+    assert isinstance(first, MsalClientCredentials)
+    assert token_source_from_settings(Settings.from_config(dict(config), {})) is first
+    other = token_source_from_settings(Settings.from_config({**config, "client_secret": "another"}, {}))
+    assert other is not first
+    assert "s3cret-value" not in repr(first)
+    assert first.expiry_margin == 30.0 and first.user_name == "app"  # before any token: the client id

@@ -59,3 +59,10 @@ def test_missing_slurm_url_says_how_to_set_it():
 def test_claim_must_outlive_a_submit_request():
     with pytest.raises(ConfigurationError, match=r"claim_ttl \(10 s\) must be longer than connect_timeout \+ read_timeout \(25 s\)"):
         Settings.from_config({"claim_ttl": 10}, {})
+
+
+def test_token_expiry_margin_defaults_to_30_s_comes_from_the_environment_and_is_not_negative():
+    assert Settings.from_config({}, {}).token_expiry_margin == 30.0
+    assert Settings.from_config({}, {"SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN": "2.5"}).token_expiry_margin == 2.5
+    with pytest.raises(ConfigurationError, match=r"token_expiry_margin \(env SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN\)"):
+        Settings.from_config({"token_expiry_margin": -1}, {})
