@@ -50,13 +50,15 @@ NODE=${IDP_LAB_NODE:-node}
 
 apt_install() {   # packages...
     [ "$(id -u)" = 0 ] || die "$* not installed and we are not root (apt-get install $*)"
-    log "apt-get install $*"
+    local aptlog=${IDP_LAB_APT_LOG:-/tmp/slurmdeploy-setup-apt.log}
+    log "apt-get install $* (log: $aptlog)"
     export DEBIAN_FRONTEND=noninteractive
     if ! apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'; then
-        apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
+        apt-get -o DPkg::Lock::Timeout=600 update -qq >> "$aptlog" 2>&1 \
+            || { tail -n 30 "$aptlog" >&2; die "apt-get update failed"; }
     fi
-    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >&2 \
-        || die "apt-get install $* failed"
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "$@" >> "$aptlog" 2>&1 \
+        || { tail -n 30 "$aptlog" >&2; die "apt-get install $* failed"; }
 }
 
 STAMP=$APP/node_modules/.slurmdeploy-lock.sha256

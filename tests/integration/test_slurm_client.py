@@ -70,7 +70,7 @@ def test_submit_get_list_and_finish(cluster, flavour, version):
     label = f"sdp_it_{uuid.uuid4().hex[:8]}"
     ok = _request("#!/bin/bash\nsleep 1\necho done\n", label, partition="debug", comment="it-comment",
                   time_limit=5, nodes=1, tasks=1, cpus_per_task=1, memory_per_node=64,
-                  standard_output="/tmp/sdp-it-%j.out")
+                  standard_output="/dev/null")
     failing = _request("#!/bin/bash\nexit 3\n", label)
     ok_id, failing_id = client.submit_job(ok), client.submit_job(failing)
 
