@@ -597,8 +597,10 @@ class Runner:
         else:
             value = outcome.get("value")
             error = None
-            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
-                status = "succeeded" if value[0] else "failed"
+            # python_action_wrapper.py: a 2-tuple is (status, result); status None means
+            # "no status" (succeeded), a non-bool status fails the runner.
+            if isinstance(value, tuple) and len(value) == 2 and (value[0] is None or isinstance(value[0], bool)):
+                status = "failed" if value[0] is False else "succeeded"
                 result = value[1]
             elif isinstance(value, tuple) and len(value) == 2:
                 status, result = "failed", None

@@ -50,6 +50,15 @@ def pack(tmp_path):
             def run(self, **kw):
                 return {k: [v, type(v).__name__] for k, v in kw.items()}
     """))
+    (root / "actions" / "ret.yaml").write_text("name: ret\nrunner_type: python-script\nentry_point: ret.py\n"
+                                              "parameters:\n  mode: {type: string}\n")
+    (root / "actions" / "ret.py").write_text(textwrap.dedent("""\
+        from st2common.runners.base_action import Action
+        class Ret(Action):
+            def run(self, mode):
+                return {"none_tuple": (None, {"a": 1}), "int_status": (1, "x"), "list2": [False, 1],
+                        "false_tuple": (False, "why")}[mode]
+    """))
     return str(root)
 
 
@@ -125,3 +134,14 @@ def test_secret_config_value_never_in_config_error(pack, tmp_path):
                        timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
     assert p.returncode == 2
     assert "<value masked>" in p.stderr and "123456789" not in p.stderr + p.stdout
+
+
+@pytest.mark.parametrize("mode,status,result", [
+    ("none_tuple", "succeeded", {"a": 1}),   # status None = no status (python_action_wrapper.py)
+    ("false_tuple", "failed", "why"),
+    ("list2", "succeeded", [False, 1]),      # only a tuple carries a status
+    ("int_status", "failed", None),          # non-bool, non-None status fails the runner
+])
+def test_python_runner_status_conventions(runner, mode, status, result):
+    rec = runner.run_action("ret", {"mode": mode})
+    assert (rec["status"], rec["result"]) == (status, result)
