@@ -49,6 +49,13 @@ def runner(tmp_path_factory):
     r.close()
 
 
+def _rule_from_file(runner, tmp_path, text):
+    """Write ``text`` as a rule file and load it like st2-rule-tester (``(rule, True)``)."""
+    rule_file = tmp_path / "rule.yaml"
+    rule_file.write_text(text)
+    return load_rule(runner.pack, str(rule_file))
+
+
 def test_every_fixture_is_covered():
     assert sorted(os.listdir(INSTANCES)) == sorted(CASES)
 
@@ -83,13 +90,12 @@ def test_single_expression_renders_to_string_then_casts_to_declared_type(runner)
 
 def test_object_parameter_fed_a_template_gets_the_dict_back(runner, tmp_path):
     """A dict renders to its Python repr; _cast_object json.loads it, fails, and ast.literal_evals it."""
-    rule_file = tmp_path / "with_args.yaml"
-    rule_file.write_text("name: with_args\nenabled: true\ntrigger: {type: slurmdeploy.deployment_new}\n"
-                         "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}', "
-                         "args: '{{ trigger.args }}'}}\n")
-    rule, enabled = load_rule(runner.pack, str(rule_file))
-    trigger, payload = load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml"))
-    report = evaluate_rule(runner, rule, enabled, trigger, payload)
+    rule, enabled = _rule_from_file(runner, tmp_path, "name: with_args\nenabled: true\n"
+                                    "trigger: {type: slurmdeploy.deployment_new}\n"
+                                    "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}', "
+                                    "args: '{{ trigger.args }}'}}\n")
+    report = evaluate_rule(runner, rule, enabled,
+                           *load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml")))
     assert report["action_parameters"]["args"] == "{'command': ['sleep', '60'], 'nodes': 2}"
     assert report["resolved_parameters"]["args"] == {"command": ["sleep", "60"], "nodes": 2}
 
@@ -129,11 +135,10 @@ def test_invalid_payload_is_a_warning_in_the_tester_and_dropped_by_the_runner(ru
 
 def test_rule_file_is_enabled_but_ref_keeps_its_flag(runner, tmp_path):
     """st2-rule-tester builds a rule read from a file with enabled=True."""
-    rule_file = tmp_path / "disabled.yaml"
-    rule_file.write_text("name: disabled_copy\nenabled: false\ntrigger: {type: slurmdeploy.deployment_new}\n"
-                         "criteria: {trigger.kind: {type: equals, pattern: slurm}}\n"
-                         "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}'}}\n")
-    rule, enabled = load_rule(runner.pack, str(rule_file))
+    rule, enabled = _rule_from_file(runner, tmp_path, "name: disabled_copy\nenabled: false\n"
+                                    "trigger: {type: slurmdeploy.deployment_new}\n"
+                                    "criteria: {trigger.kind: {type: equals, pattern: slurm}}\n"
+                                    "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}'}}\n")
     assert enabled is True and rule.enabled is False
     instance = load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml"))
     assert evaluate_rule(runner, rule, enabled, *instance)["matches"] is True
@@ -141,10 +146,9 @@ def test_rule_file_is_enabled_but_ref_keeps_its_flag(runner, tmp_path):
 
 
 def test_parameter_render_failure_is_no_match(runner, tmp_path):
-    rule_file = tmp_path / "bad.yaml"
-    rule_file.write_text("name: bad\nenabled: true\ntrigger: {type: slurmdeploy.deployment_new}\n"
-                         "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.nokey }}'}}\n")
-    rule, enabled = load_rule(runner.pack, str(rule_file))
+    rule, enabled = _rule_from_file(runner, tmp_path, "name: bad\nenabled: true\n"
+                                    "trigger: {type: slurmdeploy.deployment_new}\n"
+                                    "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.nokey }}'}}\n")
     report = evaluate_rule(runner, rule, enabled,
                            *load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml")))
     assert report["matches"] is False
