@@ -44,9 +44,12 @@ LOG = logging.getLogger("packrunner.datastore")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (
-    name TEXT PRIMARY KEY,
+    scope TEXT NOT NULL DEFAULT 'system',
+    name TEXT NOT NULL,
     value TEXT NOT NULL,
-    expire_at REAL
+    expire_at REAL,
+    secret INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (scope, name)
 );
 CREATE TABLE IF NOT EXISTS trigger_instances (
     id TEXT PRIMARY KEY,
@@ -69,6 +72,28 @@ CREATE TABLE IF NOT EXISTS executions (
     rule TEXT
 );
 """
+
+
+def _migrate_kv(conn):
+    """Bring a ``kv`` table of an older packrunner state directory to the
+    ``PRIMARY KEY (scope, name)`` layout, so that the system key
+    ``stanley:foo`` and user stanley's key ``foo`` (stored as ``stanley:foo``
+    in the user scope, as StackStorm stores it) are two keys. Older tables
+    had ``name`` as the only key and possibly no ``scope``/``secret``
+    columns; their rows are kept."""
+    info = list(conn.execute("PRAGMA table_info(kv)"))
+    columns = {r["name"] for r in info}
+    key = [r["name"] for r in sorted(info, key=lambda r: r["pk"]) if r["pk"]]
+    if key == ["scope", "name"]:
+        return
+    scope = "scope" if "scope" in columns else "'system'"
+    secret = "secret" if "secret" in columns else "0"
+    conn.execute("ALTER TABLE kv RENAME TO kv_old")
+    conn.executescript(_SCHEMA)
+    conn.execute("INSERT OR REPLACE INTO kv(scope, name, value, expire_at, secret) "
+                 "SELECT %s, name, value, expire_at, %s FROM kv_old" % (scope, secret))
+    conn.execute("DROP TABLE kv_old")
+    LOG.info("datastore: migrated the kv table to PRIMARY KEY (scope, name)")
 
 
 class KeyValuePair:
@@ -118,11 +143,7 @@ class Store:
         conn = self._conn()
         with self._lock:
             conn.executescript(_SCHEMA)
-            columns = {r["name"] for r in conn.execute("PRAGMA table_info(kv)")}
-            if "scope" not in columns:  # state directories of older packrunner versions
-                conn.execute("ALTER TABLE kv ADD COLUMN scope TEXT NOT NULL DEFAULT 'system'")
-            if "secret" not in columns:
-                conn.execute("ALTER TABLE kv ADD COLUMN secret INTEGER NOT NULL DEFAULT 0")
+            _migrate_kv(conn)
             conn.commit()
 
     # -- connection handling -------------------------------------------------
@@ -180,7 +201,8 @@ class Store:
             return None
         value, expire_at = rows[0]["value"], rows[0]["expire_at"]
         if expire_at is not None and expire_at <= time.time():
-            self._execute("DELETE FROM kv WHERE name = ? AND expire_at <= ?", (stored, time.time()))
+            self._execute("DELETE FROM kv WHERE name = ? AND scope = ? AND expire_at <= ?",
+                          (stored, _scope(scope), time.time()))
             return None
         return value
 
@@ -210,8 +232,8 @@ class Store:
             expire_at = time.time() + ttl
         self._execute(
             "INSERT INTO kv(name, value, expire_at, scope, secret) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT(name) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at, "
-            "scope = excluded.scope, secret = excluded.secret",
+            "ON CONFLICT(scope, name) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at, "
+            "secret = excluded.secret",
             (self._stored_name(name, scope, user), value, expire_at, _scope(scope), int(bool(secret))),
         )
         return True
@@ -223,10 +245,12 @@ class Store:
                       (self._stored_name(name, scope, user), _scope(scope)))
         return existed
 
-    def list(self, prefix=None, scope=SYSTEM_SCOPE, user=None):
+    def list(self, prefix=None, scope=SYSTEM_SCOPE, user=None, limit=None, offset=0):
         """Return non-expired :class:`KeyValuePair` items, sorted by name.
 
         Args:
+            limit: at most this many items (None: all), after skipping
+                ``offset`` items (st2's ``keys.get_all(limit=, offset=)``).
             prefix: only names starting with this (plain string prefix; user
                 keys: without the ``<user>:`` prefix).
             scope: ``system``, ``user`` (the keys of ``user``) or ``all``
@@ -249,7 +273,8 @@ class Store:
                 name = r["name"][len(user) + 1:] if sc == USER_SCOPE else r["name"]
                 out.append(KeyValuePair(name, r["value"], r["expire_at"], sc, user if sc == USER_SCOPE else None,
                                         r["secret"]))
-        return out
+        out = out[int(offset or 0):]
+        return out if limit is None else out[:int(limit)]
 
     # -- trigger instances ---------------------------------------------------
     def record_trigger_instance(self, instance_id, ref, payload, status, reason=None, occurrence_time=None):

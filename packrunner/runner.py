@@ -28,6 +28,8 @@ from .schema import (
     validate_with_defaults,
 )
 from .services import ActionService, SensorService
+from .datastore import current_user
+from .params import ParamCastError, ParamException, render_final_params, render_live_params
 from .templating import TemplateRenderError, build_context, is_template, render_value
 
 __all__ = ["Runner", "ConfigError", "ParameterError", "ActionNotFound"]
@@ -67,6 +69,14 @@ def _jsonable(value):
         return value
     except (TypeError, ValueError):
         return str(value)
+
+
+def _masked_cast_error(error, props):
+    """The message of a :class:`ParamCastError`, without the value of a secret parameter."""
+    prop = props.get(error.name)
+    if isinstance(prop, dict) and prop.get("secret"):
+        return 'parameter "%s" cannot be cast to %s: <value masked>' % (error.name, error.type)
+    return str(error)
 
 
 def _shown_params(action, params):
@@ -125,7 +135,7 @@ def load_config(pack, config, store=None, strict=None):
         raise ConfigError(str(e)) from e
     if strict:
         try:
-            return validate_with_defaults(config, schema, what="config")
+            return validate_with_defaults(config, schema, what="config", secret_properties=props)
         except ValidationFailed as e:
             raise ConfigError("config key '%s' invalid: %s" % (e.path, e.message)) from e
         except SchemaConversionError as e:
@@ -351,44 +361,51 @@ class Runner:
                 record["executions"].append(execution_id)
         return record
 
-    def render_rule_parameters(self, rule, payload):
-        """Render a rule's ``action.parameters`` for one trigger payload.
+    def _render_context(self, action=None, payload=None):
+        """Base nodes of st2's parameter graph (``param._create_graph``):
+        ``st2kv``, ``config_context``, ``action_context`` and, for rules,
+        ``trigger`` (the enforcer's additional context)."""
+        context = build_context(store=self.datastore, payload=payload, config=self.config)
+        context["action_context"] = {"user": current_user(), "pack": action.pack if action else self.pack.ref}
+        return context
 
-        Context: ``trigger`` (the payload), ``st2kv.system`` (the datastore)
-        and ``config_context`` (the pack config), as st2's
-        ``RuleEnforcer.get_resolved_parameters`` / ``param.render_live_params``.
-        A value that is exactly one ``{{ expr }}`` keeps its type.
+    def render_rule_parameters(self, rule, payload, action=None):
+        """Render a rule's ``action.parameters`` for one trigger payload
+        (st2's ``RuleEnforcer.get_resolved_parameters`` ->
+        ``param.render_live_params``).
+
+        Context: ``trigger`` (the payload), ``st2kv.system``/``st2kv.user``,
+        ``config_context`` and ``action_context``. Templates render to
+        strings; with ``action`` the values are then cast to the declared
+        types (casts.py). Without ``action`` nothing is cast, which is what
+        ``st2-rule-tester`` prints (it uses an action with no parameters).
 
         Returns:
             dict of rendered (live) parameters.
 
         Raises:
-            ParameterError: naming the parameter that failed to render.
+            ParameterError: naming the parameter that failed to render or cast.
         """
-        context = build_context(store=self.datastore, payload=payload, config=self.config)
-        live = {}
-        for key, value in rule.action_parameters.items():
-            try:
-                live[key] = render_value(value, context)
-            except TemplateRenderError as e:
-                raise ParameterError("parameter '%s': %s" % (key, e)) from e
-        return live
+        schemas = self._schemas(action) if action is not None else ({}, {})
+        return self._render_live(action, rule.action_parameters, payload, *schemas)
 
-    def resolve_parameters(self, action, live):
-        """Fill defaults, cast and validate parameters for ``action``
+    def resolve_parameters(self, action, params, payload=None):
+        """Render, cast, validate and complete parameters for ``action``
         (see :meth:`_resolve_parameters`).
 
         Args:
             action: :class:`packrunner.pack.ActionMeta`.
-            live: rendered parameters.
+            params: the given parameters (may be Jinja templates).
+            payload: trigger payload for ``{{ trigger.x }}`` (rules only).
 
         Returns:
-            dict of all parameters (runner parameters included).
+            dict of all parameters (runner parameters included; declared
+            parameters without value or default are None).
 
         Raises:
             ParameterError: naming the parameter.
         """
-        return self._resolve_parameters(action, live)
+        return self._resolve_parameters(action, params, payload)
 
     def _enforce(self, rule, payload, instance_id):
         try:
@@ -398,7 +415,7 @@ class Runner:
                            self.pack.ref)
             return None
         try:
-            params = self._resolve_parameters(action, self.render_rule_parameters(rule, payload))
+            params = self._resolve_parameters(action, rule.action_parameters, payload)
         except ParameterError as e:
             RULE_LOG.error("rule %s: cannot run %s for trigger %s: %s", rule.ref, action.ref, instance_id, e)
             record = self._new_record(action, {}, instance_id, rule.ref)
@@ -410,38 +427,52 @@ class Runner:
         return record["id"]
 
     # ----------------------------------------------------------------- actions
-    def _resolve_parameters(self, action, live):
-        """Fill defaults (rendered with ``config_context``), cast, validate.
+    @staticmethod
+    def _schemas(action):
+        """``(runner_parameters, action_parameters)`` as st2 passes them to param.py."""
+        props = action.all_parameters
+        return ({k: props[k] for k in PYTHON_RUNNER_PARAMETERS},
+                {k: v for k, v in action.parameters.items() if k not in PYTHON_RUNNER_PARAMETERS})
+
+    def _render_live(self, action, params, payload, runner_schemas, action_schemas):
+        props = action.all_parameters if action is not None else {}
+        try:
+            return render_live_params(runner_schemas, action_schemas, params or {},
+                                      self._render_context(action, payload))
+        except ParamCastError as e:
+            raise ParameterError(_masked_cast_error(e, props)) from e
+        except ParamException as e:
+            raise ParameterError(str(e)) from e
+
+    def _resolve_parameters(self, action, params, payload=None):
+        """Render and cast (``render_live_params``), validate against the
+        action's schema (``create_request``), then add every declared
+        parameter (``render_final_params``), as StackStorm does.
+
+        An immutable parameter given a (non-template) value gets its default
+        instead, with a WARNING (``param._process_defaults``).
 
         Returns:
             dict of all parameters (runner parameters included).
 
         Raises:
-            ParameterError: naming the parameter.
+            ParameterError: naming the parameter; values of ``secret: true``
+                parameters are never in the message.
         """
         props = action.all_parameters
-        params = dict(live or {})
-        for name, prop in props.items():
-            if not isinstance(prop, dict):
-                continue
-            if name in params and prop.get("immutable") and "default" in prop and params[name] != prop["default"]:
-                raise ParameterError("parameter '%s' is immutable and cannot be overridden" % name)
-        context = build_context(store=self.datastore, config=self.config, extra={
-            k: v for k, v in params.items() if k not in ("st2kv", "config_context", "trigger")})
-        for name, prop in props.items():
-            if not isinstance(prop, dict) or name in params or "default" not in prop:
-                continue
-            try:
-                params[name] = render_value(copy.deepcopy(prop["default"]), context)
-            except TemplateRenderError as e:
-                raise ParameterError("default of parameter '%s': %s" % (name, e)) from e
-        for name, value in list(params.items()):
+        params = dict(params or {})
+        for name, value in params.items():
             prop = props.get(name)
-            if isinstance(prop, dict) and isinstance(value, str):
-                params[name] = cast_value(value, prop.get("type"))
+            if isinstance(prop, dict) and prop.get("immutable") and not is_template(value) \
+                    and value != prop.get("default"):
+                LOG.warning("parameter '%s' of %s is immutable: the given value is replaced by its default "
+                            "(as StackStorm does)", name, action.ref)
+        runner_schemas, action_schemas = self._schemas(action)
+        live = self._render_live(action, params, payload, runner_schemas, action_schemas)
         try:
             schema = action.parameters_schema()
-            return validate_with_defaults(params, schema, what="parameters of %s" % action.ref, use_default=False)
+            validate_with_defaults(live, schema, what="parameters of %s" % action.ref, use_default=True,
+                                   secret_properties=props)
         except ValidationFailed as e:
             if e.path and e.path.split(".")[0] not in props:
                 raise ParameterError("unknown parameter '%s' for action %s (declared: %s)" % (
@@ -449,6 +480,14 @@ class Runner:
             raise ParameterError("parameter '%s' of %s invalid: %s" % (e.path, action.ref, e.message)) from e
         except SchemaConversionError as e:
             raise ParameterError(str(e)) from e
+        try:
+            runner_final, action_final = render_final_params(runner_schemas, action_schemas, live,
+                                                             self._render_context(action, payload))
+        except ParamCastError as e:
+            raise ParameterError(_masked_cast_error(e, props)) from e
+        except ParamException as e:
+            raise ParameterError(str(e)) from e
+        return dict(action_final, **runner_final)
 
     def _new_record(self, action, params, trigger_instance_id=None, rule=None):
         return {
@@ -505,7 +544,7 @@ class Runner:
             action = self.pack.resolve_action(ref_or_name)
         except KeyError as e:
             raise ActionNotFound(e.args[0]) from e
-        resolved = self._resolve_parameters(action, params or {})
+        resolved = self._resolve_parameters(action, params or {})  # rendered like st2's API
         record = self._schedule(action, resolved)
         future = record.pop("future", None)
         if wait and future is not None:
@@ -558,8 +597,10 @@ class Runner:
         else:
             value = outcome.get("value")
             error = None
-            if isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], bool):
-                status = "succeeded" if value[0] else "failed"
+            # python_action_wrapper.py: a 2-tuple is (status, result); status None means
+            # "no status" (succeeded), a non-bool status fails the runner.
+            if isinstance(value, tuple) and len(value) == 2 and (value[0] is None or isinstance(value[0], bool)):
+                status = "failed" if value[0] is False else "succeeded"
                 result = value[1]
             elif isinstance(value, tuple) and len(value) == 2:
                 status, result = "failed", None

@@ -181,9 +181,16 @@ def allow_default_none(schema):
     return schema
 
 
+#: What an empty parameter schema (``name: {}``) accepts
+#: (``SCHEMA_ANY_TYPE`` of ``st2common/util/schema/__init__.py``).
+SCHEMA_ANY_TYPE = {"anyOf": [{"type": t} for t in ("array", "boolean", "integer", "number", "object", "string")]}
+
+
 def properties_schema(properties, additional_properties=True, where="schema"):
     """Wrap a StackStorm properties mapping (config.schema.yaml, action
-    ``parameters``) into a draft-4 object schema.
+    ``parameters``) into a draft-4 object schema. An empty property schema
+    accepts any type, as st2's ``get_schema_for_resource_parameters``
+    (``normalize``) makes it.
 
     Args:
         properties: mapping of name -> property schema.
@@ -193,7 +200,9 @@ def properties_schema(properties, additional_properties=True, where="schema"):
         a draft-4 schema dict.
     """
     return to_draft4(
-        allow_default_none({"type": "object", "properties": properties or {},
+        allow_default_none({"type": "object",
+                            "properties": {k: v if v else copy.deepcopy(SCHEMA_ANY_TYPE)
+                                           for k, v in (properties or {}).items()},
                             "additionalProperties": additional_properties}),
         allow_required_list=True,
         where=where,
@@ -245,7 +254,31 @@ def _error_path(error):
     return ".".join(parts)
 
 
-def validate_with_defaults(instance, schema, what="value", use_default=True):
+MASKED_VALUE = "<value masked>"
+
+
+def _is_secret_path(properties, parts):
+    """True if the dotted path ``parts`` goes through a ``secret: true`` property."""
+    for part in parts:
+        prop = (properties or {}).get(part) if isinstance(properties, dict) else None
+        if not isinstance(prop, dict):
+            return False
+        if prop.get("secret"):
+            return True
+        properties = prop.get("properties")
+    return False
+
+
+def _masked_message(error):
+    """jsonschema's message with the offending value replaced by ``<value masked>``."""
+    message = error.message.replace(repr(error.instance), MASKED_VALUE)
+    text = str(error.instance)
+    if text and text in message:
+        return "%s does not match %r" % (MASKED_VALUE, error.validator)
+    return message
+
+
+def validate_with_defaults(instance, schema, what="value", use_default=True, secret_properties=None):
     """Fill defaults and validate ``instance`` against a draft-4 ``schema``.
 
     Args:
@@ -253,6 +286,10 @@ def validate_with_defaults(instance, schema, what="value", use_default=True):
         schema: draft-4 schema (see :func:`to_draft4`).
         what: label for error messages ("config", "trigger payload"...).
         use_default: fill ``default`` values first.
+        secret_properties: the StackStorm properties mapping (config schema,
+            action parameters); an error inside a ``secret: true`` property
+            says ``<value masked>`` instead of the value (StackStorm keeps
+            secrets out of logs and API output, st2 #4448/#5809).
 
     Returns:
         the validated (and default-filled) copy.
@@ -270,7 +307,9 @@ def validate_with_defaults(instance, schema, what="value", use_default=True):
     errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
-        raise ValidationFailed(what, _error_path(err), err.message)
+        path = _error_path(err)
+        secret = _is_secret_path(secret_properties, [str(p) for p in err.absolute_path])
+        raise ValidationFailed(what, path, _masked_message(err) if secret else err.message)
     return instance
 
 

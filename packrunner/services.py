@@ -2,14 +2,22 @@
 ``st2reactor/container/sensor_wrapper.py::SensorService``).
 
 Local keys (``local=True``) are stored as ``<pack>.<ClassName>:<name>``;
-``local=False`` uses the plain name. ``scope`` is ``system`` (default) or
-``user`` (the keys of :func:`packrunner.datastore.current_user`), as in
-StackStorm. Values are stored as strings (``str(value)``) like StackStorm;
-``encrypt=True`` marks the key secret (masked in listings), it is not
-encrypted in the local SQLite file.
+``local=False`` uses the plain name. As in StackStorm 3.x
+(``BaseDatastoreService``), ``scope`` must be ``system``: any other scope
+raises ``ValueError("Scope <scope> is unsupported.")``. Values are stored as
+strings (``str(value)``) like StackStorm; ``encrypt=True`` marks the key
+secret (masked in listings), it is not encrypted in the local SQLite file.
 """
 
 import logging
+
+SYSTEM_SCOPE = "system"
+
+
+def _check_scope(scope):
+    """st2common/services/datastore.py: ``if scope != SYSTEM_SCOPE: raise ValueError``."""
+    if scope != SYSTEM_SCOPE:
+        raise ValueError("Scope %s is unsupported." % scope)
 
 __all__ = ["DatastoreService", "SensorService", "ActionService"]
 
@@ -36,42 +44,60 @@ class DatastoreService:
     def _name(self, name, local):
         return self._prefix() + name if local else name
 
-    def get_value(self, name, local=True, scope="system", decrypt=False):
-        """Return the stored string or None (also None on error, as st2)."""
+    def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
+        """Return the stored string or None (also None on error, as st2).
+
+        Raises:
+            ValueError: ``scope`` is not ``system`` (st2 3.x datastore service).
+        """
+        _check_scope(scope)
         try:
             return self._store.get(self._name(name, local), scope=scope)
         except Exception:
             self._logger.exception("get_value(%r) failed", name)
             return None
 
-    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
+    def set_value(self, name, value, ttl=None, local=True, scope=SYSTEM_SCOPE, encrypt=False):
         """Store ``str(value)``; return True on success.
 
-        Raises:
-            ValueError: on a non-positive ttl or an empty name.
-        """
-        return self._store.set(self._name(name, local), value, ttl=ttl, scope=scope, secret=encrypt)
+        ``ttl`` None or 0 means no expiry (st2 sets a TTL only ``if ttl:``).
 
-    def delete_value(self, name, local=True, scope="system"):
-        """Delete the key; return True if it existed, False otherwise."""
+        Raises:
+            ValueError: a negative ttl, an empty name, or a scope other than
+                ``system`` (st2 3.x datastore service).
+        """
+        _check_scope(scope)
+        return self._store.set(self._name(name, local), value, ttl=ttl or None, scope=scope, secret=encrypt)
+
+    def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
+        """Delete the key; return True if it existed, False otherwise.
+
+        Raises:
+            ValueError: ``scope`` is not ``system`` (st2 3.x datastore service).
+        """
+        _check_scope(scope)
         try:
             return self._store.delete(self._name(name, local), scope=scope)
         except Exception:
             self._logger.exception("delete_value(%r) failed", name)
             return False
 
-    def list_values(self, local=True, prefix=None, scope="system", decrypt=False):
-        """Return :class:`packrunner.datastore.KeyValuePair` items (full names).
+    def list_values(self, local=True, prefix=None, limit=None, offset=0):
+        """Return system-scope :class:`packrunner.datastore.KeyValuePair` items
+        (full names), with st2 3.x's signature
+        (``st2common/services/datastore.py``, ``sensor_wrapper.py``).
 
         Args:
             local: restrict to this class's keys.
             prefix: additional name prefix (after the local prefix).
-            scope: ``system``, ``user`` or ``all``.
+            limit: at most this many items (st2 defaults to
+                ``api.max_page_size``; here None means all).
+            offset: skip this many items first.
         """
         key_prefix = self._prefix() if local else ""
         if prefix:
             key_prefix += prefix
-        return self._store.list(prefix=key_prefix or None, scope=scope)
+        return self._store.list(prefix=key_prefix or None, scope=SYSTEM_SCOPE, limit=limit, offset=offset)
 
 
 class SensorService(DatastoreService):

@@ -1,14 +1,19 @@
 """Jinja rendering with StackStorm's context and filters.
 
-Imitates ``st2common/util/jinja.py`` (environment + custom filters),
-``st2common/services/keyvalues.py`` (``KeyValueLookup`` behind
-``{{ st2kv.system.key }}``) and the type preservation of
-``st2common/util/param.py``: a value that is exactly one ``{{ expr }}`` keeps
-its Python type (int stays int, dict stays dict); anything else renders to a
-string.
+Imitates ``st2common/util/jinja.py`` (environment + the filters of
+``get_filters()``) and ``st2common/services/keyvalues.py`` (``KeyValueLookup``
+behind ``{{ st2kv.system.key }}``).
+
+Action parameters are NOT rendered here but in :mod:`packrunner.params`
+(StackStorm renders them to strings, then casts them by declared type).
+:func:`render_value` keeps the Python type of a value that is exactly one
+``{{ expr }}``; packrunner uses it only for ``{{ st2kv... }}`` values of the
+pack config.
 """
 
+import datetime
 import json
+import os
 import re
 
 import jinja2
@@ -22,7 +27,12 @@ __all__ = [
     "render_values",
     "is_template",
     "TemplateRenderError",
+    "NONE_MAGIC_VALUE",
 ]
+
+#: What ``use_none`` turns None into; casts turn it back into None
+#: (``st2common/util/jinja.py``, ``st2common/util/casts.py``).
+NONE_MAGIC_VALUE = "%*****__%NONE%__*****%"
 
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 
@@ -54,7 +64,27 @@ def _from_yaml_string(value):
 
 
 def _json_escape(value):
-    return json.dumps(str(value))[1:-1]
+    # st2common/expressions/functions/data.py: json.dumps(value).strip('"'), for any value.
+    return json.dumps(_plain(value)).strip('"')
+
+
+def _to_human_time_from_seconds(seconds):
+    """``st2common/expressions/functions/time.py``: 3725 -> ``"1h2m5s"``."""
+    if not isinstance(seconds, (int, float)):
+        raise AssertionError("to_human_time_from_seconds needs an int or float, got %r" % (seconds,))
+    if seconds == 0:
+        return "0s"
+    if seconds < 1:
+        return "%s\u03BCs" % seconds
+    if isinstance(seconds, float):
+        seconds = int(round(seconds))
+    offset = datetime.datetime(1, 1, 1) + datetime.timedelta(seconds=seconds)
+    parts = [offset.year - 1, offset.day - 1, offset.hour, offset.minute, offset.second]
+    first = next((i for i, x in enumerate(parts) if x), None)
+    if first is None:
+        return "0s"
+    parts = parts[first:]
+    return "".join("%s%s" % (v, u) for v, u in zip(parts, "ydhms"[-len(parts):]))
 
 
 def _regex_match(value, pattern, ignorecase=False):
@@ -86,7 +116,7 @@ def _decrypt_kv(value):
 
 
 def _use_none(value):
-    return "%*NONE*%" if value is None else value
+    return NONE_MAGIC_VALUE if value is None else value
 
 
 def get_environment(strict=True):
@@ -115,6 +145,9 @@ def get_environment(strict=True):
             "regex_substring": _regex_substring,
             "decrypt_kv": _decrypt_kv,
             "use_none": _use_none,
+            "basename": os.path.basename,
+            "dirname": os.path.dirname,
+            "to_human_time_from_seconds": _to_human_time_from_seconds,
         }
     )
     return env

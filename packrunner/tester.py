@@ -122,9 +122,13 @@ def evaluate_rule(runner, rule, enabled, trigger_ref, payload):
         dict with ``rule``, ``trigger``, ``matches`` (bool), ``reason`` (why
         not, or None), ``failed_criterion`` (key/type/pattern/value of the
         first failing criterion, or None), ``action``, ``action_parameters``
-        (rendered rule parameters, secrets masked; None when not reached),
-        ``resolved_parameters`` (what the runner would pass to the action,
-        secrets masked; None when unknown) and ``warnings`` (list of str).
+        (rendered rule parameters as st2-rule-tester prints them: Jinja
+        renders to strings and nothing is cast, because st2-rule-tester uses
+        an action without parameter schemas; secrets masked; None when not
+        reached), ``resolved_parameters`` (what the runner would pass to
+        ``run()``: cast to the declared types, defaults filled, every declared
+        parameter present (None when unset), secrets masked; None when
+        unknown) and ``warnings`` (list of str).
     """
     from .runner import ParameterError
 
@@ -161,6 +165,7 @@ def evaluate_rule(runner, rule, enabled, trigger_ref, payload):
             rule.action_ref, runner.pack.ref))
     props = action.all_parameters if action is not None else {}
     try:
+        # st2-rule-tester renders with a mock action without parameters: no casts.
         live = runner.render_rule_parameters(rule, payload)
     except ParameterError as e:
         out["reason"] = "failed to render action parameters: %s" % e
@@ -169,7 +174,7 @@ def evaluate_rule(runner, rule, enabled, trigger_ref, payload):
     out["action_parameters"] = mask_secrets(live, props)
     if action is not None:
         try:
-            resolved = runner.resolve_parameters(action, live)
+            resolved = runner.resolve_parameters(action, rule.action_parameters, payload)
             out["resolved_parameters"] = mask_secrets(
                 {k: v for k, v in resolved.items() if k in action.parameters or k in live}, props)
         except ParameterError as e:

@@ -6,6 +6,8 @@ import sqlite3
 import subprocess
 import sys
 
+import pytest
+
 from packrunner.datastore import Store
 from packrunner.services import DatastoreService
 from packrunner.templating import build_context, render_value
@@ -71,3 +73,47 @@ def test_cli_key_scope_and_encrypt(tmp_path):
     p = _cli(tmp_path, "get", "pref", "--scope", "user")
     assert p.returncode == 0 and p.stdout.strip() == "dark"
     assert _cli(tmp_path, "list", "--scope", "bogus").returncode == 2
+
+
+def test_system_key_with_colon_does_not_collide_with_user_key(tmp_path, monkeypatch):
+    """kv is keyed by (scope, name): system "stanley:foo" and user stanley's "foo" are two keys."""
+    monkeypatch.delenv("PACKRUNNER_USER", raising=False)
+    store = Store(str(tmp_path))
+    store.set("stanley:foo", "system-value")
+    store.set("foo", "user-value", scope="user")
+    assert store.get("stanley:foo") == "system-value"
+    assert store.get("foo", scope="user") == "user-value"
+    assert store.delete("foo", scope="user") is True
+    assert store.get("stanley:foo") == "system-value"
+
+
+def test_old_state_file_migrated_to_scope_name_key(tmp_path):
+
+    conn = sqlite3.connect(str(tmp_path / "packrunner.sqlite"))
+    conn.executescript("CREATE TABLE kv (name TEXT PRIMARY KEY, value TEXT NOT NULL, expire_at REAL);"
+                       "INSERT INTO kv VALUES ('kept', 'v1', NULL);")
+    conn.commit()
+    conn.close()
+    store = Store(str(tmp_path))
+    assert store.get("kept") == "v1"
+    store.set("stanley:kept", "sys")
+    store.set("kept", "usr", scope="user", user="stanley")
+    assert (store.get("stanley:kept"), store.get("kept", scope="user", user="stanley")) == ("sys", "usr")
+    pk = [r[1] for r in sorted(store._query("PRAGMA table_info(kv)"), key=lambda r: r[5]) if r[5]]
+    assert pk == ["scope", "name"]
+
+
+def test_services_signature_ttl_zero_and_scope_like_st2(tmp_path):
+    """st2common/services/datastore.py: list_values(local, prefix, limit, offset); `if ttl:`;
+    any scope but 'system' raises ValueError('Scope %s is unsupported.')."""
+    store = Store(str(tmp_path))
+    svc = DatastoreService(store, "demo", "QueueSensor")
+    for i in range(4):
+        assert svc.set_value("k%d" % i, i, ttl=0) is True
+    assert store.list()[0].expire_timestamp is None
+    assert [kv.name for kv in svc.list_values(local=True, prefix=None, limit=2, offset=1)] == [
+        "demo.QueueSensor:k1", "demo.QueueSensor:k2"]
+    for call in (lambda: svc.get_value("k0", scope="user"), lambda: svc.set_value("k", "v", scope="user"),
+                 lambda: svc.delete_value("k0", scope="st2kv.system")):
+        with pytest.raises(ValueError, match=r"^Scope (user|st2kv\.system) is unsupported\.$"):
+            call()

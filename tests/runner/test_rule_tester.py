@@ -25,14 +25,19 @@ CANCEL = "slurmdeploy.cancel_removed_deployment"
 RECORD = "slurmdeploy.record_job_state"
 
 # fixture -> (matching rule or None, its rendered action parameters, resolved parameters)
+# Rendered parameters are strings, as st2-rule-tester prints them (Jinja renders to a string and
+# its mock action has no parameter schema to cast with); resolved parameters are cast to the
+# declared types and hold every declared parameter (None when unset), as st2's
+# render_final_params passes them to run().
 CASES = {
-    "deployment_new_slurm.yaml": (SUBMIT, {"key": KEY}, {"key": KEY}),
+    "deployment_new_slurm.yaml": (SUBMIT, {"key": KEY}, {"key": KEY, "args": None}),
     "deployment_new_helm.yaml": (None, None, None),
-    "deployment_removed.json": (CANCEL, {"key": KEY, "job_id": 4242}, {"key": KEY, "job_id": 4242, "force": False}),
+    "deployment_removed.json": (CANCEL, {"key": KEY, "job_id": "4242"},
+                                {"key": KEY, "job_id": 4242, "force": False}),
     "deployment_removed_string_job_id.yaml": (CANCEL, {"key": KEY, "job_id": "4242"},
                                               {"key": KEY, "job_id": 4242, "force": False}),
-    "job_state_changed_running.yaml": (RECORD, {"key": KEY, "job_id": 4242}, {"key": KEY, "job_id": 4242}),
-    "job_state_changed_vanished.yaml": (RECORD, {"key": KEY, "job_id": 4242}, {"key": KEY, "job_id": 4242}),
+    "job_state_changed_running.yaml": (RECORD, {"key": KEY, "job_id": "4242"}, {"key": KEY, "job_id": 4242}),
+    "job_state_changed_vanished.yaml": (RECORD, {"key": KEY, "job_id": "4242"}, {"key": KEY, "job_id": 4242}),
     "job_state_changed_unset.yaml": (None, None, None),
 }
 
@@ -42,6 +47,13 @@ def runner(tmp_path_factory):
     r = Runner(ROOT, config=None, state_dir=str(tmp_path_factory.mktemp("state")), workers=1)
     yield r
     r.close()
+
+
+def _rule_from_file(runner, tmp_path, text):
+    """Write ``text`` as a rule file and load it like st2-rule-tester (``(rule, True)``)."""
+    rule_file = tmp_path / "rule.yaml"
+    rule_file.write_text(text)
+    return load_rule(runner.pack, str(rule_file))
 
 
 def test_every_fixture_is_covered():
@@ -66,11 +78,26 @@ def test_replay_fixture_through_each_rule(runner, fixture, rule_ref):
         assert report["reason"]
 
 
-def test_single_expression_parameters_keep_their_type(runner):
+def test_single_expression_renders_to_string_then_casts_to_declared_type(runner):
+    """st2common/util/param.py: ENV.from_string(...).render() gives "4242"; the integer job_id
+    parameter of slurmdeploy.cancel casts it back to 4242 (casts.py _cast_integer)."""
     rule, enabled = load_rule(runner.pack, CANCEL)
     report = evaluate_rule(runner, rule, enabled, *load_trigger_instance(os.path.join(INSTANCES,
                                                                                       "deployment_removed.json")))
-    assert type(report["action_parameters"]["job_id"]) is int
+    assert type(report["action_parameters"]["job_id"]) is str
+    assert type(report["resolved_parameters"]["job_id"]) is int
+
+
+def test_object_parameter_fed_a_template_gets_the_dict_back(runner, tmp_path):
+    """A dict renders to its Python repr; _cast_object json.loads it, fails, and ast.literal_evals it."""
+    rule, enabled = _rule_from_file(runner, tmp_path, "name: with_args\nenabled: true\n"
+                                    "trigger: {type: slurmdeploy.deployment_new}\n"
+                                    "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}', "
+                                    "args: '{{ trigger.args }}'}}\n")
+    report = evaluate_rule(runner, rule, enabled,
+                           *load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml")))
+    assert report["action_parameters"]["args"] == "{'command': ['sleep', '60'], 'nodes': 2}"
+    assert report["resolved_parameters"]["args"] == {"command": ["sleep", "60"], "nodes": 2}
 
 
 def test_non_matching_reports_the_failing_criterion(runner):
@@ -108,11 +135,10 @@ def test_invalid_payload_is_a_warning_in_the_tester_and_dropped_by_the_runner(ru
 
 def test_rule_file_is_enabled_but_ref_keeps_its_flag(runner, tmp_path):
     """st2-rule-tester builds a rule read from a file with enabled=True."""
-    rule_file = tmp_path / "disabled.yaml"
-    rule_file.write_text("name: disabled_copy\nenabled: false\ntrigger: {type: slurmdeploy.deployment_new}\n"
-                         "criteria: {trigger.kind: {type: equals, pattern: slurm}}\n"
-                         "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}'}}\n")
-    rule, enabled = load_rule(runner.pack, str(rule_file))
+    rule, enabled = _rule_from_file(runner, tmp_path, "name: disabled_copy\nenabled: false\n"
+                                    "trigger: {type: slurmdeploy.deployment_new}\n"
+                                    "criteria: {trigger.kind: {type: equals, pattern: slurm}}\n"
+                                    "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.key }}'}}\n")
     assert enabled is True and rule.enabled is False
     instance = load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml"))
     assert evaluate_rule(runner, rule, enabled, *instance)["matches"] is True
@@ -120,14 +146,13 @@ def test_rule_file_is_enabled_but_ref_keeps_its_flag(runner, tmp_path):
 
 
 def test_parameter_render_failure_is_no_match(runner, tmp_path):
-    rule_file = tmp_path / "bad.yaml"
-    rule_file.write_text("name: bad\nenabled: true\ntrigger: {type: slurmdeploy.deployment_new}\n"
-                         "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.nokey }}'}}\n")
-    rule, enabled = load_rule(runner.pack, str(rule_file))
+    rule, enabled = _rule_from_file(runner, tmp_path, "name: bad\nenabled: true\n"
+                                    "trigger: {type: slurmdeploy.deployment_new}\n"
+                                    "action: {ref: slurmdeploy.submit, parameters: {key: '{{ trigger.nokey }}'}}\n")
     report = evaluate_rule(runner, rule, enabled,
                            *load_trigger_instance(os.path.join(INSTANCES, "deployment_new_slurm.yaml")))
     assert report["matches"] is False
-    assert report["reason"].startswith("failed to render action parameters: parameter 'key'")
+    assert report["reason"].startswith('failed to render action parameters: Failed to render parameter "key"')
 
 
 def test_bad_inputs_raise_rule_test_error(runner, tmp_path):

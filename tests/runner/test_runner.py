@@ -79,11 +79,19 @@ def test_parameters_defaults_casts_and_masking(make_runner):
     ({"message": "x", "bogus": 1}, "unknown parameter 'bogus'"),
     ({}, "message"),
     ({"message": "x", "count": "many"}, "count"),
-    ({"message": "x", "version": "v2"}, "immutable"),
 ])
 def test_parameter_errors(make_runner, params, match):
     with pytest.raises(ParameterError, match=match):
         make_runner().run_action("echo", params)
+
+
+def test_immutable_override_replaced_by_default_with_warning(make_runner, caplog):
+    """st2common/util/param.py _process_defaults: an immutable parameter always takes its default."""
+    with caplog.at_level(logging.WARNING, logger="packrunner"):
+        rec = make_runner().run_action("echo", {"message": "x", "version": "v2"})
+    assert rec["status"] == "succeeded", rec
+    assert rec["parameters"]["version"] == "v1"
+    assert any("immutable" in r.getMessage() and "version" in r.getMessage() for r in caplog.records)
 
 
 def test_unknown_action(make_runner):
@@ -170,7 +178,9 @@ def test_rule_param_render_error_recorded_as_failed(make_runner):
     # echo_on_event renders {{ trigger.message }}: missing -> render error, recorded as failed
     rec = runner.dispatch("event", {"kind": "echo"})
     ex = runner.datastore.get_execution(rec["executions"][0])
-    assert ex["status"] == "failed" and "message" in ex["error"]
+    # st2's message: Failed to render parameter "<name>": <Jinja error> (count is rendered first here)
+    assert ex["status"] == "failed" and 'Failed to render parameter "' in ex["error"]
+    assert "has no attribute" in ex["error"]
 
 
 # --- sensors -----------------------------------------------------------------

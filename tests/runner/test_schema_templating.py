@@ -109,7 +109,8 @@ def test_filters():
     assert render_value("{{ trigger.d | to_yaml_string }}", ctx).strip() == "a: 1"
     assert render_value("{{ trigger.j | from_json_string }}", ctx) == {"b": 2}
     assert render_value("{{ trigger.j | to_complex }}", ctx) == '"{\\"b\\": 2}"'
-    assert render_value("{{ trigger.s | json_escape }}", ctx) == 'say \\"hi\\"'
+    # st2: json.dumps(value).strip('"') -- a trailing escaped quote loses its '"' there too
+    assert render_value("{{ trigger.s | json_escape }}", ctx) == 'say \\"hi\\'
     assert render_value("{{ 'node-12' | regex_match('node-\\\\d+') }}", ctx) is True
     assert render_value("{{ 'a node-12' | regex_search('node') }}", ctx) is True
     assert render_value("{{ 'a node-12' | regex_match('node') }}", ctx) is False
@@ -134,3 +135,20 @@ def test_payload_validation_like_st2_custom_validator():
     with pytest.raises(ValidationFailed):
         validate_with_defaults({"key": "k"}, schema, use_default=False)  # level missing without defaults
     assert validate_with_defaults({"key": "k"}, schema)["level"] == 3
+
+
+def test_filters_added_from_st2_get_filters():
+    """st2common/util/jinja.py get_filters(): path.basename/dirname, time.to_human_time_from_seconds,
+    data.json_escape (json.dumps(value).strip('"')) and data.use_none (NONE_MAGIC_VALUE)."""
+    from packrunner.templating import NONE_MAGIC_VALUE
+
+    ctx = build_context(payload={"p": "/a/b/c.txt", "n": None, "d": {"k": 1}})
+    assert render_value("{{ trigger.p | basename }}", ctx) == "c.txt"
+    assert render_value("{{ trigger.p | dirname }}", ctx) == "/a/b"
+    assert render_value("{{ 3725 | to_human_time_from_seconds }}", ctx) == "1h2m5s"
+    assert render_value("{{ 0 | to_human_time_from_seconds }}", ctx) == "0s"
+    assert render_value("{{ 90061 | to_human_time_from_seconds }}", ctx) == "1d1h1m1s"
+    assert render_value("{{ 59.6 | to_human_time_from_seconds }}", ctx) == "1m0s"
+    assert render_value("{{ trigger.d | json_escape }}", ctx) == '{"k": 1}'
+    assert render_value("{{ 5 | json_escape }}", ctx) == "5"
+    assert render_value("{{ trigger.n | use_none }}", ctx) == NONE_MAGIC_VALUE == "%*****__%NONE%__*****%"
