@@ -1,11 +1,14 @@
 """The testbed itself: real etcd and Slurm answer as the rest of the suite expects."""
 
 import json
+import os
 import time
 
 import requests
 
 import testbed
+from slurmdeploy.auth import StaticJWT
+from slurmdeploy.slurm import JobRequest, SlurmClient
 
 
 def _headers(cluster, token=None):
@@ -99,3 +102,43 @@ def test_mint_token_works(slurm_cluster):
 def test_slurm_exec_squeue(slurm_cluster):
     out = testbed.slurm_exec(slurm_cluster["state_dir"], "sinfo", "-h", "-o", "%P %a", check=True)
     assert "up" in out.stdout
+
+
+def _processes_of_cluster(state_dir):
+    """PIDs whose environment names this cluster's slurm.conf (daemons and job processes)."""
+    conf = f"SLURM_CONF={state_dir}/etc/slurm.conf".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/environ", "rb") as f:
+                    if conf in f.read().split(b"\0"):
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+def test_stop_leaves_no_job_process_behind(testbed_dir):
+    """A job's child reparented away from the job (double fork) escapes scancel under
+    proctrack/linuxproc; slurm.sh stop finds it by its SLURM_CONF and kills it, so the
+    chroot's mounts can go (without kill_job_leftovers this test fails)."""
+    state_dir = os.path.join(testbed_dir, "slurm-escape")
+    cluster = testbed.start_slurm(state_dir, flavour="trixie", ports=testbed.free_ports(3))
+    state_dir = cluster["state_dir"]
+    try:
+        client = SlurmClient(cluster["url"], StaticJWT(str(cluster["jwt"]), cluster["user"]))
+        job_id = client.submit_job(JobRequest(
+            name="tb-escape", script="#!/bin/bash\n( setsid sleep 300 </dev/null >/dev/null 2>&1 & )\nsleep 300\n",
+            environment={"PATH": "/usr/bin:/bin"}, mcs_label="tb_escape", current_working_directory="/tmp"))
+        deadline = time.monotonic() + 60
+        while client.get_job(job_id).job_state != "RUNNING" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        daemons = set(_processes_of_cluster(state_dir))
+        time.sleep(1)
+        assert len(_processes_of_cluster(state_dir)) >= 4, "slurmctld, slurmd, slurmrestd and the job's sleeps"
+    finally:
+        testbed.stop_slurm(state_dir)
+    assert daemons and _processes_of_cluster(state_dir) == []
+    with open("/proc/self/mounts") as f:
+        assert state_dir not in f.read()
