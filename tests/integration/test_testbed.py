@@ -124,7 +124,10 @@ def test_stop_leaves_no_job_process_behind(testbed_dir):
     proctrack/linuxproc; slurm.sh stop finds it by its SLURM_CONF and kills it, so the
     chroot's mounts can go (without kill_job_leftovers this test fails)."""
     state_dir = os.path.join(testbed_dir, "slurm-escape")
-    cluster = testbed.start_slurm(state_dir, flavour="trixie", ports=testbed.free_ports(3))
+    # munge: a second auth/slurm cluster in the shared chroot beside slurm_cluster fails to
+    # verify its own credentials (seen; see SLURM_LAB_AUTH in testbed/slurm.sh)
+    cluster = testbed.start_slurm(state_dir, flavour="trixie", ports=testbed.free_ports(3),
+                                  env={"SLURM_LAB_AUTH": "munge"})
     state_dir = cluster["state_dir"]
     try:
         client = SlurmClient(cluster["url"], StaticJWT(str(cluster["jwt"]), cluster["user"]))
