@@ -50,10 +50,7 @@ def load_rule(pack, rule):
         RuleTestError: file unreadable / invalid, or no such rule.
     """
     if os.path.isfile(rule):
-        try:
-            data = load_yaml(rule)
-        except PackError as e:
-            raise RuleTestError(str(e)) from e
+        data = _load_yaml(rule)
         if not isinstance(data, dict):
             raise RuleTestError("%s: a rule must be a YAML mapping" % rule)
         data = dict(data)
@@ -67,6 +64,14 @@ def load_rule(pack, rule):
             return candidate, None
     raise RuleTestError("rule %r is neither a file nor a rule of pack %s (rules: %s)"
                         % (rule, pack.ref, ", ".join(sorted(r.ref for r in pack.rules)) or "none"))
+
+
+def _load_yaml(path):
+    """``load_yaml`` with its errors as :class:`RuleTestError`."""
+    try:
+        return load_yaml(path)
+    except PackError as e:
+        raise RuleTestError(str(e)) from e
 
 
 def load_trigger_instance(path=None, store=None, instance_id=None):
@@ -86,10 +91,7 @@ def load_trigger_instance(path=None, store=None, instance_id=None):
         if row is None:
             raise RuleTestError("trigger instance %s not found (see 'trigger instances')" % instance_id)
         return row["ref"], row["payload"] or {}
-    try:
-        data = load_yaml(path)
-    except PackError as e:
-        raise RuleTestError(str(e)) from e
+    data = _load_yaml(path)
     if not isinstance(data, dict):
         raise RuleTestError("%s: a trigger instance must be a mapping with 'trigger' and 'payload'" % path)
     unknown = sorted(set(data) - _INSTANCE_KEYS)
