@@ -251,7 +251,8 @@ class V0039(ApiVersion):
     definitions (``src/plugins/data_parser/v0.0.39/parsers.c``: ``JOB_DESC_MSG``,
     ``JOB_INFO``, ``JOB_SUBMIT_RESPONSE_MSG``; ``src/plugins/openapi/v0.0.39/jobs.c``:
     ``_job_post``) and is tested against Slurm's v0.0.39 OpenAPI template
-    (``tests/unit/test_slurm_v0039.py``, see README "Support matrix"):
+    (``tests/unit/test_slurm_v0039.py``, see README "Support matrix"; the wire reference
+    with the source lines it rests on is ``docs/slurm-rest-v0.0.39.md``):
 
     - the script goes inside ``job`` (``add_parse(STRING, script, "script")``; a top-level
       ``script`` is "backwards compatibility only"); ``environment`` a ``K=V`` list
