@@ -208,9 +208,10 @@ def configdb_prefix(request):
 # - ``oidc_provider_short_ttl`` -> the same for a second IdP whose tokens live ``IDP_SHORT_TTL`` s,
 #   signing with the first one's key (so the same JWKS covers it).
 # - ``slurm_cluster_jwks`` -> like ``slurm_cluster`` (Slurm 24.11, own state dir and ports) with
-#   ``AuthAltParameters=...,jwks=<the IdP's JWKS>``. Internal auth is munge: with auth/slurm,
-#   slurmctld 24.11.5 (trixie) fails to verify its own credentials once a jwks= is configured
-#   ("decode_jwt: jwt_decode (with key) failure: Invalid argument"; observed 2026-11-22).
+#   ``AuthAltParameters=...,jwks=<the IdP's JWKS>``. Internal auth is munge: a second auth/slurm
+#   cluster beside ``slurm_cluster`` in the shared chroot fails to verify its own credentials
+#   ("decode_jwt: jwt_decode (with key) failure: Invalid argument"; see SLURM_LAB_AUTH in
+#   testbed/slurm.sh).
 # With SLURMDEPLOY_TESTBED_REUSE=1 the IdPs are restarted on fixed ports (18443, 18444; the signing
 # key and CA stay in their state dirs) and the cluster uses ports 16837/16838/16840.
 # ---------------------------------------------------------------------------------------------

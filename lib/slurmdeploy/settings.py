@@ -21,8 +21,7 @@ from slurmdeploy.slurm.versions import ADAPTERS
 #: with the prefix removed (``SDP_SLURM_ENV_FOO=1`` -> ``FOO=1``).
 JOB_ENV_PREFIX = "SDP_SLURM_ENV_"
 
-#: Slurm REST API versions this library speaks, oldest first.
-#: the REST API versions the client has an adapter for (slurm/versions.py), oldest first
+#: Slurm REST API versions this library speaks (an adapter each in slurm/versions.py), oldest first.
 SUPPORTED_API_VERSIONS = tuple(ADAPTERS)
 
 DEFAULT_JOB_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"

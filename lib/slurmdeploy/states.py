@@ -28,6 +28,8 @@ A job that vanished from Slurm before a terminal status was recorded is FAILED
 from dataclasses import dataclass
 from typing import Optional
 
+from slurmdeploy.slurm.models import BASE_JOB_STATES
+
 PENDING = "PENDING"
 RUNNING = "RUNNING"
 FINISHED = "FINISHED"
@@ -38,7 +40,7 @@ UNSET = "UNSET"
 #: SDP statuses after which the deployer never writes the state again.
 TERMINAL_STATUSES = frozenset({FINISHED, CANCELLED, FAILED})
 
-#: Slurm base job state -> SDP status.
+#: Slurm base job state (every one of ``models.BASE_JOB_STATES``) -> SDP status.
 SLURM_TO_SDP = {
     "PENDING": PENDING,
     "RUNNING": RUNNING,
@@ -73,7 +75,7 @@ SLURM_FLAG_TO_SDP = {
 }
 
 #: Slurm base states after which a job never changes again.
-SLURM_FINISHED_STATES = frozenset(SLURM_TO_SDP) - {"PENDING", "RUNNING", "SUSPENDED"}
+SLURM_FINISHED_STATES = BASE_JOB_STATES - {"PENDING", "RUNNING", "SUSPENDED"}
 
 #: state_reason written when a job vanished from Slurm before it was seen to end.
 VANISHED_REASON = "JobVanished"
