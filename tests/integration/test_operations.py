@@ -198,6 +198,12 @@ def test_find_hold_release_update_and_cancel_by_name(cluster, flavour, version):
     wait_for(lambda: len(user.find_jobs({"name": name, "job_state": "CANCELLED"})) == 2, timeout=30,
              what="both jobs CANCELLED")
     assert user.cancel_jobs(name=name)[0]["outcome"] == "already_finished"
+    # another user's job: not even tried without other_users (24.11.5 hangs on a refused REST cancel)
+    theirs = submit_held(admin.client, name)
+    refused = [o for o in user.cancel_jobs(name=name) if o["job_id"] == theirs]
+    assert refused[0]["outcome"] == "refused" and "belongs to root, not to " + cluster["user"] in refused[0]["error"]
+    assert user.get_job(theirs) and user.find_jobs({"name": name})  # slurmctld still answers job requests
+    assert admin.cancel_jobs(job_id=theirs, other_users=True)[0]["outcome"] == "cancelled"
     assert user.cancel_jobs(job_id=third) == [{"job_id": third, "name": other, "job_state": "PENDING",
                                                "outcome": "cancelled"}]
     with pytest.raises(NotFound, match="no Slurm job named"):
