@@ -351,3 +351,24 @@ def test_operations_actions_run_through_the_runner(slurm_cluster, tmp_path):
                                                          "error_type": "NotFound"}
     assert "needs Slurm >= 25.05" in results["reservation_create"]["result"]["error"]
     assert token not in json.dumps(results)
+
+
+def test_packrunner_start_runs_both_sensors(pack_config, slurm_cluster, tmp_path):
+    """`packrunner start` runs the deployment sensor and the node-state sensor side by side;
+    a drain reaches the datastore as a node_state_changed trigger instance."""
+    config = dict(pack_config, client_id="root", slurm_jwt=str(root_token(slurm_cluster)), node_poll_interval=1)
+    with node_put_back(slurm_cluster) as ops, Runner(str(REPO), config=config,
+                                                     state_dir=str(tmp_path / "state")) as runner:
+        runner.start()
+        assert sorted(meta.class_name for meta, *_ in runner._sensors) == ["DeploymentSensor", "NodeStateSensor"]
+        wait_for(lambda: runner.datastore.get("slurmdeploy.NodeStateSensor:node_states"), timeout=30,
+                 what="the node sensor's first poll")
+        ops.drain_node(NODE, "runner test")
+
+        def drained():
+            return [t for t in runner.datastore.list_trigger_instances(limit=50)
+                    if t["ref"] == "slurmdeploy.node_state_changed" and "DRAIN" in t["payload"]["state"]]
+
+        event = wait_for(drained, timeout=30, what="node_state_changed for the drain")[0]
+        assert (event["status"], event["payload"]["node"], event["payload"]["reason"]) == ("processed", NODE,
+                                                                                          "runner test")
