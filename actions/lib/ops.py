@@ -11,16 +11,14 @@ decides what the configured Slurm user may do.
 
 from st2common.runners.base_action import Action
 
+from lib.libpath import library_import_error
+
 try:
     from slurmdeploy.errors import SlurmDeployError
     from slurmdeploy.settings import Settings
     from slurmdeploy.slurm.operations import SlurmOperations
 except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
-    raise ImportError(
-        "the slurmdeploy pack cannot import its library (lib/slurmdeploy): set "
-        "`[packs] enable_common_libs = True` in /etc/st2/st2.conf, run `st2ctl restart`, "
-        f"and check that the pack's requirements.txt is installed ({exc})"
-    ) from exc
+    raise library_import_error(exc) from exc
 
 
 class OperationsAction(Action):
