@@ -6,14 +6,12 @@ The logic lives in the pack's ``lib/slurmdeploy`` library; StackStorm puts the p
 
 from st2common.runners.base_action import Action
 
+from lib.libpath import library_import_error
+
 try:
     from slurmdeploy.deployer import Deployer
 except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
-    raise ImportError(
-        "the slurmdeploy pack cannot import its library (lib/slurmdeploy): set "
-        "`[packs] enable_common_libs = True` in /etc/st2/st2.conf, run `st2ctl restart`, "
-        f"and check that the pack's requirements.txt is installed ({exc})"
-    ) from exc
+    raise library_import_error(exc) from exc
 
 
 class DeployerAction(Action):

@@ -100,3 +100,31 @@ class SlurmAPIError(SlurmDeployError):
 
 class SlurmAuthError(SlurmAPIError):
     """slurmrestd rejected the credentials (HTTP 401/403/511, or 500 with an expired token)."""
+
+
+class UnsupportedOperation(SlurmDeployError):
+    """The Slurm REST API version in use does not serve an operation.
+
+    Attributes:
+        operation: the operation name (a key of ``slurm.versions.ENDPOINTS``).
+        api_version: the version in use; needs_slurm, needs_api: what serves it.
+    """
+
+    def __init__(self, operation, endpoint, api_version, needs_slurm, needs_api, spoken=True):
+        self.operation = operation
+        self.api_version = api_version
+        self.needs_slurm = needs_slurm
+        self.needs_api = needs_api
+        msg = (f"{operation} ({endpoint}) is not supported by Slurm REST {api_version}, "
+               f"needs Slurm >= {needs_slurm} (REST {needs_api})")
+        if not spoken:
+            msg += f"; this pack does not speak REST {needs_api} yet, so no configured version can do it"
+        super().__init__(msg)
+
+
+class NotFound(SlurmDeployError):
+    """slurmctld does not know the named job, node, partition or reservation."""
+
+
+class BadRequest(SlurmDeployError):
+    """An operation was given arguments it cannot use (the message says which and how to fix them)."""

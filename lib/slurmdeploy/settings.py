@@ -39,6 +39,7 @@ _SPEC = (
     ("release_name", "SDP_SLURMDEPLOY_RELEASE_NAME", "slurm-deployer", "str"),
     ("namespace", "SDP_SLURMDEPLOY_NAMESPACE", "sdp", "str"),
     ("loop_interval", "SDP_SLURMDEPLOY_LOOP_INTERVAL", 60, "int"),
+    ("node_poll_interval", "SDP_SLURMDEPLOY_NODE_POLL_INTERVAL", 60, "int"),
     ("liveness_file", "SDP_SLURMDEPLOY_LIVENESS_FILE", "/tmp/alive", "str"),
     ("log_level", "SDP_LOG_LEVEL", "INFO", "str"),
     ("verify_tls", "SDP_SLURMDEPLOY_VERIFY_TLS", True, "bool"),
@@ -116,6 +117,8 @@ class Settings:
     release_name: str = "slurm-deployer"
     namespace: str = "sdp"
     loop_interval: int = 60
+    #: seconds between polls of the node-state sensor; 0 turns it off
+    node_poll_interval: int = 60
     liveness_file: str = "/tmp/alive"
     log_level: str = "INFO"
     verify_tls: bool = True
@@ -198,6 +201,11 @@ class Settings:
             raise ConfigurationError(
                 f"token_expiry_margin (env SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN) must be 0 or more seconds, "
                 f"got {self.token_expiry_margin:g}"
+            )
+        if self.node_poll_interval < 0:
+            raise ConfigurationError(
+                f"node_poll_interval (env SDP_SLURMDEPLOY_NODE_POLL_INTERVAL) must be 0 (off) or more seconds, "
+                f"got {self.node_poll_interval}"
             )
         for name in ("loop_interval", "claim_ttl"):
             if getattr(self, name) < 1:

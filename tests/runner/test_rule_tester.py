@@ -23,6 +23,10 @@ KEY = "proc-pb-test-20250101-00000-test"
 SUBMIT = "slurmdeploy.submit_new_deployment"
 CANCEL = "slurmdeploy.cancel_removed_deployment"
 RECORD = "slurmdeploy.record_job_state"
+# example rules ship disabled: tested from their files, as `st2-rule-tester --rule FILE` does
+RESUME = os.path.join(ROOT, "rules", "example_resume_auto_drained_node.yaml")
+LOG_DOWN = os.path.join(ROOT, "rules", "example_log_node_down.yaml")
+DOWN_MESSAGE = "Slurm node n017 went DOWN+NOT_RESPONDING (was ALLOCATED) at 2026-12-01T10:00:00Z: Not responding"
 
 # fixture -> (matching rule or None, its rendered action parameters, resolved parameters)
 # Rendered parameters are strings, as st2-rule-tester prints them (Jinja renders to a string and
@@ -39,6 +43,10 @@ CASES = {
     "job_state_changed_running.yaml": (RECORD, {"key": KEY, "job_id": "4242"}, {"key": KEY, "job_id": 4242}),
     "job_state_changed_vanished.yaml": (RECORD, {"key": KEY, "job_id": "4242"}, {"key": KEY, "job_id": 4242}),
     "job_state_changed_unset.yaml": (None, None, None),
+    "node_state_changed_auto_resume.yaml": (RESUME, {"node": "n017"}, {"node": "n017"}),
+    "node_state_changed_drain.yaml": (None, None, None),
+    # core.echo is StackStorm's, not the pack's: nothing to resolve its parameters against
+    "node_state_changed_down.yaml": (LOG_DOWN, {"message": DOWN_MESSAGE}, None),
 }
 
 
@@ -60,8 +68,12 @@ def test_every_fixture_is_covered():
     assert sorted(os.listdir(INSTANCES)) == sorted(CASES)
 
 
+def test_example_rules_ship_disabled(runner):
+    assert [load_rule(runner.pack, os.path.basename(f)[:-5])[0].enabled for f in (RESUME, LOG_DOWN)] == [False, False]
+
+
 @pytest.mark.parametrize("fixture", sorted(CASES))
-@pytest.mark.parametrize("rule_ref", [SUBMIT, CANCEL, RECORD])
+@pytest.mark.parametrize("rule_ref", [SUBMIT, CANCEL, RECORD, RESUME, LOG_DOWN])
 def test_replay_fixture_through_each_rule(runner, fixture, rule_ref):
     expected_rule, expected_params, expected_resolved = CASES[fixture]
     rule, enabled = load_rule(runner.pack, rule_ref)

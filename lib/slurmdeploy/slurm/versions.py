@@ -26,6 +26,11 @@ memory_per_node: ints)
                                                                             ``result``)
 ==========================  =====================  =======================  ========================
 
+Which operations (endpoints) each version serves is the table :data:`ENDPOINTS`
+(operation -> method, path, first REST version and Slurm release) read through
+:meth:`ApiVersion.supports` / :meth:`ApiVersion.require`; the operations themselves
+are in :mod:`slurmdeploy.slurm.operations`.
+
 Times are epoch seconds in every version (plain ints up to v0.0.39, ``{"set",
 "infinite", "number"}`` after); :func:`no_val_number` reads both.
 
@@ -100,6 +105,47 @@ def _comment(value):
     return value or None
 
 
+#: REST API version -> the first Slurm release serving it (Slurm's RELEASE_NOTES; the
+#: testbed: 22.05.8 serves v0.0.36-38, 24.11.5 v0.0.40-42). v0.0.43 is listed only to
+#: name what an unsupported operation needs; this library does not speak it.
+SLURM_RELEASE = {
+    "v0.0.38": "22.05", "v0.0.39": "23.02", "v0.0.40": "23.11", "v0.0.41": "24.05",
+    "v0.0.42": "24.11", "v0.0.43": "25.05",
+}
+
+#: operation -> (HTTP method, path below /slurm/<version>, first REST version serving it).
+#: Checked against Slurm's OpenAPI documents: v0.0.38 (complete, and ``GET /openapi/v3``
+#: of Slurm 22.05.8), v0.0.39 (Slurm's template), v0.0.40-42 (``GET /openapi/v3`` of
+#: Slurm 24.11.5). Node update/delete arrived with v0.0.39 (``/node/{node_name}`` is
+#: GET-only in v0.0.38); reservation create/update/delete with v0.0.43 (Slurm 25.05
+#: NEWS: "POST /slurm/v0.0.43/reservation"), which this library does not speak, so no
+#: supported version serves them. Job steps are not served by slurmctld's REST API in
+#: any version (only slurmdbd's accounting API, ``/slurmdb/<v>/job/{id}``, has steps).
+ENDPOINTS = {
+    "ping": ("GET", "/ping", "v0.0.38"),
+    "diag": ("GET", "/diag", "v0.0.38"),
+    "licenses": ("GET", "/licenses", "v0.0.38"),
+    "job_list": ("GET", "/jobs", "v0.0.38"),
+    "job_get": ("GET", "/job/{job_id}", "v0.0.38"),
+    "job_update": ("POST", "/job/{job_id}", "v0.0.38"),
+    "job_cancel": ("DELETE", "/job/{job_id}", "v0.0.38"),
+    "node_list": ("GET", "/nodes", "v0.0.38"),
+    "node_get": ("GET", "/node/{node_name}", "v0.0.38"),
+    "node_update": ("POST", "/node/{node_name}", "v0.0.39"),
+    "partition_list": ("GET", "/partitions", "v0.0.38"),
+    "partition_get": ("GET", "/partition/{partition_name}", "v0.0.38"),
+    "reservation_list": ("GET", "/reservations", "v0.0.38"),
+    "reservation_get": ("GET", "/reservation/{reservation_name}", "v0.0.38"),
+    "reservation_create": ("POST", "/reservation", "v0.0.43"),
+    "reservation_update": ("POST", "/reservation", "v0.0.43"),
+    "reservation_delete": ("DELETE", "/reservation/{reservation_name}", "v0.0.43"),
+}
+
+
+def _version_key(name):
+    return tuple(int(part) for part in name.lstrip("v").split("."))
+
+
 class ApiVersion:
     """Base of the per-version adapters.
 
@@ -117,6 +163,26 @@ class ApiVersion:
     @property
     def prefix(self):
         return f"/slurm/{self.name}"
+
+    # ---- which operations this version serves (table ENDPOINTS)
+    def supports(self, operation):
+        """True when this version serves ``operation`` (a key of :data:`ENDPOINTS`)."""
+        return _version_key(self.name) >= _version_key(ENDPOINTS[operation][2])
+
+    def require(self, operation):
+        """Return ``(method, path template)`` of ``operation`` in this version.
+
+        Raises:
+            UnsupportedOperation: e.g. "node_update (POST /node/{node_name}) is not
+                supported by Slurm REST v0.0.38, needs Slurm >= 23.02 (REST v0.0.39)".
+        """
+        from slurmdeploy.errors import UnsupportedOperation
+
+        method, path, first = ENDPOINTS[operation]
+        if not self.supports(operation):
+            raise UnsupportedOperation(operation, f"{method} {path}", self.name, SLURM_RELEASE[first], first,
+                                       spoken=first in ADAPTERS)
+        return method, self.prefix + path
 
     # ---- paths (the same in every version; the prefix carries the version)
     def ping_path(self):
@@ -163,6 +229,20 @@ class ApiVersion:
     def cancel_error_numbers(self, answer):
         """Slurm error numbers reported per job in a cancel (DELETE) answer, beyond ``errors``."""
         return []
+
+    #: job fields a job update (``POST /job/{id}``) writes as ``{"set", "infinite", "number"}``
+    JOB_UPDATE_NO_VAL_FIELDS = ()
+
+    def job_update_body(self, fields):
+        """Return the ``POST /job/{id}`` body setting ``fields`` (Slurm job field names;
+        numbers of :attr:`JOB_UPDATE_NO_VAL_FIELDS` as plain ints, wrapped here)."""
+        return {k: (set_number(v) if k in self.JOB_UPDATE_NO_VAL_FIELDS and isinstance(v, int)
+                    and not isinstance(v, bool) else v) for k, v in fields.items()}
+
+    def node_states(self, record):
+        """Return a node record's state as a list: base state first, then flags
+        (``["IDLE", "DRAIN"]``), upper case in every version."""
+        raise NotImplementedError
 
     # ---- shared algorithms
     def submit_body(self, request):
@@ -243,6 +323,11 @@ class V0038(ApiVersion):
     def exit_status(self, value):
         return wait_status(value)
 
+    def node_states(self, record):
+        # 22.05.8 (recorded): "state": "idle" (lower case), "state_flags": ["DRAIN"]
+        base = str(record.get("state") or "UNKNOWN").upper()
+        return [base] + [str(f).upper() for f in record.get("state_flags") or []]
+
 
 class V0039(ApiVersion):
     """Slurm 23.02/23.11 REST API v0.0.39 - built from Slurm's source, not run here.
@@ -268,6 +353,8 @@ class V0039(ApiVersion):
 
     name = "v0.0.39"
     NO_VAL_FIELDS = ("time_limit",)
+    # parsers.c JOB_DESC_MSG: time_limit and priority are UINT32_NO_VAL (24.11 records the same)
+    JOB_UPDATE_NO_VAL_FIELDS = ("time_limit", "time_minimum", "priority")
     #: slurm.h NO_VAL: a uint32 that is not set
     NO_VAL = 0xFFFFFFFE
 
@@ -287,6 +374,12 @@ class V0039(ApiVersion):
         if status is None or status >= self.NO_VAL:
             return None, None
         return wait_status(status)
+
+    def node_states(self, record):
+        # NODE_STATES flags: a list, base state first (24.11.5 recorded: ["IDLE", "DRAIN"])
+        value = record.get("state")
+        states = [value] if isinstance(value, str) else list(value or [])
+        return [str(x).upper() for x in states] or ["UNKNOWN"]
 
     def submitted_job_id(self, answer):
         job_id = answer.get("job_id")

@@ -1,0 +1,483 @@
+"""Slurm operations for HPC operators: jobs, nodes, partitions, reservations, cluster.
+
+:class:`SlurmOperations` wraps a :class:`~slurmdeploy.slurm.client.SlurmClient` (its
+transport, token refresh and version detection) with one method per operation of the
+pack's operations actions. Which operation a REST version serves is the table
+:data:`slurmdeploy.slurm.versions.ENDPOINTS`; an operation the version in use lacks
+raises :class:`~slurmdeploy.errors.UnsupportedOperation` *before* any request is sent.
+
+Unlike the deployer (``slurmdeploy.deployer``), these operations are **not** limited
+to jobs carrying the deployer's ``mcs_label``: they act on whatever the configured Slurm
+user may act on, and slurmctld enforces that (a plain user may hold, release, update and
+cancel only its own jobs; node updates need an operator or administrator: Slurm error
+2010 "Invalid user id" otherwise, seen on 24.11.5).
+
+Results are Slurm's own records and field names as the REST version in use returns them
+(``meta`` removed; it only echoes the client and plugin). Nothing here returns a token.
+
+Facts these methods rest on (checked on Slurm 22.05.8 / REST v0.0.38 and 24.11.5 /
+v0.0.40-42 in the testbed):
+
+- ``GET /node/{name}`` of an unknown name answers 200 with *every* node, so nodes are
+  matched by name here;
+- an unknown partition answers 500 + error 2000 (22.05) or 422 + 9000 (24.11); an unknown
+  reservation 500 + 2053 (22.05) or 200 with no records (24.11, error 0 "Unable to query
+  reservations" when none exist): partitions and reservations are listed and matched by
+  name, the same on every version;
+- ``POST /job/{id}`` takes the job fields themselves (v0.0.38 ``job_properties``, v0.0.40+
+  ``job_desc_msg``, no ``{"job": ...}`` wrapper); ``hold: true`` sets priority 0 (state
+  reason ``JobHeldUser``), ``hold: false`` releases; 24.11 ignores an unknown field with
+  only a warning ("Ignoring unknown field ..."), which is raised as an error here;
+- ``POST /node/{name}`` (v0.0.39+) takes ``{"state": ["DRAIN"], "reason": ...}``.
+"""
+
+from urllib.parse import quote
+
+from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
+from slurmdeploy.slurm.client import ESLURM_INVALID_JOB_ID, SlurmClient
+from slurmdeploy.slurm.versions import no_val_number
+
+#: what slurmctld's REST API cannot give compared with ``scontrol show config``
+CONFIG_NOT_AVAILABLE = (
+    "slurmctld's REST API (every version up to v0.0.42) has no endpoint for the slurm.conf "
+    "settings that `scontrol show config` prints (SchedulerType, SelectType, MinJobAge, "
+    "AuthType, timeouts, plugins...); config_get returns what the API exposes instead: the "
+    "Slurm release and cluster name, the REST API version, the controllers (ping) and each "
+    "partition's configuration. For slurm.conf items use `scontrol show config` on a host of "
+    "the cluster."
+)
+
+#: node states an operator sets through node_update's ``state`` (update_node_msg, scontrol)
+NODE_STATE_DRAIN, NODE_STATE_DOWN, NODE_STATE_RESUME = "DRAIN", "DOWN", "RESUME"
+
+
+def public(answer):
+    """Return a decoded slurmrestd answer without ``meta`` and empty ``errors``/``warnings``."""
+    return {k: v for k, v in answer.items() if k != "meta" and not (k in ("errors", "warnings") and not v)}
+
+
+def field_matches(value, wanted):
+    """Whether one record field matches one criterion (``job_find``, ``node_list``).
+
+    Rules, the same in every REST version:
+
+    - ``{"set", "infinite", "number"}`` numbers compare by their number (unset/infinite:
+      None);
+    - a list field (v0.0.40+ ``job_state`` ``["PENDING"]``, node ``state``) matches a
+      scalar criterion when one item equals it;
+    - a list criterion matches a field equal to any of its items;
+    - a number and its decimal string are equal (``30`` and ``"30"``); strings are
+      compared exactly (Slurm names are case-sensitive).
+    """
+    if isinstance(value, dict) and "number" in value and "set" in value:
+        value = no_val_number(value)
+    if isinstance(wanted, list):
+        return any(field_matches(value, item) for item in wanted)
+    if isinstance(value, list):
+        return any(field_matches(item, wanted) for item in value)
+    if value == wanted:
+        return True
+    if isinstance(value, (dict, list)) or isinstance(wanted, (dict, list)) or value is None or wanted is None:
+        return False
+    if isinstance(value, bool) or isinstance(wanted, bool):
+        return str(value).lower() == str(wanted).lower()
+    return str(value) == str(wanted)
+
+
+def match_records(records, criteria, kind):
+    """The records whose every ``criteria`` field matches (:func:`field_matches`).
+
+    Raises:
+        BadRequest: ``criteria`` is not a mapping, or names a field that no record has
+            (listing the fields the records do have).
+    """
+    if not isinstance(criteria, dict):
+        raise BadRequest(f"criteria must be a mapping of {kind} field -> value, got {type(criteria).__name__}")
+    if records and criteria:
+        known = set().union(*(r.keys() for r in records))
+        unknown = sorted(set(criteria) - known)
+        if unknown:
+            raise BadRequest(f"unknown {kind} field(s) {', '.join(unknown)} in criteria; {kind} records of this "
+                             f"Slurm have: {', '.join(sorted(known))}")
+    return [r for r in records if all(field_matches(r.get(k), v) for k, v in criteria.items())]
+
+
+class SlurmOperations:
+    """The operations actions' library: one method per operation.
+
+    Args:
+        client: a :class:`~slurmdeploy.slurm.client.SlurmClient`.
+
+    Every method raises :class:`~slurmdeploy.errors.SlurmAPIError` when slurmrestd
+    fails or refuses (Slurm's error numbers attached),
+    :class:`~slurmdeploy.errors.UnsupportedOperation` when the REST version lacks the
+    endpoint, :class:`~slurmdeploy.errors.NotFound` for an unknown name or id and
+    :class:`~slurmdeploy.errors.BadRequest` for bad arguments.
+    """
+
+    def __init__(self, client):
+        self.client = client
+
+    @classmethod
+    def from_settings(cls, settings):
+        """Build from :class:`slurmdeploy.settings.Settings` (``slurm_url`` and credentials)."""
+        return cls(SlurmClient.from_settings(settings))
+
+    @property
+    def api(self):
+        return self.client.api
+
+    # ------------------------------------------------------------------ plumbing
+    def call(self, operation, body=None, params=None, allow_statuses=(), **names):
+        """Send ``operation`` (a key of ``ENDPOINTS``) with path parameters ``names``.
+
+        Returns:
+            ``(status, decoded answer)``.
+        """
+        method, template = self.api.require(operation)
+        path = template.format(**{k: quote(str(v), safe="") for k, v in names.items()})
+        return self.client.request(method, path, body=body, params=params, allow_statuses=allow_statuses)
+
+    def _post(self, operation, body, **names):
+        """POST an update; Slurm's warnings about ignored fields become errors."""
+        _, data = self.call(operation, body=body, **names)
+        ignored = [w for w in data.get("warnings") or [] if "unknown field" in str(w.get("description", "")).lower()]
+        if ignored or data.get("errors"):
+            method, path = self.api.require(operation)
+            raise SlurmAPIError("Slurm did not apply the update", status=200, method=method,
+                                endpoint=path.format(**names), api_version=self.api.name,
+                                errors=data.get("errors"), warnings=ignored)
+        return data
+
+    # ------------------------------------------------------------------- cluster
+    def ping(self):
+        """``GET /ping``: ``{"api_version", "slurm_release", "pings": [{hostname, ping/pinged, mode...}]}``."""
+        _, data = self.call("ping")
+        return {"api_version": self.api.name, "slurm_release": self._release(data), **public(data)}
+
+    def diag(self):
+        """``GET /diag``: ``{"api_version", "statistics": {...}}`` (slurmctld's sdiag counters)."""
+        _, data = self.call("diag")
+        return {"api_version": self.api.name, **public(data)}
+
+    def licenses(self):
+        """``GET /licenses``: ``{"licenses": [{LicenseName, Total, Used, Free...}]}``."""
+        _, data = self.call("licenses")
+        return {"licenses": data.get("licenses") or []}
+
+    @staticmethod
+    def _release(data):
+        meta = data.get("meta") or {}
+        slurm = meta.get("slurm") or meta.get("Slurm") or {}  # v0.0.38 says "Slurm"
+        return slurm.get("release")
+
+    def config(self, item=None):
+        """What the REST API exposes of the cluster's configuration (see :data:`CONFIG_NOT_AVAILABLE`).
+
+        Args:
+            item: one key of the result to return alone, or None for all.
+
+        Returns:
+            ``{"slurm_release", "cluster_name" (None on v0.0.38), "api_version",
+            "controllers": pings, "partitions": {name: record}, "not_available": str}``
+            or ``{item: value}``.
+
+        Raises:
+            BadRequest: ``item`` is not one of those keys.
+        """
+        _, ping = self.call("ping")
+        meta_slurm = (ping.get("meta") or {}).get("slurm") or {}
+        out = {
+            "slurm_release": self._release(ping),
+            "cluster_name": meta_slurm.get("cluster"),
+            "api_version": self.api.name,
+            "controllers": ping.get("pings") or [],
+            "partitions": {p.get("name"): p for p in self.list_partitions()},
+            "not_available": CONFIG_NOT_AVAILABLE,
+        }
+        if item is None or item == "":
+            return out
+        if item not in out:
+            raise BadRequest(f"config item {item!r} is not available through the REST API; items: "
+                             f"{', '.join(out)}. {CONFIG_NOT_AVAILABLE}")
+        return {item: out[item]}
+
+    # ---------------------------------------------------------------------- jobs
+    def list_jobs(self):
+        """Every job record slurmctld holds (``GET /jobs``; cost grows with the queue)."""
+        _, data = self.call("job_list")
+        return data.get("jobs") or []
+
+    def get_job(self, job_id):
+        """One job record by id.
+
+        Raises:
+            NotFound: slurmctld does not know the id (error 2017; 404 on 24.11, 500 on 22.05).
+        """
+        job_id = self._job_id(job_id)
+        status, data = self.call("job_get", allow_statuses=(404, 500), job_id=job_id)
+        if status in (404, 500) and ESLURM_INVALID_JOB_ID in slurm_error_numbers(data.get("errors")):
+            raise NotFound(f"Slurm job {job_id} not found (finished jobs vanish after MinJobAge)")
+        if status in (404, 500):
+            raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
+                                endpoint=self.api.require("job_get")[1].format(job_id=job_id),
+                                api_version=self.api.name, errors=data.get("errors"))
+        for record in data.get("jobs") or []:
+            if no_val_number(record.get("job_id")) == job_id:
+                return record
+        raise NotFound(f"Slurm job {job_id} not found")
+
+    def find_jobs(self, criteria):
+        """Job records whose fields match ``criteria`` (see :func:`field_matches`), oldest first.
+
+        Args:
+            criteria: ``{job field: value}``, e.g. ``{"name": "x", "job_state": "PENDING"}``.
+        """
+        records = match_records(self.list_jobs(), criteria, "job")
+        return sorted(records, key=lambda r: no_val_number(r.get("job_id")) or 0)
+
+    def cancel_jobs(self, job_id=None, name=None, signal=None, other_users=False):
+        """Cancel (or signal) one job by id, or every unfinished job named ``name``.
+
+        Not limited to the deployer's mcs_label: slurmctld decides (a plain user may
+        cancel only its own jobs; a refusal is reported per job). A job of another Slurm
+        user than the pack's is left alone (outcome ``refused``, no request sent) unless
+        ``other_users`` says the pack's user is an operator: on Slurm 24.11.5 (REST
+        v0.0.40-42) a REST cancel that slurmctld refuses for lack of permission leaves
+        slurmctld's job lock held, so every later job request hangs until slurmctld is
+        restarted (reproduced in the testbed; ``scancel`` of the same job is refused
+        cleanly, and job updates are refused cleanly with error 2010).
+
+        Args:
+            job_id: Slurm job id; or
+            name: job name (every job of that name that has not finished).
+            signal: signal name such as ``"SIGTERM"`` (default: Slurm's SIGKILL, i.e. cancel).
+            other_users: also cancel jobs of other users (the pack's Slurm user must be a
+                Slurm operator or administrator).
+
+        Returns:
+            A list of ``{"job_id", "name", "job_state", "outcome"}``; outcome ``cancelled``,
+            ``signalled``, ``already_finished``, ``not_found`` or ``refused`` (with ``error``).
+
+        Raises:
+            BadRequest: neither or both of ``job_id`` and ``name``.
+            NotFound: no job has that id or that name.
+        """
+        if (job_id is None) == (name in (None, "")):
+            raise BadRequest("give either job_id or name (not both, not neither)")
+        if job_id is not None:
+            records = [self.get_job(job_id)]
+        else:
+            records = [r for r in self.list_jobs() if r.get("name") == name]
+            if not records:
+                raise NotFound(f"no Slurm job named {name!r}")
+        out = []
+        me = getattr(self.client.token_source, "user_name", None)
+        for record in records:
+            job = self.api.parse_job(record)
+            item = {"job_id": job.job_id, "name": job.name, "job_state": job.job_state}
+            if job.finished:
+                item["outcome"] = "already_finished"
+            elif not other_users and job.user_name and me and job.user_name != me:
+                item.update(outcome="refused", error=(
+                    f"Slurm job {job.job_id} belongs to {job.user_name}, not to {me} (the pack's Slurm user); "
+                    "set other_users=true if that user is a Slurm operator or administrator (a refused REST "
+                    "cancel hangs slurmctld 24.11.5's job requests, so it is not tried)"))
+            else:
+                try:
+                    found = self.client.cancel_job(job.job_id, signal=signal)
+                    item["outcome"] = ("signalled" if signal else "cancelled") if found else "not_found"
+                except SlurmAPIError as exc:
+                    item.update(outcome="refused", error=str(exc))
+            out.append(item)
+        return out
+
+    def update_job(self, job_id, fields):
+        """Update a job: ``POST /job/{id}`` with ``fields`` (Slurm job field names).
+
+        Args:
+            job_id: Slurm job id.
+            fields: e.g. ``{"time_limit": 30}`` (minutes), ``{"priority": 100}``,
+                ``{"hold": true}``, ``{"nice": 10}``, ``{"comment": "x"}``. Numbers the
+                version writes as ``{"set", "number"}`` (time_limit, priority on v0.0.39+)
+                are given as plain ints and wrapped here.
+
+        Returns:
+            ``{"job_id", "updated": fields, "job": the record read back}``.
+
+        Raises:
+            BadRequest: ``fields`` empty or not a mapping.
+            NotFound: unknown job id.
+            SlurmAPIError: Slurm refused (e.g. 2002 "Access/permission denied" raising a
+                priority as a plain user; 2042 updating a held job's priority on 22.05) or
+                ignored an unknown field.
+        """
+        if not isinstance(fields, dict) or not fields:
+            raise BadRequest("give at least one job field to update, e.g. {\"time_limit\": 30}")
+        job_id = self._job_id(job_id)
+        self.get_job(job_id)  # an unknown id fails as NotFound, the same on every version
+        self._post("job_update", self.api.job_update_body(fields), job_id=job_id)
+        return {"job_id": job_id, "updated": fields, "job": self.get_job(job_id)}
+
+    def hold_job(self, job_id):
+        """Hold a pending job (``hold: true``: priority 0, state_reason JobHeldUser/JobHeldAdmin)."""
+        return self.update_job(job_id, {"hold": True})
+
+    def release_job(self, job_id):
+        """Release a held job (``hold: false``)."""
+        return self.update_job(job_id, {"hold": False})
+
+    @staticmethod
+    def _job_id(job_id):
+        try:
+            value = int(job_id)
+        except (TypeError, ValueError):
+            raise BadRequest(f"job_id must be a Slurm job id (a positive integer), got {job_id!r}") from None
+        if value < 1:
+            raise BadRequest(f"job_id must be a positive integer, got {value}")
+        return value
+
+    # --------------------------------------------------------------------- nodes
+    def list_nodes(self, criteria=None):
+        """Node records (``GET /nodes``), filtered by ``criteria`` like :meth:`find_jobs`
+        (``{"state": "DRAIN"}`` matches a node with that base state or flag on every version)."""
+        _, data = self.call("node_list")
+        records = data.get("nodes") or []
+        if criteria:
+            normal = [dict(r, state=self.api.node_states(r)) for r in records]
+            keep = {id(n): r for n, r in zip(normal, records)}
+            return [keep[id(n)] for n in match_records(normal, criteria, "node")]
+        return records
+
+    def get_node(self, name):
+        """One node record by name.
+
+        Raises:
+            NotFound: no such node (slurmrestd answers an unknown name with every node).
+        """
+        self._name(name, "node name")
+        _, data = self.call("node_get", node_name=name)
+        for record in data.get("nodes") or []:
+            if record.get("name") == name:
+                return record
+        raise NotFound(f"Slurm node {name!r} not found")
+
+    def node_state(self, record):
+        """A node record's state in one version-independent shape.
+
+        Returns:
+            ``{"name", "state": "IDLE+DRAIN" (base state, then flags, joined by "+" as
+            ``scontrol show node`` prints it), "state_flags": [...], "reason" (None when
+            empty), "reason_set_by_user", "reason_changed_at" (epoch s or None)}``.
+        """
+        states = self.api.node_states(record)
+        return {
+            "name": record.get("name"),
+            "state": "+".join(states),
+            "state_flags": states[1:],
+            "reason": record.get("reason") or None,
+            "reason_set_by_user": record.get("reason_set_by_user") or None,
+            "reason_changed_at": no_val_number(record.get("reason_changed_at")) or None,
+        }
+
+    def update_node(self, name, fields):
+        """Update a node: ``POST /node/{name}`` (REST v0.0.39+, Slurm 23.02+).
+
+        Args:
+            name: node name (or a hostlist expression such as ``n[01-04]``; then
+                nothing is read back).
+            fields: update_node_msg fields, e.g. ``{"state": ["DRAIN"], "reason": "x"}``,
+                ``{"weight": 5}``, ``{"comment": "x"}``, ``{"features": ["a"]}``; a
+                string ``state`` is turned into a one-item list.
+
+        Returns:
+            ``{"node", "updated": fields, "state": node_state() read back}`` (state None for
+            a hostlist expression).
+
+        Raises:
+            UnsupportedOperation: REST v0.0.38 (Slurm 22.05) has no node update.
+            NotFound: a plain node name slurmctld does not know.
+            SlurmAPIError: Slurm refused, e.g. 2010 "Invalid user id" for a user that is
+                not an operator, 2028 "Invalid node state specified".
+        """
+        self.api.require("node_update")
+        if not isinstance(fields, dict) or not fields:
+            raise BadRequest("give at least one node field to update, e.g. {\"state\": \"DRAIN\", \"reason\": \"x\"}")
+        body = dict(fields)
+        if isinstance(body.get("state"), str):
+            body["state"] = [body["state"].upper()]
+        single = not any(c in self._name(name, "node name") for c in "[],")
+        if single:
+            self.get_node(name)
+        self._post("node_update", body, node_name=name)
+        return {"node": name, "updated": fields, "state": self.node_state(self.get_node(name)) if single else None}
+
+    def drain_node(self, name, reason):
+        """Drain a node: no new jobs, running ones finish (``state DRAIN`` with a reason)."""
+        return self.update_node(name, {"state": [NODE_STATE_DRAIN], "reason": self._reason(reason)})
+
+    def down_node(self, name, reason):
+        """Set a node DOWN with a reason (its running jobs are killed by slurmctld)."""
+        return self.update_node(name, {"state": [NODE_STATE_DOWN], "reason": self._reason(reason)})
+
+    def resume_node(self, name):
+        """Resume a DRAIN/DOWN node (``state RESUME``); slurmctld returns it to service."""
+        return self.update_node(name, {"state": [NODE_STATE_RESUME]})
+
+    @staticmethod
+    def _reason(reason):
+        if not isinstance(reason, str) or not reason.strip():
+            raise BadRequest("a reason is required (Slurm keeps it with the node; sinfo -R shows it)")
+        return reason
+
+    @staticmethod
+    def _name(name, what):
+        if not isinstance(name, str) or not name.strip():
+            raise BadRequest(f"{what} must be a non-empty string, got {name!r}")
+        return name
+
+    # --------------------------------------------------- partitions, reservations
+    def list_partitions(self):
+        """Partition records (``GET /partitions``)."""
+        _, data = self.call("partition_list")
+        return data.get("partitions") or []
+
+    def get_partition(self, name):
+        """One partition record by name. Raises NotFound, naming the partitions there are."""
+        return self._by_name(self.list_partitions(), self._name(name, "partition name"), "partition")
+
+    def list_reservations(self):
+        """Reservation records (``GET /reservations``; none: an empty list on every version)."""
+        _, data = self.call("reservation_list")
+        return data.get("reservations") or []
+
+    def get_reservation(self, name):
+        """One reservation record by name. Raises NotFound, naming the reservations there are."""
+        return self._by_name(self.list_reservations(), self._name(name, "reservation name"), "reservation")
+
+    def create_reservation(self, fields):
+        """Create a reservation (REST v0.0.43+, Slurm 25.05+: no version this library speaks).
+
+        Raises:
+            UnsupportedOperation: always with REST v0.0.38-v0.0.42.
+        """
+        self.api.require("reservation_create")
+        return public(self.call("reservation_create", body=fields)[1])  # pragma: no cover - v0.0.43+
+
+    def update_reservation(self, name, fields):
+        """Update a reservation (REST v0.0.43+). Raises UnsupportedOperation with v0.0.38-42."""
+        self.api.require("reservation_update")
+        return public(self.call("reservation_update", body=dict(fields, name=name))[1])  # pragma: no cover
+
+    def delete_reservation(self, name):
+        """Delete a reservation (REST v0.0.43+). Raises UnsupportedOperation with v0.0.38-42."""
+        self.api.require("reservation_delete")
+        return public(self.call("reservation_delete", reservation_name=name)[1])  # pragma: no cover
+
+    @staticmethod
+    def _by_name(records, name, kind):
+        for record in records:
+            if record.get("name") == name:
+                return record
+        names = ", ".join(sorted(str(r.get("name")) for r in records)) or "none"
+        raise NotFound(f"Slurm {kind} {name!r} not found ({kind}s: {names})")
