@@ -24,8 +24,10 @@ Environment:
   ``/tmp/slurmdeploy-testbed``, and the scripts' default ports 12379 / 16817-16820).
   Without it each session gets its own state dir under /tmp and free ports, and stops its
   daemons at the end.
-- ``SLURMDEPLOY_SKIP_INTEGRATION=1``: skip integration tests instead of failing when the
-  testbed cannot be used (not root). By default a testbed that cannot start is an error.
+- ``SLURMDEPLOY_INTEGRATION=1``: run the integration tests (``scripts/test.sh`` sets it). Without
+  it they are skipped with a message saying how to run them, so ``st2-run-pack-tests`` (and a
+  plain ``pytest``) pass with no services and no root. With it, a testbed that cannot start
+  (not root, missing packages) is an error, never a silent skip.
 - ``SLURMDEPLOY_SLURM_FLAVOUR``: ``trixie`` (default, Slurm 24.11) or ``bookworm``.
 """
 
@@ -50,21 +52,35 @@ INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "slurm_cluster_bookworm"
 REUSE = os.environ.get("SLURMDEPLOY_TESTBED_REUSE", "") == "1"
 
 
+#: the opt-in switch of the integration tests (scripts/test.sh sets it)
+INTEGRATION_ENV = "SLURMDEPLOY_INTEGRATION"
+INTEGRATION_OFF = (
+    f"integration test (real etcd and Slurm, started as root): not run without {INTEGRATION_ENV}=1; "
+    f"run them with `sudo ./scripts/test.sh` (or `{INTEGRATION_ENV}=1 .venv/bin/python -m pytest` as root)"
+)
+
+
+def integration_enabled():
+    """True when the integration tests are opted in (``SLURMDEPLOY_INTEGRATION=1``)."""
+    return os.environ.get(INTEGRATION_ENV) == "1"
+
+
 def pytest_collection_modifyitems(config, items):
     integration_dir = REPO / "tests" / "integration"
+    skip = pytest.mark.skip(reason=INTEGRATION_OFF)
     for item in items:
         path = Path(str(getattr(item, "path", item.fspath)))
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or integration_dir in path.parents:
             item.add_marker(pytest.mark.integration)
+            if not integration_enabled():
+                item.add_marker(skip)
 
 
 def _require_root():
     if os.geteuid() == 0:
         return
-    msg = "the integration testbed (etcd, Slurm) must be started as root (run scripts/test.sh as root)"
-    if os.environ.get("SLURMDEPLOY_SKIP_INTEGRATION") == "1":
-        pytest.skip(msg)
-    pytest.fail(msg, pytrace=False)
+    pytest.fail(f"{INTEGRATION_ENV}=1 but the integration testbed (etcd, Slurm) must be started as root: "
+                "run scripts/test.sh as root", pytrace=False)
 
 
 def _mounted_under(path):

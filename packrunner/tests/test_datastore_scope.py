@@ -12,8 +12,9 @@ from packrunner.datastore import Store
 from packrunner.services import DatastoreService
 from packrunner.templating import build_context, render_value
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEMO = os.path.join(ROOT, "tests", "fixtures", "packs", "demo")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(os.path.dirname(HERE), "src")
+DEMO = os.path.join(HERE, "fixtures", "packs", "demo")
 
 
 def test_local_keys_are_named_pack_class_colon_name(tmp_path):
@@ -56,7 +57,7 @@ def test_old_state_directory_is_migrated(tmp_path):
 def _cli(tmp_path, *args):
     return subprocess.run([sys.executable, "-m", "packrunner", "--pack", DEMO, "--state-dir", str(tmp_path / "s"),
                            "key", *args], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=ROOT, PACKRUNNER_USER="carol"))
+                          env=dict(os.environ, PYTHONPATH=SRC, PACKRUNNER_USER="carol"))
 
 
 def test_cli_key_scope_and_encrypt(tmp_path):

@@ -7,8 +7,9 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEMO = os.path.join(ROOT, "tests", "fixtures", "packs", "demo")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(os.path.dirname(HERE), "src")
+DEMO = os.path.join(HERE, "fixtures", "packs", "demo")
 
 
 def _cli(tmp_path, *args, config=True, timeout=60):
@@ -17,7 +18,7 @@ def _cli(tmp_path, *args, config=True, timeout=60):
         cfg = tmp_path / "config.yaml"
         cfg.write_text("api_token: very-secret\nfast_poll: true\n")
         cmd += ["--config", str(cfg)]
-    env = dict(os.environ, PYTHONPATH=ROOT)
+    env = dict(os.environ, PYTHONPATH=SRC)
     return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=timeout, cwd=str(tmp_path),
                           env=env)
 
@@ -54,7 +55,7 @@ def test_run_usage_errors_exit_2(tmp_path):
     (tmp_path / "bad.yaml").write_text("greeting: 5\n")
     p = subprocess.run([sys.executable, "-m", "packrunner", "--pack", DEMO, "--state-dir", str(tmp_path / "s"),
                         "--config", str(tmp_path / "bad.yaml"), "run", "echo", "message=x"],
-                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=SRC))
     assert p.returncode == 2 and "api_token" in p.stderr
 
 
@@ -99,7 +100,7 @@ def test_start_and_sigterm_exit_0(tmp_path):
     cmd = [sys.executable, "-m", "packrunner", "--pack", DEMO, "--state-dir", str(state), "--config", str(cfg),
            "start", "--workers", "2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, PYTHONPATH=ROOT), cwd=str(tmp_path))
+                            env=dict(os.environ, PYTHONPATH=SRC), cwd=str(tmp_path))
     try:
         from packrunner.datastore import Store
 

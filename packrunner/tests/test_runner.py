@@ -11,7 +11,7 @@ import pytest
 from packrunner import ActionNotFound, ConfigError, ParameterError
 from packrunner.schema import MASK
 
-DEMO_PATH = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "packs", "demo")
+DEMO_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "packs", "demo")
 
 
 def _wait_for(predicate, timeout=10.0):

@@ -1,15 +1,16 @@
-"""Fixtures for packrunner tests (fixture packs live in tests/fixtures/packs/)."""
+"""Fixtures for packrunner tests (fixture packs live in packrunner/tests/fixtures/packs/)."""
 
 import os
 import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(os.path.dirname(HERE), "src")
+if SRC not in sys.path:  # packrunner's tests run with or without `pip install -e packrunner`
+    sys.path.insert(0, SRC)
 
-PACKS = os.path.join(ROOT, "tests", "fixtures", "packs")
+PACKS = os.path.join(HERE, "fixtures", "packs")
 DEMO = os.path.join(PACKS, "demo")
 DEMO_CONFIG = {"api_token": "s3cret-token", "fast_poll": True}
 

@@ -13,10 +13,12 @@ import sys
 
 import pytest
 
-from packrunner import Runner
-from packrunner.tester import RuleTestError, evaluate_rule, load_rule, load_trigger_instance
+pytest.importorskip("packrunner", reason="the rule tests replay rules with packrunner (pip install -e ./packrunner)")
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from packrunner import Runner  # noqa: E402
+from packrunner.tester import RuleTestError, evaluate_rule, load_rule, load_trigger_instance  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 INSTANCES = os.path.join(ROOT, "tests", "fixtures", "trigger_instances")
 KEY = "proc-pb-test-20250101-00000-test"
 
@@ -169,8 +171,7 @@ def test_bad_inputs_raise_rule_test_error(runner, tmp_path):
 
 def _cli(tmp_path, *args):
     return subprocess.run([sys.executable, "-m", "packrunner", "--pack", ROOT, "--state-dir", str(tmp_path / "s"),
-                           "rule", "test", *args], capture_output=True, text=True, timeout=60,
-                          env=dict(os.environ, PYTHONPATH=ROOT))
+                           "rule", "test", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_rule_test_exit_codes(tmp_path):

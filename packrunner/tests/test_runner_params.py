@@ -15,7 +15,8 @@ from packrunner import Runner
 from packrunner.rules import Rule
 from packrunner.runner import ConfigError, ParameterError
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(os.path.dirname(HERE), "src")
 SECRET = "987654-very-secret"
 
 
@@ -131,7 +132,7 @@ def test_secret_config_value_never_in_config_error(pack, tmp_path):
     cfg.write_text("api_token: 123456789\n")
     p = subprocess.run([sys.executable, "-m", "packrunner", "--pack", pack, "--config", str(cfg),
                         "--state-dir", str(tmp_path / "s"), "run", "echo"], capture_output=True, text=True,
-                       timeout=60, env=dict(os.environ, PYTHONPATH=ROOT))
+                       timeout=60, env=dict(os.environ, PYTHONPATH=SRC))
     assert p.returncode == 2
     assert "<value masked>" in p.stderr and "123456789" not in p.stderr + p.stdout
 
