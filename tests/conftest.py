@@ -41,9 +41,36 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-for _p in (REPO / "tests", REPO, REPO / "lib"):
+# What st2-run-pack-tests puts on PYTHONPATH (lib/ with enable_common_libs, sensors/, actions/,
+# actions/lib/), so `pytest` from the pack root imports the pack's modules the same way.
+for _p in (REPO / "tests", REPO / "lib", REPO / "sensors", REPO / "actions"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
+
+#: StackStorm's base classes and st2tests, or packrunner's shims of them (a plain directory:
+#: usable without installing packrunner, e.g. under st2-run-pack-tests without StackStorm).
+ST2_SHIMS = REPO / "packrunner" / "src" / "packrunner" / "compat"
+
+
+def _stackstorm_or_shims():
+    """``"st2"`` when StackStorm's st2tests is importable, else put the shims on sys.path: ``"shims"``."""
+    try:
+        import st2tests  # noqa: F401
+    except ImportError:
+        if str(ST2_SHIMS) not in sys.path:
+            sys.path.append(str(ST2_SHIMS))
+        return "shims"
+    return "st2"
+
+
+ST2 = _stackstorm_or_shims()
+
+
+def pytest_report_header(config):
+    import pwd
+
+    return [f"StackStorm base classes and st2tests: {'StackStorm' if ST2 == 'st2' else f'shims in {ST2_SHIMS}'}",
+            f"user: {pwd.getpwuid(os.geteuid()).pw_name} (uid {os.geteuid()})"]
 
 import testbed  # noqa: E402  (tests/testbed.py)
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-pytest.importorskip("packrunner", reason="validating the pack needs packrunner (pip install -e ./packrunner)")
+pytest.importorskip("packrunner.runner", reason="validating the pack needs packrunner (pip install -e ./packrunner)")
 
 from packrunner.validate import validate_pack  # noqa: E402
 

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-pytest.importorskip("packrunner", reason="the rule tests replay rules with packrunner (pip install -e ./packrunner)")
+pytest.importorskip("packrunner.runner", reason="the rule tests replay rules with packrunner (pip install -e ./packrunner)")
 
 from packrunner import Runner  # noqa: E402
 from packrunner.tester import RuleTestError, evaluate_rule, load_rule, load_trigger_instance  # noqa: E402
