@@ -1,5 +1,6 @@
 """Datastore scopes and names as StackStorm shows them (st2common/services/datastore.py, st2 key)."""
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -118,3 +119,38 @@ def test_services_signature_ttl_zero_and_scope_like_st2(tmp_path):
                  lambda: svc.delete_value("k0", scope="st2kv.system")):
         with pytest.raises(ValueError, match=r"^Scope (user|st2kv\.system) is unsupported\.$"):
             call()
+
+
+def test_action_reads_a_secret_by_datastore_key_at_run_time(tmp_path):
+    """The route a pack offers for credentials: the config names a datastore key, the action reads
+    it with ``action_service.get_value(name, local=False, decrypt=True)``. The value is in no
+    execution record, no log line and not in the config."""
+    pack = tmp_path / "pack"
+    (pack / "actions").mkdir(parents=True)
+    (pack / "pack.yaml").write_text("ref: vault\nname: vault\ndescription: d\nversion: '0.1.0'\nauthor: a\n")
+    (pack / "config.schema.yaml").write_text("token_key: {type: string, required: true}\n")
+    (pack / "actions" / "use.yaml").write_text("name: use\nrunner_type: python-script\nentry_point: use.py\n")
+    (pack / "actions" / "use.py").write_text(
+        "import hashlib\n"
+        "from st2common.runners.base_action import Action\n\n\n"
+        "class Use(Action):\n"
+        "    def run(self):\n"
+        "        token = self.action_service.get_value(self.config['token_key'], local=False, decrypt=True)\n"
+        "        self.logger.info('got a token of %d characters', len(token))\n"
+        "        return hashlib.sha256(token.encode()).hexdigest()\n")
+    (tmp_path / "config.yaml").write_text("token_key: api_token\n")
+    secret = "tok-" + "s3cr3t" * 4
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "packrunner", "--pack", str(pack), "--state-dir",
+                               str(tmp_path / "s"), "--config", str(tmp_path / "config.yaml"), *args],
+                              capture_output=True, text=True, timeout=60, env=dict(os.environ, PYTHONPATH=SRC))
+
+    assert cli("key", "set", "api_token", secret, "--encrypt").returncode == 0
+    run = cli("run", "vault.use")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["result"] == hashlib.sha256(secret.encode()).hexdigest()
+    listed = cli("execution", "list")
+    keys = cli("key", "list")
+    for text in (run.stdout, run.stderr, listed.stdout, listed.stderr, keys.stdout):
+        assert secret not in text
