@@ -129,3 +129,32 @@ def test_start_and_sigterm_exit_0(tmp_path):
     assert "stopped" in err
     assert "very-secret" not in err
     assert Store(str(state)).get("demo.QueueSensor:cleanup_done") == "yes"
+
+
+def test_run_action_help_lists_its_parameters_like_st2_run_h(tmp_path):
+    p = _cli(tmp_path, "run", "demo.echo", "-h", config=False)
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.splitlines()
+    assert lines[:3] == ["demo.echo", "", "Echo parameters back with their Python types"]
+    required, optional = lines.index("Required Parameters:"), lines.index("Optional Parameters:")
+    assert lines[required + 1:required + 3] == ["    message", "        Type: string"]
+    listed = [line.strip() for line in lines[optional + 1:] if line.startswith("    ") and not line.startswith("     ")]
+    assert listed == sorted(listed) and {"count", "flag", "token (secret)", "timeout", "version"} <= set(listed)
+    count = lines.index("    count", optional)
+    assert lines[count + 1:count + 3] == ["        Type: integer", "        Default: 1"]
+    assert _cli(tmp_path, "run", "demo.nope", "-h", config=False).returncode == 2
+
+
+def test_run_without_action_prints_usage(tmp_path):
+    assert _cli(tmp_path, "run", config=False).returncode == 2
+    p = _cli(tmp_path, "run", "-h", config=False)
+    assert p.returncode == 0 and "usage:" in p.stdout and "'run ACTION -h'" in p.stdout
+
+
+def test_action_list(tmp_path):
+    p = _cli(tmp_path, "action", "list", config=False)
+    assert p.returncode == 0, p.stderr
+    actions = json.loads(p.stdout)
+    assert [a["ref"] for a in actions] == ["demo.echo", "demo.result_modes"]
+    assert actions[0] == {"ref": "demo.echo", "enabled": True, "runner_type": "python-script",
+                          "description": "Echo parameters back with their Python types"}

@@ -8,10 +8,14 @@ instances, executions) lives in SQLite. See ``packrunner/README.md``.
 
 Public API: :class:`Runner` (``start``, ``stop``, ``run_action``,
 ``dispatch``, ``wait_idle``, ``datastore``), CLI ``python -m packrunner``.
+Every error it raises derives from :class:`PackrunnerError`.
 """
 
-from .runner import ActionNotFound, ConfigError, ParameterError, Runner, load_config
+from .errors import ActionNotFound, ConfigError, PackrunnerError, ParameterError
+from .config import load_config
 from .pack import Pack, PackError
+from .runner import Runner
 
-__all__ = ["Runner", "Pack", "PackError", "ConfigError", "ParameterError", "ActionNotFound", "load_config"]
-__version__ = "0.1.0"
+__all__ = ["Runner", "Pack", "PackrunnerError", "PackError", "ConfigError", "ParameterError", "ActionNotFound",
+           "load_config"]
+__version__ = "0.2.0"

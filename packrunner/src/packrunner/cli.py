@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from .errors import PackrunnerError
 from .pack import Pack, PackError
 from .runner import ActionNotFound, ConfigError, ParameterError, Runner
 from .schema import cast_value
@@ -25,7 +26,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class UsageError(Exception):
+class UsageError(PackrunnerError):
     """Bad command line input (exit code 2)."""
 
 
@@ -108,12 +109,21 @@ def build_parser():
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds to wait for running actions on shutdown (default 30)")
 
-    p = sub.add_parser("run", help="run one action, like 'st2 run'",
+    p = sub.add_parser("run", help="run one action, like 'st2 run'", add_help=False,
                        description="Run one action and print the execution as JSON. Exit 0 if it "
-                                   "succeeded, 1 if it failed or timed out, 2 on bad parameters.")
-    p.add_argument("action", help="action ref (pack.name) or bare name")
+                                   "succeeded, 1 if it failed or timed out, 2 on bad parameters. "
+                                   "'run ACTION -h' lists the action's parameters, like 'st2 run ACTION -h'.")
+    p.add_argument("-h", "--help", action="store_true",
+                   help="without ACTION: this help; with ACTION: the action's description and parameters")
+    p.add_argument("action", nargs="?", help="action ref (pack.name) or bare name")
     p.add_argument("params", nargs="*", metavar="key=value",
                    help="parameters; values are cast to the declared type (JSON for object/array)")
+    p.set_defaults(print_run_help=p.print_help)
+
+    p = sub.add_parser("action", help="inspect the pack's actions, like 'st2 action'")
+    asub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    asub.required = True
+    asub.add_parser("list", help="list the pack's actions as JSON (ref, enabled, runner_type, description)")
 
     p = sub.add_parser("execution", help="inspect recorded executions")
     esub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
@@ -220,7 +230,61 @@ def _cmd_start(args):
     return EXIT_OK
 
 
+def action_help(meta):
+    """The text ``st2 run ACTION -h`` prints for an action (st2client ``ActionRunCommand``): the
+    description, then the required and the optional parameters (runner parameters included), each
+    with its description, type, default and accepted values; secret ones are marked.
+
+    Args:
+        meta: :class:`packrunner.pack.ActionMeta`.
+
+    Returns:
+        the text (str).
+    """
+    params = meta.all_parameters
+    lines = [meta.ref, "", meta.description or "(no description)", ""]
+
+    def order(name):
+        position = params[name].get("position") if isinstance(params[name], dict) else None
+        return (position is None, position if position is not None else 0, name)
+
+    for title, required in (("Required Parameters:", True), ("Optional Parameters:", False)):
+        names = sorted((n for n, p in params.items() if bool((p or {}).get("required")) == required), key=order)
+        if not names:
+            continue
+        lines.append(title)
+        for name in names:
+            spec = params[name] or {}
+            lines.append("    %s%s" % (name, " (secret)" if spec.get("secret") else ""))
+            if spec.get("description"):
+                lines.append("        %s" % spec["description"])
+            lines.append("        Type: %s" % spec.get("type", "any"))
+            if "default" in spec:
+                lines.append("        Default: %s" % json.dumps(spec["default"]))
+            if spec.get("enum"):
+                lines.append("        Enum: %s" % ", ".join(str(v) for v in spec["enum"]))
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _cmd_action(args):
+    pack = Pack(args.pack)
+    _print_json([{"ref": a.ref, "enabled": a.enabled, "runner_type": a.runner_type, "description": a.description}
+                 for _ref, a in sorted(pack.actions.items())])
+    return EXIT_OK
+
+
 def _cmd_run(args):
+    if not args.action:
+        args.print_run_help(sys.stdout if args.help else sys.stderr)
+        return EXIT_OK if args.help else EXIT_USAGE
+    if args.help:
+        try:
+            meta = Pack(args.pack).resolve_action(args.action)
+        except KeyError as e:
+            raise ActionNotFound(e.args[0]) from e
+        sys.stdout.write(action_help(meta))
+        return EXIT_OK
     runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=1)
     try:
         try:
@@ -349,6 +413,7 @@ def _cmd_rule(args):
 
 
 COMMANDS = {
+    "action": _cmd_action,
     "rule": _cmd_rule,
     "start": _cmd_start,
     "run": _cmd_run,

@@ -24,6 +24,8 @@ import datetime
 import fnmatch
 import re
 
+from .errors import PackrunnerError
+
 __all__ = ["get_operator", "OPERATORS", "SEARCH", "SEARCH_CONDITIONS", "UnknownOperatorError", "UnrecognizedConditionError"]
 
 SEARCH = "search"
@@ -31,11 +33,11 @@ SEARCH = "search"
 SEARCH_CONDITIONS = ("any", "all", "any2any", "all2any")
 
 
-class UnknownOperatorError(ValueError):
+class UnknownOperatorError(PackrunnerError, ValueError):
     """The criterion names an operator StackStorm does not have."""
 
 
-class UnrecognizedConditionError(ValueError):
+class UnrecognizedConditionError(PackrunnerError, ValueError):
     """``search`` with a condition other than those in :data:`SEARCH_CONDITIONS`."""
 
 

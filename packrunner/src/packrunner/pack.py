@@ -17,6 +17,7 @@ import threading
 
 import yaml
 
+from .errors import PackrunnerError
 from .rules import Rule, RuleError
 from .schema import (
     PYTHON_RUNNER_PARAMETERS,
@@ -44,7 +45,7 @@ COMPAT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compat")
 _IMPORT_LOCK = threading.RLock()
 
 
-class PackError(Exception):
+class PackError(PackrunnerError):
     """The pack (or one of its files) cannot be loaded."""
 
 

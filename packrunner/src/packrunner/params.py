@@ -29,6 +29,7 @@ import re
 import jinja2
 from jinja2 import meta
 
+from .errors import PackrunnerError
 from .templating import NONE_MAGIC_VALUE, get_environment, is_template
 
 __all__ = [
@@ -44,12 +45,12 @@ _ENV = get_environment(strict=True)
 _COMPLEX_NAME = re.compile(r'"{{([A-z0-9_-]+)}}"')
 
 
-class ParamException(ValueError):
+class ParamException(PackrunnerError, ValueError):
     """Rendering failed (``st2common/exceptions/param.py``): a missing or cyclic
     dependency, or a template that raised while rendering."""
 
 
-class ParamCastError(ValueError):
+class ParamCastError(PackrunnerError, ValueError):
     """A rendered value cannot be cast to its declared type (st2 raises the
     cast's own ValueError/SyntaxError here).
 

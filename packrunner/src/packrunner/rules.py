@@ -18,6 +18,7 @@ import json
 import logging
 import re
 
+from .errors import PackrunnerError
 from . import operators
 from .templating import TemplateRenderError, build_context, get_environment
 
@@ -29,7 +30,7 @@ _ENV = get_environment(strict=True)
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 
-class RuleError(ValueError):
+class RuleError(PackrunnerError, ValueError):
     """Invalid rule definition."""
 
 

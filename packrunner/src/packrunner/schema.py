@@ -15,6 +15,8 @@ import json
 
 import jsonschema
 
+from .errors import PackrunnerError
+
 __all__ = [
     "SchemaConversionError",
     "ValidationFailed",
@@ -48,11 +50,11 @@ PYTHON_RUNNER_PARAMETERS = {
 _ST2_ONLY_KEYWORDS = ("secret", "immutable", "position")
 
 
-class SchemaConversionError(ValueError):
+class SchemaConversionError(PackrunnerError, ValueError):
     """The schema cannot be used (invalid for StackStorm's validator)."""
 
 
-class ValidationFailed(ValueError):
+class ValidationFailed(PackrunnerError, ValueError):
     """Validation of an instance failed.
 
     Attributes:

@@ -19,6 +19,8 @@ import re
 import jinja2
 import yaml
 
+from .errors import PackrunnerError
+
 __all__ = [
     "get_environment",
     "KeyValueLookup",
@@ -37,7 +39,7 @@ NONE_MAGIC_VALUE = "%*****__%NONE%__*****%"
 _SINGLE_EXPR = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 
 
-class TemplateRenderError(Exception):
+class TemplateRenderError(PackrunnerError):
     """Raised when a template cannot be rendered (syntax error, undefined variable...)."""
 
 

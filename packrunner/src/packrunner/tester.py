@@ -21,6 +21,7 @@ the runner would drop the payload because it fails the trigger's
 
 import os
 
+from .errors import PackrunnerError
 from .pack import PackError, load_yaml
 from .rules import Rule, RuleError
 from .schema import SchemaConversionError, ValidationFailed, mask_secrets, validate_with_defaults
@@ -30,7 +31,7 @@ __all__ = ["RuleTestError", "load_rule", "load_trigger_instance", "evaluate_rule
 _INSTANCE_KEYS = {"id", "trigger", "payload", "occurrence_time", "status"}
 
 
-class RuleTestError(ValueError):
+class RuleTestError(PackrunnerError, ValueError):
     """The rule or the trigger instance cannot be loaded (a usage error)."""
 
 
