@@ -1,27 +1,42 @@
-"""Schema conversion, config validation, masking, Jinja rendering."""
+"""Schema validation (StackStorm's CustomValidator), config validation, masking, Jinja rendering."""
 
 import pytest
 
 from packrunner import ConfigError, Pack, load_config
 from packrunner.datastore import Store
-from packrunner.schema import (MASK, SchemaConversionError, ValidationFailed, cast_value, mask_secrets,
-                               properties_schema, to_draft4, validate_with_defaults)
+from packrunner.schema import (MASK, CustomValidator, SchemaConversionError, ValidationFailed, allow_default_none, cast_value,
+                               check_schema, mask_secrets, properties_schema, st2_schema_problems,
+                               validate_with_defaults)
 from packrunner.templating import TemplateRenderError, build_context, render_value
 
 
-def test_to_draft4_moves_boolean_required_to_parent():
-    schema = to_draft4({"type": "object", "properties": {
+def test_required_true_inside_each_property_is_enforced_at_every_depth():
+    """st2's CustomValidator: draft-3 ``properties`` (required: true per property), draft-4 otherwise;
+    the st2-only keywords (secret, immutable, position) are accepted and ignored."""
+    schema = {"type": "object", "properties": {
         "a": {"type": "string", "required": True, "secret": True},
         "b": {"type": "object", "required": False, "properties": {"c": {"type": "integer", "required": True}}},
-    }})
-    assert schema["required"] == ["a"]
-    assert "secret" not in schema["properties"]["a"]
-    assert schema["properties"]["b"]["required"] == ["c"]  # boolean False dropped, child list added
+    }}
+    check_schema(schema)
+    assert validate_with_defaults({"a": "x"}, schema, use_default=False) == {"a": "x"}
+    with pytest.raises(ValidationFailed) as exc:
+        validate_with_defaults({"b": {"c": 1}}, schema)
+    assert exc.value.path == "a" and exc.value.message == "'a' is a required property"
+    with pytest.raises(ValidationFailed) as exc:
+        validate_with_defaults({"a": "x", "b": {}}, schema)
+    assert exc.value.path == "b.c"
 
 
-def test_to_draft4_rejects_list_required_for_payloads():
-    with pytest.raises(SchemaConversionError, match="required"):
-        to_draft4({"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}})
+def test_list_required_is_ignored_by_the_validator_and_rejected_by_the_meta_schema():
+    """Like StackStorm: CustomValidator has no draft-4 ``required``, and custom.json wants a boolean
+    (jsonschema.validate checks the schema first, so st2 drops every payload of such a trigger type)."""
+    schema = {"type": "object", "required": ["a"], "properties": {"a": {"type": "string"}}}
+    assert CustomValidator(schema).is_valid({})
+    with pytest.raises(SchemaConversionError, match="^payload_schema is not a valid schema"):
+        check_schema(schema, "payload_schema")
+    with pytest.raises(SchemaConversionError, match="'a'. is not of type 'boolean'"):
+        validate_with_defaults({"a": "x"}, schema)
+    assert st2_schema_problems(schema, "payload")[0][0] == "required"
 
 
 def test_validate_fills_defaults_and_names_field():
@@ -36,7 +51,7 @@ def test_validate_fills_defaults_and_names_field():
 
 
 def test_type_lists_allowed_in_payload_schema():
-    schema = to_draft4({"type": "object", "properties": {"w": {"type": ["string", "null"]}}})
+    schema = {"type": "object", "properties": {"w": {"type": ["string", "null"]}}}
     validate_with_defaults({"w": None}, schema)
     with pytest.raises(ValidationFailed):
         validate_with_defaults({"w": 3}, schema)
@@ -120,14 +135,12 @@ def test_filters():
 def test_payload_validation_like_st2_custom_validator():
     """st2common/util/schema: optional properties (and default None) accept null; a default satisfies
     required (defaults are assigned before validation)."""
-    from packrunner.schema import allow_default_none
-
     st2 = {"type": "object", "properties": {
         "key": {"type": "string", "required": True},
         "note": {"type": "string"},
         "level": {"type": "integer", "required": True, "default": 3},
     }}
-    schema = to_draft4(allow_default_none(st2), allow_required_list=False)
+    schema = allow_default_none(st2)
     validate_with_defaults({"key": "k", "note": None}, schema)
     with pytest.raises(ValidationFailed) as exc:
         validate_with_defaults({"key": None}, schema)  # required: null not allowed

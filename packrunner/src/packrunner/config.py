@@ -65,10 +65,7 @@ def load_config(pack, config, store=None, strict=None):
                 raise ConfigError("config key %r: %s" % (key, e)) from e
             prop = props.get(key) or {}
             config[key] = cast_value(rendered, prop.get("type")) if isinstance(prop, dict) else rendered
-    try:
-        schema = properties_schema(props, additional_properties=True, where="config.schema.yaml")
-    except SchemaConversionError as e:
-        raise ConfigError(str(e)) from e
+    schema = properties_schema(props, additional_properties=True)
     if strict:
         try:
             return validate_with_defaults(config, schema, what="config", secret_properties=props)
@@ -77,7 +74,8 @@ def load_config(pack, config, store=None, strict=None):
         except SchemaConversionError as e:
             raise ConfigError(str(e)) from e
     fill_defaults(config, schema)
-    missing = [k for k in schema.get("required", []) if k not in config]
+    missing = [k for k, p in schema["properties"].items() if isinstance(p, dict) and p.get("required") is True
+               and k not in config]
     if missing:
         LOG.warning("no config given; required config keys missing: %s", ", ".join(missing))
     return config

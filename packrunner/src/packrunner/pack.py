@@ -26,7 +26,6 @@ from .schema import (
     check_schema,
     properties_schema,
     st2_schema_problems,
-    to_draft4,
 )
 
 __all__ = [
@@ -134,8 +133,7 @@ class TriggerType:
                 self.schema_error = "; ".join("%s: %s" % (p or "payload_schema", m) for p, m in problems)
             else:
                 try:
-                    self.schema = to_draft4(allow_default_none(self.payload_schema), allow_required_list=False,
-                                            where="payload_schema")
+                    self.schema = allow_default_none(self.payload_schema)
                     check_schema(self.schema, "payload_schema of %s" % self.ref)
                 except SchemaConversionError as e:
                     self.schema = None
@@ -215,9 +213,9 @@ class ActionMeta:
         return merged
 
     def parameters_schema(self):
-        """Draft-4 schema of all parameters, ``additionalProperties: False``
+        """Schema of all parameters (StackStorm style), ``additionalProperties: False``
         (unknown parameters are rejected, as st2 does)."""
-        return properties_schema(self.all_parameters, additional_properties=False, where="%s parameters" % self.ref)
+        return properties_schema(self.all_parameters, additional_properties=False)
 
     def load_class(self, base_class):
         """Import the entry point and return the single ``base_class`` subclass defined in it.

@@ -1,12 +1,14 @@
-"""Schema conversion and validation (config, trigger payloads, action parameters).
+"""Schema validation (config, trigger payloads, action parameters), as StackStorm does it.
 
-StackStorm writes schemas in a draft-3 flavour: ``required: true`` inside each
-property, plus ``secret``/``immutable``/``position`` keywords
-(``st2common/util/schema/__init__.py``, ``custom.json``). ``jsonschema`` 4.x
-only knows draft-4+, where ``required`` is a list on the parent object. The
-functions here convert the StackStorm style into draft-4 and validate with
-``jsonschema.Draft4Validator``, filling ``default`` values like st2's
-``use_default=True``.
+StackStorm writes schemas in a draft-3 flavour: ``required: true`` inside each property, plus
+``secret``/``immutable``/``position`` keywords. It validates them with ``CustomValidator``
+(``st2common/util/schema/__init__.py``): ``jsonschema``'s draft-4 validator extended with
+draft-3's ``properties`` (which enforces ``required: true`` per property) and without draft-4's
+list-form ``required``, checked against the ``custom.json`` meta-schema. :data:`CustomValidator`
+here is built the same way with ``jsonschema.validators.create``; :func:`validate_with_defaults`
+fills ``default`` values first (``assign_default_values``) and lets optional properties be null
+(``modify_schema_allow_default_none``), like st2's ``validate(use_default=True,
+allow_default_none=True)``. Schemas are validated as written, never converted.
 """
 
 import ast
@@ -20,7 +22,7 @@ from .errors import PackrunnerError
 __all__ = [
     "SchemaConversionError",
     "ValidationFailed",
-    "to_draft4",
+    "CustomValidator",
     "allow_default_none",
     "properties_schema",
     "st2_schema_problems",
@@ -47,9 +49,6 @@ PYTHON_RUNNER_PARAMETERS = {
                   "enum": ["AUDIT", "CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING"]},
 }
 
-_ST2_ONLY_KEYWORDS = ("secret", "immutable", "position")
-
-
 class SchemaConversionError(PackrunnerError, ValueError):
     """The schema cannot be used (invalid for StackStorm's validator)."""
 
@@ -68,70 +67,6 @@ class ValidationFailed(PackrunnerError, ValueError):
         self.message = message
         where = " at '%s'" % path if path else ""
         super().__init__("%s invalid%s: %s" % (what, where, message))
-
-
-def to_draft4(schema, allow_required_list=False, where="schema"):
-    """Convert a StackStorm (draft-3 style) schema to draft-4.
-
-    * boolean ``required: true`` inside properties becomes a ``required`` list
-      on the parent object (``required: false`` is dropped);
-    * ``secret``, ``immutable``, ``position`` are removed;
-    * recurses into ``properties``, ``patternProperties``,
-      ``additionalProperties``, ``items``, ``anyOf``/``oneOf``/``allOf``.
-
-    Args:
-        schema: the schema dict (not modified).
-        allow_required_list: accept the draft-4 list form ``required: [..]``.
-            StackStorm's payload validator rejects it, so this is False for
-            trigger payload schemas.
-        where: used in error messages.
-
-    Returns:
-        a new draft-4 schema dict.
-
-    Raises:
-        SchemaConversionError: when the schema is not a dict or uses a list
-            ``required`` where StackStorm would reject it.
-    """
-    if not isinstance(schema, dict):
-        raise SchemaConversionError("%s: expected a mapping, got %s" % (where, type(schema).__name__))
-    out = {}
-    for key, value in schema.items():
-        if key in _ST2_ONLY_KEYWORDS:
-            continue
-        if key == "required":
-            if isinstance(value, bool):
-                continue  # handled by the parent
-            if isinstance(value, list) and allow_required_list:
-                out[key] = list(value)
-                continue
-            raise SchemaConversionError(
-                "%s: 'required' must be a boolean inside each property (StackStorm draft-3 style), got %r"
-                % (where, value)
-            )
-        if key in ("properties", "patternProperties") and isinstance(value, dict):
-            props = {}
-            required = []
-            for name, sub in value.items():
-                if isinstance(sub, dict) and sub.get("required") is True:
-                    required.append(name)
-                props[name] = to_draft4(sub, allow_required_list, "%s.%s" % (where, name))
-            out[key] = props
-            if key == "properties" and required:
-                existing = out.get("required", [])
-                out["required"] = existing + [r for r in required if r not in existing]
-            continue
-        if key in ("additionalProperties", "items", "not") and isinstance(value, dict):
-            out[key] = to_draft4(value, allow_required_list, "%s.%s" % (where, key))
-            continue
-        if key == "items" and isinstance(value, list):
-            out[key] = [to_draft4(v, allow_required_list, "%s.items" % where) for v in value]
-            continue
-        if key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
-            out[key] = [to_draft4(v, allow_required_list, "%s.%s" % (where, key)) for v in value]
-            continue
-        out[key] = copy.deepcopy(value)
-    return out
 
 
 def allow_default_none(schema):
@@ -188,33 +123,34 @@ def allow_default_none(schema):
 SCHEMA_ANY_TYPE = {"anyOf": [{"type": t} for t in ("array", "boolean", "integer", "number", "object", "string")]}
 
 
-def properties_schema(properties, additional_properties=True, where="schema"):
-    """Wrap a StackStorm properties mapping (config.schema.yaml, action
-    ``parameters``) into a draft-4 object schema. An empty property schema
-    accepts any type, as st2's ``get_schema_for_resource_parameters``
-    (``normalize``) makes it.
+def properties_schema(properties, additional_properties=True):
+    """Wrap a StackStorm properties mapping (config.schema.yaml, action ``parameters``) into an
+    object schema for :data:`CustomValidator`, as st2's ``get_schema_for_resource_parameters``
+    does (an empty property schema accepts any type: ``normalize``), with
+    :func:`allow_default_none` applied.
 
     Args:
-        properties: mapping of name -> property schema.
+        properties: mapping of name -> property schema (StackStorm style, not modified).
         additional_properties: value of ``additionalProperties``.
 
     Returns:
-        a draft-4 schema dict.
+        the schema dict.
     """
-    return to_draft4(
-        allow_default_none({"type": "object",
-                            "properties": {k: v if v else copy.deepcopy(SCHEMA_ANY_TYPE)
-                                           for k, v in (properties or {}).items()},
-                            "additionalProperties": additional_properties}),
-        allow_required_list=True,
-        where=where,
-    )
+    return allow_default_none({"type": "object",
+                               "properties": {k: v if v else copy.deepcopy(SCHEMA_ANY_TYPE)
+                                              for k, v in (properties or {}).items()},
+                               "additionalProperties": additional_properties})
 
 
 def check_schema(schema, where="schema"):
-    """Raise :class:`SchemaConversionError` if ``schema`` is not valid draft-4."""
+    """Check ``schema`` against StackStorm's ``custom.json`` meta-schema (draft-4 with boolean
+    ``required`` and the ``secret``/``immutable``/``position`` keywords).
+
+    Raises:
+        SchemaConversionError: the schema is invalid for StackStorm's validator (message says where).
+    """
     try:
-        jsonschema.Draft4Validator.check_schema(schema)
+        CustomValidator.check_schema(schema)
     except jsonschema.exceptions.SchemaError as e:
         raise SchemaConversionError("%s is not a valid schema: %s" % (where, e.message)) from e
 
@@ -242,13 +178,9 @@ def fill_defaults(instance, schema):
 
 
 def _error_path(error):
+    # a missing required property is already in the path (see _properties_draft3)
     parts = [str(p) for p in error.absolute_path]
-    if error.validator == "required" and isinstance(error.validator_value, list):
-        # "'x' is a required property": name the missing key in the path.
-        missing = [r for r in error.validator_value if isinstance(error.instance, dict) and r not in error.instance]
-        if missing:
-            parts.append(missing[0])
-    elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = set((error.schema.get("properties") or {}).keys())
         extra = [k for k in error.instance if k not in allowed]
         if extra:
@@ -281,11 +213,14 @@ def _masked_message(error):
 
 
 def validate_with_defaults(instance, schema, what="value", use_default=True, secret_properties=None):
-    """Fill defaults and validate ``instance`` against a draft-4 ``schema``.
+    """Fill defaults and validate ``instance`` against a StackStorm ``schema`` with
+    :data:`CustomValidator` (st2's ``validate(instance, schema, cls=CustomValidator,
+    use_default=True)``; apply :func:`allow_default_none` to the schema first where st2 passes
+    ``allow_default_none=True``, as :func:`properties_schema` does).
 
     Args:
         instance: the value (a dict is copied, not modified).
-        schema: draft-4 schema (see :func:`to_draft4`).
+        schema: the schema, StackStorm style (``required: true`` inside each property).
         what: label for error messages ("config", "trigger payload"...).
         use_default: fill ``default`` values first.
         secret_properties: the StackStorm properties mapping (config schema,
@@ -305,7 +240,7 @@ def validate_with_defaults(instance, schema, what="value", use_default=True, sec
     instance = copy.deepcopy(instance)
     if use_default:
         fill_defaults(instance, schema)
-    validator = jsonschema.Draft4Validator(schema)
+    validator = CustomValidator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
@@ -430,6 +365,38 @@ def _st2_meta_schema(action_params):
 ACTION_PARAMS_META_SCHEMA = _st2_meta_schema(action_params=True)
 #: Meta-schema of trigger payload schemas (custom.json as used by CustomValidator).
 PAYLOAD_META_SCHEMA = _st2_meta_schema(action_params=False)
+
+
+
+def _properties_draft3(validator, properties, instance, schema):
+    """Draft-3 ``properties``: validate each present property and report each missing one whose
+    schema says ``required: true`` (path = the property's name).
+
+    st2's CustomValidator uses ``jsonschema._validators.properties_draft3``; jsonschema keeps that
+    function private (moved to ``_legacy_keywords`` in 4.x, absent from the public API), so these
+    few lines restate it rather than import a private module that differs between versions.
+    """
+    if not validator.is_type(instance, "object"):
+        return
+    for name, subschema in properties.items():
+        if name in instance:
+            yield from validator.descend(instance[name], subschema, path=name, schema_path=name)
+        elif isinstance(subschema, dict) and subschema.get("required", False) is True:
+            error = jsonschema.ValidationError("%r is a required property" % name, validator="required",
+                                               validator_value=True, instance=instance, schema=schema)
+            error.path.appendleft(name)
+            yield error
+
+
+#: StackStorm's ``CustomValidator``: draft-4 keywords and type semantics, draft-3 ``properties``
+#: (``required: true`` per property), no draft-4 list ``required`` (st2 leaves it out, and its
+#: meta-schema rejects it), meta-schema :data:`PAYLOAD_META_SCHEMA` (``custom.json``).
+CustomValidator = jsonschema.validators.create(
+    meta_schema=PAYLOAD_META_SCHEMA,
+    validators=dict({k: v for k, v in jsonschema.Draft4Validator.VALIDATORS.items() if k != "required"},
+                    properties=_properties_draft3),
+    type_checker=jsonschema.Draft4Validator.TYPE_CHECKER,
+)
 
 _META_VALIDATORS = {
     "action_params": jsonschema.Draft4Validator(ACTION_PARAMS_META_SCHEMA),

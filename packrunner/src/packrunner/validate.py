@@ -46,7 +46,6 @@ from .schema import (
     SchemaConversionError,
     check_schema,
     st2_schema_problems,
-    to_draft4,
 )
 
 __all__ = ["validate_pack", "PACK_VERSION_REGEX", "RUNNER_PARAM_OVERRIDABLE_ATTRS"]
@@ -342,7 +341,7 @@ class _Checker:
                          if field == "payload_schema" else msg)
             if not problems:
                 try:
-                    check_schema(to_draft4(schema, allow_required_list=False, where=field))
+                    check_schema(schema, where=field)
                 except SchemaConversionError as e:
                     self.add(r, where, str(e))
 
