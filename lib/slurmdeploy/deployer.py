@@ -9,7 +9,7 @@
   (the actions): each re-reads what it acts on, so stale or duplicate triggers are
   harmless.
 
-Exactly one Slurm job per deployment (design.md): ``submit`` claims the deployment
+Exactly one Slurm job per deployment (``docs/design.md``): ``submit`` claims the deployment
 (``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap), then looks for
 a job of this deployment (our mcs_label, name ``sdp-<key>``, marker
 ``sdp-deployment:<key>@<create_revision>`` in the job comment) and adopts it instead
