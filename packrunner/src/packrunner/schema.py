@@ -30,7 +30,6 @@ __all__ = [
     "PAYLOAD_META_SCHEMA",
     "validate_with_defaults",
     "fill_defaults",
-    "secret_keys",
     "mask_secrets",
     "cast_value",
     "MASK",
@@ -248,11 +247,6 @@ def validate_with_defaults(instance, schema, what="value", use_default=True, sec
         secret = _is_secret_path(secret_properties, [str(p) for p in err.absolute_path])
         raise ValidationFailed(what, path, _masked_message(err) if secret else err.message)
     return instance
-
-
-def secret_keys(properties):
-    """Return the names of properties marked ``secret: true``."""
-    return {k for k, v in (properties or {}).items() if isinstance(v, dict) and v.get("secret")}
 
 
 def mask_secrets(values, properties):

@@ -26,7 +26,6 @@ __all__ = [
     "KeyValueLookup",
     "build_context",
     "render_value",
-    "render_values",
     "is_template",
     "TemplateRenderError",
     "NONE_MAGIC_VALUE",
@@ -295,18 +294,3 @@ def render_value(value, context, env=None):
         raise TemplateRenderError("failed to render %r: %s" % (value, e)) from e
     except Exception as e:  # errors raised by filters/expressions
         raise TemplateRenderError("failed to render %r: %s: %s" % (value, type(e).__name__, e)) from e
-
-
-def render_values(mapping, context, env=None):
-    """Render every value of ``mapping`` (see :func:`render_value`).
-
-    Raises:
-        TemplateRenderError: naming the failing key.
-    """
-    out = {}
-    for key, value in (mapping or {}).items():
-        try:
-            out[key] = render_value(value, context, env)
-        except TemplateRenderError as e:
-            raise TemplateRenderError("parameter %r: %s" % (key, e)) from e
-    return out

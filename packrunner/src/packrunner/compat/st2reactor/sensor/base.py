@@ -4,7 +4,7 @@ Same abstract methods as StackStorm's ``BaseSensor``, so a sensor that
 works here also satisfies the real base class. One difference: the real
 ``PollingSensor.run()`` sleeps with eventlet; the packrunner does not call
 ``run()`` for polling sensors at all (it drives ``poll()`` itself, see
-:mod:`packrunner.sensors`).
+:mod:`packrunner.sensor_container`).
 """
 
 import abc
