@@ -7,7 +7,7 @@ Local keys are stored as ``<pack>.<ClassName>:<name>`` (``BaseDatastoreService``
 
 SYSTEM_SCOPE = "system"
 
-__all__ = ["MockDatastoreService", "KeyValuePair"]
+__all__ = ["MockDatastoreService", "KeyValuePair", "DatastoreMethods"]
 
 
 class KeyValuePair(object):
@@ -81,3 +81,29 @@ class MockDatastoreService(object):
     def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
         """Delete the key; True if it existed."""
         return self._datastore_items.pop(self._get_full_key_name(name=name, local=local), None) is not None
+
+
+class DatastoreMethods(object):
+    """The datastore methods StackStorm's ``ActionService`` and ``SensorService`` offer, each
+    delegating to ``self._datastore_service`` (a :class:`MockDatastoreService`), as theirs
+    delegate to the real datastore service."""
+
+    @property
+    def datastore_service(self):
+        return self._datastore_service
+
+    def get_user_info(self):
+        return self._datastore_service.get_user_info()
+
+    def list_values(self, local=True, prefix=None):
+        return self._datastore_service.list_values(local=local, prefix=prefix)
+
+    def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
+        return self._datastore_service.get_value(name=name, local=local, scope=scope, decrypt=decrypt)
+
+    def set_value(self, name, value, ttl=None, local=True, scope=SYSTEM_SCOPE, encrypt=False):
+        return self._datastore_service.set_value(name=name, value=value, ttl=ttl, local=local, scope=scope,
+                                                 encrypt=encrypt)
+
+    def delete_value(self, name, local=True, scope=SYSTEM_SCOPE):
+        return self._datastore_service.delete_value(name=name, local=local, scope=scope)

@@ -3,7 +3,7 @@
 from logging import RootLogger
 from unittest.mock import Mock
 
-from st2tests.mocks.datastore import MockDatastoreService
+from st2tests.mocks.datastore import DatastoreMethods, MockDatastoreService
 
 __all__ = ["MockSensorWrapper", "MockSensorService"]
 
@@ -14,7 +14,7 @@ class MockSensorWrapper(object):
         self._class_name = class_name
 
 
-class MockSensorService(object):
+class MockSensorService(DatastoreMethods):
     """What a sensor under test gets as ``sensor_service``: records every dispatched trigger in
     :attr:`dispatched_triggers` (``{"trigger", "payload", "trace_context"}``), returns one
     ``Mock(spec=RootLogger)`` from :meth:`get_logger` (assert log calls on it), and keeps the
@@ -26,10 +26,6 @@ class MockSensorService(object):
         self.dispatched_triggers = []
         self._datastore_service = MockDatastoreService(logger=self._logger, pack_name=sensor_wrapper._pack,
                                                        class_name=sensor_wrapper._class_name)
-
-    @property
-    def datastore_service(self):
-        return self._datastore_service
 
     def get_logger(self, name):
         return self._logger
@@ -43,19 +39,3 @@ class MockSensorService(object):
         item = {"trigger": trigger, "payload": payload, "trace_context": trace_context}
         self.dispatched_triggers.append(item)
         return item
-
-    def get_user_info(self):
-        return self._datastore_service.get_user_info()
-
-    def list_values(self, local=True, prefix=None):
-        return self._datastore_service.list_values(local=local, prefix=prefix)
-
-    def get_value(self, name, local=True, scope="system", decrypt=False):
-        return self._datastore_service.get_value(name=name, local=local, scope=scope, decrypt=decrypt)
-
-    def set_value(self, name, value, ttl=None, local=True, scope="system", encrypt=False):
-        return self._datastore_service.set_value(name=name, value=value, ttl=ttl, local=local, scope=scope,
-                                                 encrypt=encrypt)
-
-    def delete_value(self, name, local=True, scope="system"):
-        return self._datastore_service.delete_value(name=name, local=local, scope=scope)
