@@ -12,7 +12,8 @@ import yaml
 from st2tests.base import BaseSensorTestCase
 
 from deployment_sensor import DeploymentSensor
-from deployer_test_case import JWT_KEY, PACK_DIR, TOKEN, DeployerTestMixin
+from deployer_test_case import JWT_KEY, PACK_DIR, TOKEN, DeployerTestMixin, replay_slurm
+from slurm_replay import recorded
 from slurmdeploy.deployer import Event, Observer
 
 INSTANCES = os.path.join(PACK_DIR, "tests", "fixtures", "trigger_instances")
@@ -111,8 +112,16 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
         assert messages and all("datastore key 'slurm_jwt'" in m and "st2 key set slurm_jwt" in m for m in messages)
         assert self.get_dispatched_triggers() == []
 
-    def test_jwt_is_read_from_the_sensors_datastore(self):
+    def test_jwt_is_read_from_the_sensors_datastore_and_sent_only_as_slurms_header(self):
         self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
         sensor = self.get_sensor_instance(config=self.config())
-        assert sensor._get_secret(JWT_KEY) == TOKEN
+        sensor.setup()
+        sensor.poll()  # builds the deployer (reading the key), then fails on the refused etcd port
+        deployer = sensor._observer.deployer
+        replay = replay_slurm(deployer.slurm, recorded("v0.0.41", "ping"))
+        deployer.slurm.ping()
+        (_method, _path, headers, _body), = replay.sent
+        assert headers["X-SLURM-USER-TOKEN"] == TOKEN and headers["X-SLURM-USER-NAME"] == "slurmtest"
+        logged = " ".join(str(c) for c in self.sensor_service.get_logger("x").method_calls)
+        assert "watching" in logged and TOKEN not in logged
         assert self.sensor_service.get_value(JWT_KEY, local=True) is None  # system scope, not the sensor's own
