@@ -40,11 +40,16 @@ MASK = "********"
 
 #: Runner parameters of the python-script runner (st2 contrib/runners/python_runner/runner.yaml).
 PYTHON_RUNNER_PARAMETERS = {
-    "debug": {"type": "boolean", "default": False},
-    "content_version": {"type": "string"},
-    "env": {"type": "object"},
-    "timeout": {"type": "integer", "default": 600},
-    "log_level": {"type": "string", "default": "DEBUG",
+    "debug": {"type": "boolean", "default": False, "description": "Enable runner debug mode."},
+    "content_version": {"type": "string",
+                        "description": "Git revision of the pack content to use for this action execution (git "
+                                       "commit sha / tag / branch). Only applies to packs which are git "
+                                       "repositories."},
+    "env": {"type": "object", "description": "Environment variables which will be available to the script."},
+    "timeout": {"type": "integer", "default": 600,
+                "description": "Action timeout in seconds. Action will get killed if it doesn't finish in timeout "
+                               "seconds."},
+    "log_level": {"type": "string", "default": "DEBUG", "description": "Default log level for Python runner actions.",
                   "enum": ["AUDIT", "CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING"]},
 }
 
