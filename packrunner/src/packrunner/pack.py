@@ -110,7 +110,7 @@ class TriggerType:
 
     Attributes:
         name, ref (``<pack>.<name>``), description, payload_schema (as written),
-        schema (draft-4 conversion or None), schema_error (str or None: the
+        schema (the payload_schema with allow_default_none applied, or None), schema_error (str or None: the
         payload schema is invalid, every payload is dropped).
     """
 
