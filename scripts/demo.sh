@@ -10,7 +10,13 @@
 #
 #   scripts/demo.sh            run the demo (ports: etcd 22379, Slurm 26817/26818/26820)
 #   DEMO_KEEP=1 scripts/demo.sh   leave etcd, Slurm and the runner running afterwards
+#
+# Run it as root; started by another user it re-runs itself with sudo (when sudo exists).
 set -euo pipefail
+if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { echo "[demo] ERROR: run as root (sudo is not installed)" >&2; exit 1; }
+    exec sudo DEMO_KEEP="${DEMO_KEEP:-0}" ${DEMO_DIR:+DEMO_DIR="$DEMO_DIR"} "$0" "$@"
+fi
 cd "$(dirname "$0")/.."
 REPO=$(pwd -P)
 DEMO_DIR=${DEMO_DIR:-/tmp/slurmdeploy-demo}

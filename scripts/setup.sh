@@ -4,8 +4,10 @@
 # As root on Debian 12 (fresh or not):
 #   1. apt-get install what is missing: python3 python3-venv python3-pip curl ca-certificates
 #      etcd-server debootstrap (apt-get update only when something must be installed)
-#   2. create .venv in the repo if missing (or broken) and pip install -r requirements-dev.txt
-#      (skipped when requirements*.txt have not changed since the last successful install)
+#   2. create .venv in the repo if missing (or broken), pip install -r requirements-dev.txt
+#      (the pack's requirements.txt + requirements-tests.txt) and the local runner as its own
+#      package: pip install -e ./packrunner (skipped when requirements*.txt and
+#      packrunner/pyproject.toml have not changed since the last successful install)
 #   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and both Slurm testbeds
 #      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11;
 #      testbed/slurm.sh install bookworm: Debian 12's own Slurm 22.05 packages)
@@ -62,12 +64,12 @@ venv() {
         log "creating .venv with $($py -V 2>&1) ($(command -v "$py"))"
         "$py" -m venv .venv || die "python -m venv failed (python3-venv missing for $py?)"
     fi
-    want=$(cat requirements.txt requirements-dev.txt | sha256sum | cut -d' ' -f1)
+    want=$(cat requirements.txt requirements-tests.txt requirements-dev.txt packrunner/pyproject.toml | sha256sum | cut -d' ' -f1)
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
         log "requirements unchanged since last install: skipping pip"; return 0
     fi
-    log "pip install -r requirements-dev.txt"
-    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt >&2
+    log "pip install -r requirements-dev.txt -e ./packrunner"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements-dev.txt -e ./packrunner >&2
     echo "$want" > "$stamp"
 }
 

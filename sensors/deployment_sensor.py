@@ -4,6 +4,7 @@ from st2reactor.sensor.base import PollingSensor
 
 try:
     from slurmdeploy.deployer import Deployer, Observer
+    from slurmdeploy.logs import apply_log_level
     from slurmdeploy.settings import Settings
 except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
     raise ImportError(
@@ -20,7 +21,9 @@ class DeploymentSensor(PollingSensor):
 
     poll() never raises (StackStorm's PollingSensor.run has no exception handling and
     a sensor that dies is respawned twice at most): every failure is logged and the
-    next poll tries again.
+    next poll tries again. Secrets named by datastore key (``slurm_jwt_key``...) are read
+    with ``sensor_service.get_value(name, local=False, decrypt=True)`` when the deployer is
+    built (at the first successful poll; restart the sensor after rotating one).
     """
 
     def __init__(self, sensor_service, config=None, poll_interval=60):
@@ -30,7 +33,8 @@ class DeploymentSensor(PollingSensor):
 
     def setup(self):
         try:
-            settings = Settings.from_config(self.config)
+            settings = Settings.from_config(self.config, get_secret=self._get_secret)
+            apply_log_level(settings.log_level)
             self.set_poll_interval(settings.loop_interval)
         except Exception as exc:  # noqa: BLE001 - logged; poll() reports it again
             self._logger.error("slurmdeploy configuration: %s", exc)
@@ -38,7 +42,7 @@ class DeploymentSensor(PollingSensor):
     def poll(self):
         try:
             if self._observer is None:
-                deployer = Deployer.from_config(self.config)
+                deployer = Deployer.from_config(self.config, get_secret=self._get_secret)
                 self._observer = Observer(deployer, quiet_period=max(2 * self.get_poll_interval(), 30))
                 self._logger.info("watching %s and slurmrestd %s (mcs_label %s)", deployer.configdb.endpoint,
                                   deployer.settings.slurm_url, deployer.mcs_label)
@@ -48,6 +52,9 @@ class DeploymentSensor(PollingSensor):
         except Exception as exc:  # noqa: BLE001 - poll() must never raise
             self._logger.error("poll failed, retrying in %ss: %s: %s", self.get_poll_interval(),
                                type(exc).__name__, exc)
+
+    def _get_secret(self, name):
+        return self.sensor_service.get_value(name, local=False, decrypt=True)
 
     def cleanup(self):
         self._observer = None

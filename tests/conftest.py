@@ -24,8 +24,10 @@ Environment:
   ``/tmp/slurmdeploy-testbed``, and the scripts' default ports 12379 / 16817-16820).
   Without it each session gets its own state dir under /tmp and free ports, and stops its
   daemons at the end.
-- ``SLURMDEPLOY_SKIP_INTEGRATION=1``: skip integration tests instead of failing when the
-  testbed cannot be used (not root). By default a testbed that cannot start is an error.
+- ``SLURMDEPLOY_INTEGRATION=1``: run the integration tests (``scripts/test.sh`` sets it). Without
+  it they are skipped with a message saying how to run them, so ``st2-run-pack-tests`` (and a
+  plain ``pytest``) pass with no services and no root. With it, a testbed that cannot start
+  (not root, missing packages) is an error, never a silent skip.
 - ``SLURMDEPLOY_SLURM_FLAVOUR``: ``trixie`` (default, Slurm 24.11) or ``bookworm``.
 """
 
@@ -39,9 +41,36 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-for _p in (REPO / "tests", REPO, REPO / "lib"):
+# What st2-run-pack-tests puts on PYTHONPATH (lib/ with enable_common_libs, sensors/, actions/,
+# actions/lib/), so `pytest` from the pack root imports the pack's modules the same way.
+for _p in (REPO / "tests", REPO / "lib", REPO / "sensors", REPO / "actions"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
+
+#: StackStorm's base classes and st2tests, or packrunner's shims of them (a plain directory:
+#: usable without installing packrunner, e.g. under st2-run-pack-tests without StackStorm).
+ST2_SHIMS = REPO / "packrunner" / "src" / "packrunner" / "compat"
+
+
+def _stackstorm_or_shims():
+    """``"st2"`` when StackStorm's st2tests is importable, else put the shims on sys.path: ``"shims"``."""
+    try:
+        import st2tests  # noqa: F401
+    except ImportError:
+        if str(ST2_SHIMS) not in sys.path:
+            sys.path.append(str(ST2_SHIMS))
+        return "shims"
+    return "st2"
+
+
+ST2 = _stackstorm_or_shims()
+
+
+def pytest_report_header(config):
+    import pwd
+
+    return [f"StackStorm base classes and st2tests: {'StackStorm' if ST2 == 'st2' else f'shims in {ST2_SHIMS}'}",
+            f"user: {pwd.getpwuid(os.geteuid()).pw_name} (uid {os.geteuid()})"]
 
 import testbed  # noqa: E402  (tests/testbed.py)
 
@@ -50,21 +79,35 @@ INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "slurm_cluster_bookworm"
 REUSE = os.environ.get("SLURMDEPLOY_TESTBED_REUSE", "") == "1"
 
 
+#: the opt-in switch of the integration tests (scripts/test.sh sets it)
+INTEGRATION_ENV = "SLURMDEPLOY_INTEGRATION"
+INTEGRATION_OFF = (
+    f"integration test (real etcd and Slurm, started as root): not run without {INTEGRATION_ENV}=1; "
+    f"run them with `sudo ./scripts/test.sh` (or `{INTEGRATION_ENV}=1 .venv/bin/python -m pytest` as root)"
+)
+
+
+def integration_enabled():
+    """True when the integration tests are opted in (``SLURMDEPLOY_INTEGRATION=1``)."""
+    return os.environ.get(INTEGRATION_ENV) == "1"
+
+
 def pytest_collection_modifyitems(config, items):
     integration_dir = REPO / "tests" / "integration"
+    skip = pytest.mark.skip(reason=INTEGRATION_OFF)
     for item in items:
         path = Path(str(getattr(item, "path", item.fspath)))
         if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())) or integration_dir in path.parents:
             item.add_marker(pytest.mark.integration)
+            if not integration_enabled():
+                item.add_marker(skip)
 
 
 def _require_root():
     if os.geteuid() == 0:
         return
-    msg = "the integration testbed (etcd, Slurm) must be started as root (run scripts/test.sh as root)"
-    if os.environ.get("SLURMDEPLOY_SKIP_INTEGRATION") == "1":
-        pytest.skip(msg)
-    pytest.fail(msg, pytrace=False)
+    pytest.fail(f"{INTEGRATION_ENV}=1 but the integration testbed (etcd, Slurm) must be started as root: "
+                "run scripts/test.sh as root", pytrace=False)
 
 
 def _mounted_under(path):

@@ -2,7 +2,7 @@
 
 A token source gives the HTTP headers that authenticate one request and can be
 told that its token was rejected. Two exist, tried in this order (the original
-deployer's order, see ``docs/auth.md`` of the project's shared facts):
+deployer's order, see ``docs/design.md``, "Authentication"):
 
 1. :class:`StaticJWT` - ``slurm_jwt`` (+ ``client_id`` as the Slurm user name);
    e.g. minted by ``scontrol token``.
@@ -123,7 +123,7 @@ class MsalClientCredentials(TokenSource):
     (created on first use, so an unreachable authority fails a request, not the set-up);
     a token is fetched again when less than ``expiry_margin`` seconds are left or after
     :meth:`invalidate`. MSAL's own cache does not help here: it never caches tokens living
-    300 s or less and renews cached ones 300 s before expiry (msal >= 1.23, auth.md), so
+    300 s or less and renews cached ones 300 s before expiry (msal >= 1.23, ``docs/design.md``), so
     cached tokens are removed before each fetch.
 
     Slurm user name (``X-SLURM-USER-NAME``): slurmctld maps a JWT to the user in its
@@ -144,7 +144,7 @@ class MsalClientCredentials(TokenSource):
         scope: e.g. ``api://<app>/.default`` (default ``api://<client_id>/.default``).
         verify: True, False or a CA bundle path for TLS to the authority; applied through
             a ``requests.Session`` with ``trust_env=False`` because ``REQUESTS_CA_BUNDLE``
-            would otherwise override it (auth.md).
+            would otherwise override it (``docs/design.md``).
         expiry_margin: seconds before ``exp`` at which the token is renewed before use
             (default :data:`EXPIRY_MARGIN`). A negative value keeps using a token past its
             ``exp`` (what a client whose clock lags behind slurmctld's does), which leaves
@@ -186,7 +186,7 @@ class MsalClientCredentials(TokenSource):
             host = urlsplit(self.authority).hostname or ""
             azure = host in ("login.microsoftonline.com", "login.microsoft.com") or host.endswith(".microsoftonline.com")
             http = requests.Session()
-            http.trust_env = False  # REQUESTS_CA_BUNDLE would override Session.verify (auth.md)
+            http.trust_env = False  # REQUESTS_CA_BUNDLE would override Session.verify (docs/design.md)
             http.verify = self.verify
             # the constructor already reads the authority's discovery document
             self._app = msal.ConfidentialClientApplication(

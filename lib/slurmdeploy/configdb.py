@@ -2,7 +2,7 @@
 
 ``ska-sdp-config`` is only published on SKA's own index, so the pack speaks to etcd
 directly through ``etcd3gw`` (etcd's HTTP/JSON gateway; works under StackStorm's
-eventlet monkey-patching, unlike the gRPC clients). Layout (``sdp-configdb.md``):
+eventlet monkey-patching, unlike the gRPC clients). Layout (``docs/design.md``):
 
 - ``[prefix]/deploy/<key>``        ``{"key", "kind", "args"}`` (0.x: ``id``/``type``)
 - ``[prefix]/deploy/<key>/state``  the deployer's state (:class:`slurmdeploy.states.DeploymentState`)

@@ -9,7 +9,7 @@
   (the actions): each re-reads what it acts on, so stale or duplicate triggers are
   harmless.
 
-Exactly one Slurm job per deployment (design.md): ``submit`` claims the deployment
+Exactly one Slurm job per deployment (``docs/design.md``): ``submit`` claims the deployment
 (``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap), then looks for
 a job of this deployment (our mcs_label, name ``sdp-<key>``, marker
 ``sdp-deployment:<key>@<create_revision>`` in the job comment) and adopts it instead
@@ -80,14 +80,15 @@ class Deployer:
         self.mcs_label = settings.mcs_label
 
     @classmethod
-    def from_config(cls, config=None, environ=None):
-        """Build a deployer from a pack config (StackStorm ``self.config``) and the environment.
+    def from_config(cls, config=None, environ=None, get_secret=None):
+        """Build a deployer from a pack config (StackStorm ``self.config``), the datastore
+        (``get_secret``, see :meth:`Settings.from_config`) and the environment.
 
         Raises:
             ConfigurationError, MissingAuthEnvVar: a setting is missing or wrong.
         """
         environ = os.environ if environ is None else environ
-        settings = Settings.from_config(config, environ)
+        settings = Settings.from_config(config, environ, get_secret=get_secret)
         return cls(settings, ConfigDB.from_settings(settings), SlurmClient.from_settings(settings), environ)
 
     # ------------------------------------------------------------ observe

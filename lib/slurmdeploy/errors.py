@@ -21,10 +21,11 @@ class MissingAuthEnvVar(ConfigurationError):
 
     def __init__(self, detail=""):
         msg = (
-            "no Slurm REST credentials configured: set slurm_jwt (env SDP_SLURMDEPLOY_SLURM_JWT) "
-            "together with client_id (env SDP_SLURMDEPLOY_CLIENT_ID) for a static JWT, or azure_url, "
-            "client_id and client_secret (env SDP_SLURMDEPLOY_AZURE_URL, SDP_SLURMDEPLOY_CLIENT_ID, "
-            "SDP_SLURMDEPLOY_CLIENT_SECRET) for MSAL client credentials (JWKS)"
+            "no Slurm REST credentials configured: for a static JWT set client_id (env "
+            "SDP_SLURMDEPLOY_CLIENT_ID) and either slurm_jwt_key (the StackStorm datastore key holding the "
+            "JWT, recommended) or slurm_jwt (env SDP_SLURMDEPLOY_SLURM_JWT); for MSAL client credentials "
+            "(JWKS) set azure_url, client_id and either client_secret_key or client_secret (env "
+            "SDP_SLURMDEPLOY_AZURE_URL, SDP_SLURMDEPLOY_CLIENT_ID, SDP_SLURMDEPLOY_CLIENT_SECRET)"
         )
         super().__init__(msg + (f" ({detail})" if detail else ""))
 

@@ -9,7 +9,7 @@ A ``slurm`` deployment's ``args`` (``/deploy/<key>`` -> ``args``) are validated 
 - ``comment`` carries the deployment marker (:func:`deployment_marker`) so the
   deployer can tell the job of this deployment from the job of an earlier deployment
   that had the same key;
-- environment layered, later layers winning (design.md): defaults (``PATH``,
+- environment layered, later layers winning (``docs/design.md``, "Job environment"): defaults (``PATH``,
   ``LD_LIBRARY_PATH`` when set, ``SDP_CONFIG_HOST``, ``SDP_CONFIG_PORT``) ->
   every ``SDP_SLURM_ENV_<NAME>`` of the deployer's environment as ``<NAME>`` ->
   the pack config's ``job_environment`` -> the deployment's ``environment``.

@@ -1,8 +1,9 @@
 """Settings of the deployer: the pack config, with the original deployer's environment
 variables as fallbacks.
 
-Resolution order for every setting (design.md): an explicit pack-config value
-(not None, not ``""``) wins; else the environment variable; else the default.
+Resolution order for every setting: an explicit pack-config value (not None, not ``""``)
+wins; for a secret, then the StackStorm datastore key its ``*_key`` setting names; else the
+environment variable; else the default.
 ``config.schema.yaml`` therefore declares no ``default`` for env-backed settings
 (StackStorm would fill it in and hide the environment variable).
 
@@ -26,42 +27,51 @@ SUPPORTED_API_VERSIONS = tuple(ADAPTERS)
 
 DEFAULT_JOB_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-# (setting name, environment variable, default, kind). kind: str|int|float|bool|dict
-_SPEC = (
-    ("slurm_url", "SDP_SLURMDEPLOY_SLURM_URL", None, "str"),
-    ("slurm_api_version", "SDP_SLURMDEPLOY_SLURM_API_VERSION", "auto", "str"),
-    ("client_id", "SDP_SLURMDEPLOY_CLIENT_ID", None, "str"),
-    ("slurm_jwt", "SDP_SLURMDEPLOY_SLURM_JWT", None, "str"),
-    ("azure_url", "SDP_SLURMDEPLOY_AZURE_URL", None, "str"),
-    ("client_secret", "SDP_SLURMDEPLOY_CLIENT_SECRET", None, "str"),
-    ("token_scope", "SDP_SLURMDEPLOY_TOKEN_SCOPE", None, "str"),
-    ("token_expiry_margin", "SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN", 30.0, "float"),
-    ("release_name", "SDP_SLURMDEPLOY_RELEASE_NAME", "slurm-deployer", "str"),
-    ("namespace", "SDP_SLURMDEPLOY_NAMESPACE", "sdp", "str"),
-    ("loop_interval", "SDP_SLURMDEPLOY_LOOP_INTERVAL", 60, "int"),
-    ("node_poll_interval", "SDP_SLURMDEPLOY_NODE_POLL_INTERVAL", 60, "int"),
-    ("liveness_file", "SDP_SLURMDEPLOY_LIVENESS_FILE", "/tmp/alive", "str"),
-    ("log_level", "SDP_LOG_LEVEL", "INFO", "str"),
-    ("verify_tls", "SDP_SLURMDEPLOY_VERIFY_TLS", True, "bool"),
-    ("ca_bundle", "SDP_SLURMDEPLOY_CA_BUNDLE", None, "str"),
-    ("connect_timeout", "SDP_SLURMDEPLOY_CONNECT_TIMEOUT", 5.0, "float"),
-    ("read_timeout", "SDP_SLURMDEPLOY_READ_TIMEOUT", 20.0, "float"),
-    ("claim_ttl", "SDP_SLURMDEPLOY_CLAIM_TTL", 60, "int"),
-    ("job_working_directory", "SDP_SLURMDEPLOY_JOB_WORKING_DIRECTORY", "/tmp", "str"),
-    ("job_partition", "SDP_SLURMDEPLOY_JOB_PARTITION", None, "str"),
-    ("job_environment", None, None, "dict"),
-    ("config_backend", "SDP_CONFIG_BACKEND", "etcd3", "str"),
-    ("config_host", "SDP_CONFIG_HOST", "127.0.0.1", "str"),
-    ("config_port", "SDP_CONFIG_PORT", 2379, "int"),
-    ("config_protocol", "SDP_CONFIG_PROTOCOL", "http", "str"),
-    ("config_cert", "SDP_CONFIG_CERT", None, "str"),
-    ("config_username", "SDP_CONFIG_USERNAME", None, "str"),
-    ("config_password", "SDP_CONFIG_PASSWORD", None, "str"),
-    ("config_prefix", "SDP_CONFIG_PREFIX", "", "str"),
-)
+#: Python logging levels accepted by ``log_level`` / ``SDP_LOG_LEVEL``.
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-#: Settings that are credentials: never logged, never in payloads or results.
-SECRET_SETTINGS = frozenset({"slurm_jwt", "client_secret", "config_password"})
+#: Setting kind -> the ``type`` config.schema.yaml declares for it.
+SCHEMA_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "dict": "object"}
+
+
+def setting(env=None, default=None, kind="str", minimum=None, choices=None, secret=False, datastore_key=None):
+    """Declare one setting: the single place its environment variable, default, kind and bounds live.
+
+    ``tests/unit/test_settings_declaration.py`` checks that config.schema.yaml and the README's
+    configuration table agree with these declarations.
+
+    Args:
+        env: the environment variable read when the pack config leaves the setting unset
+            (None: no environment fallback).
+        default: the value when neither the config nor the environment sets it (seconds for times).
+        kind: ``str``, ``int``, ``float``, ``bool`` or ``dict`` (config.schema.yaml: see :data:`SCHEMA_TYPES`).
+        minimum: the smallest accepted number (inclusive), or None.
+        choices: the accepted values, or None.
+        secret: a credential: ``secret: true`` in config.schema.yaml, masked in ``repr`` and
+            :meth:`Settings.public_dict`.
+        datastore_key: for a secret, the setting naming a StackStorm datastore key to read it from
+            at run time instead (see :meth:`Settings.from_config`).
+
+    Returns:
+        a :func:`dataclasses.field` carrying the declaration in its ``metadata``.
+    """
+    meta = {"env": env, "kind": kind, "minimum": minimum, "choices": tuple(choices) if choices else None,
+            "secret": secret, "datastore_key": datastore_key}
+    if kind == "dict":
+        return field(default_factory=dict, metadata=meta)
+    return field(default=default, repr=not secret, metadata=meta)
+
+
+def declarations():
+    """``{setting name: metadata}`` of every declared setting, in declaration order (each metadata
+    dict has ``env``, ``kind``, ``minimum``, ``choices``, ``secret``, ``datastore_key`` and
+    ``default``; ``default`` is ``{}`` for ``job_environment``)."""
+    out = {}
+    for f in fields(Settings):
+        if "kind" in f.metadata:
+            out[f.name] = dict(f.metadata, default={} if f.metadata["kind"] == "dict" else f.default)
+    return out
+
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -99,117 +109,136 @@ def _coerce(name, env_name, value, kind):
     raise AssertionError(kind)
 
 
+def _unset(value):
+    return value is None or value == ""
+
+
 @dataclass(frozen=True)
 class Settings:
     """Resolved deployer settings. Build with :meth:`from_config`.
 
+    Each field is declared once with :func:`setting` (environment variable, default, kind, bounds).
     Times are in seconds. ``repr()`` masks every secret setting.
     """
 
-    slurm_url: Optional[str] = None
-    slurm_api_version: str = "auto"
-    client_id: Optional[str] = None
-    slurm_jwt: Optional[str] = field(default=None, repr=False)
-    azure_url: Optional[str] = None
-    client_secret: Optional[str] = field(default=None, repr=False)
-    token_scope: Optional[str] = None
-    token_expiry_margin: float = 30.0
-    release_name: str = "slurm-deployer"
-    namespace: str = "sdp"
-    loop_interval: int = 60
+    slurm_url: Optional[str] = setting("SDP_SLURMDEPLOY_SLURM_URL")
+    slurm_api_version: str = setting("SDP_SLURMDEPLOY_SLURM_API_VERSION", "auto",
+                                     choices=("auto",) + SUPPORTED_API_VERSIONS)
+    client_id: Optional[str] = setting("SDP_SLURMDEPLOY_CLIENT_ID")
+    slurm_jwt: Optional[str] = setting("SDP_SLURMDEPLOY_SLURM_JWT", secret=True, datastore_key="slurm_jwt_key")
+    slurm_jwt_key: Optional[str] = setting()
+    azure_url: Optional[str] = setting("SDP_SLURMDEPLOY_AZURE_URL")
+    client_secret: Optional[str] = setting("SDP_SLURMDEPLOY_CLIENT_SECRET", secret=True,
+                                           datastore_key="client_secret_key")
+    client_secret_key: Optional[str] = setting()
+    token_scope: Optional[str] = setting("SDP_SLURMDEPLOY_TOKEN_SCOPE")
+    token_expiry_margin: float = setting("SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN", 30.0, "float", minimum=0)
+    release_name: str = setting("SDP_SLURMDEPLOY_RELEASE_NAME", "slurm-deployer")
+    namespace: str = setting("SDP_SLURMDEPLOY_NAMESPACE", "sdp")
+    loop_interval: int = setting("SDP_SLURMDEPLOY_LOOP_INTERVAL", 60, "int", minimum=1)
     #: seconds between polls of the node-state sensor; 0 turns it off
-    node_poll_interval: int = 60
-    liveness_file: str = "/tmp/alive"
-    log_level: str = "INFO"
-    verify_tls: bool = True
-    ca_bundle: Optional[str] = None
-    connect_timeout: float = 5.0
-    read_timeout: float = 20.0
-    claim_ttl: int = 60
-    job_working_directory: str = "/tmp"
-    job_partition: Optional[str] = None
-    job_environment: dict = field(default_factory=dict)
-    config_backend: str = "etcd3"
-    config_host: str = "127.0.0.1"
-    config_port: int = 2379
-    config_protocol: str = "http"
-    config_cert: Optional[str] = None
-    config_username: Optional[str] = None
-    config_password: Optional[str] = field(default=None, repr=False)
-    config_prefix: str = ""
+    node_poll_interval: int = setting("SDP_SLURMDEPLOY_NODE_POLL_INTERVAL", 60, "int", minimum=0)
+    liveness_file: str = setting("SDP_SLURMDEPLOY_LIVENESS_FILE", "/tmp/alive")
+    log_level: str = setting("SDP_LOG_LEVEL", "INFO", choices=LOG_LEVELS)
+    verify_tls: bool = setting("SDP_SLURMDEPLOY_VERIFY_TLS", True, "bool")
+    ca_bundle: Optional[str] = setting("SDP_SLURMDEPLOY_CA_BUNDLE")
+    connect_timeout: float = setting("SDP_SLURMDEPLOY_CONNECT_TIMEOUT", 5.0, "float", minimum=0.1)
+    read_timeout: float = setting("SDP_SLURMDEPLOY_READ_TIMEOUT", 20.0, "float", minimum=0.1)
+    claim_ttl: int = setting("SDP_SLURMDEPLOY_CLAIM_TTL", 60, "int", minimum=1)
+    job_working_directory: str = setting("SDP_SLURMDEPLOY_JOB_WORKING_DIRECTORY", "/tmp")
+    job_partition: Optional[str] = setting("SDP_SLURMDEPLOY_JOB_PARTITION")
+    job_environment: dict = setting(kind="dict")
+    config_backend: str = setting("SDP_CONFIG_BACKEND", "etcd3", choices=("etcd3",))
+    config_host: str = setting("SDP_CONFIG_HOST", "127.0.0.1")
+    config_port: int = setting("SDP_CONFIG_PORT", 2379, "int", minimum=1)
+    config_protocol: str = setting("SDP_CONFIG_PROTOCOL", "http", choices=("http", "https"))
+    config_cert: Optional[str] = setting("SDP_CONFIG_CERT")
+    config_username: Optional[str] = setting("SDP_CONFIG_USERNAME")
+    config_password: Optional[str] = setting("SDP_CONFIG_PASSWORD", secret=True, datastore_key="config_password_key")
+    config_password_key: Optional[str] = setting()
+    config_prefix: str = setting("SDP_CONFIG_PREFIX", "")
     #: ``SDP_SLURM_ENV_<NAME>`` variables of the deployer's environment, prefix removed.
     env_job_environment: dict = field(default_factory=dict)
 
     @classmethod
-    def from_config(cls, config=None, environ=None):
-        """Resolve settings from a pack config and the environment.
+    def from_config(cls, config=None, environ=None, get_secret=None):
+        """Resolve settings from a pack config, the StackStorm datastore and the environment.
+
+        Each setting: the pack config value if given (not None, not ``""``); for a secret
+        (``slurm_jwt``, ``client_secret``, ``config_password``) then the datastore key its
+        ``*_key`` setting names, read with ``get_secret``; then its environment variable; then
+        its default.
 
         Args:
             config: the pack config dict (StackStorm ``self.config``); may be None.
                 Unknown keys are ignored (StackStorm validated them already).
             environ: the environment mapping (default ``os.environ``).
+            get_secret: ``name -> str or None``, reading a datastore key (StackStorm actions:
+                ``action_service.get_value(name, local=False, decrypt=True)``; the sensor:
+                ``sensor_service.get_value(...)``). None: a ``*_key`` setting is an error.
 
         Returns:
             A :class:`Settings`.
 
         Raises:
-            ConfigurationError: a value has the wrong type, or ``config_backend``
-                is not ``etcd3``, naming the setting and its environment variable.
+            ConfigurationError: a value has the wrong type or is out of bounds, a secret is set
+                both directly and by datastore key, or a datastore key is missing or empty,
+                naming the setting and its environment variable (never a secret's value).
         """
         config = dict(config or {})
         environ = os.environ if environ is None else environ
+        decl = declarations()
         values = {}
-        for name, env_name, default, kind in _SPEC:
+        for name, d in decl.items():
             value = config.get(name)
-            if value is None or value == "":
-                value = environ.get(env_name) if env_name else None
-                if value == "":
-                    value = None
-            values[name] = default if value is None else _coerce(name, env_name, value, kind)
+            key_setting = d["datastore_key"]
+            datastore_key = config.get(key_setting) if key_setting else None
+            if not _unset(datastore_key):
+                if not _unset(value):
+                    raise ConfigurationError(
+                        f"set either {name} or {key_setting} (the datastore key holding it) in the pack config, "
+                        "not both")
+                value = cls._read_datastore(name, key_setting, str(datastore_key), get_secret)
+            if _unset(value):
+                value = environ.get(d["env"]) if d["env"] else None
+            if _unset(value):
+                values[name] = d["default"]
+                continue
+            values[name] = _coerce(name, d["env"], value, d["kind"])
         values["env_job_environment"] = {
             k[len(JOB_ENV_PREFIX):]: v
             for k, v in sorted(environ.items())
             if k.startswith(JOB_ENV_PREFIX) and len(k) > len(JOB_ENV_PREFIX)
         }
-        if values["job_environment"] is None:
-            values["job_environment"] = {}
         settings = cls(**values)
         settings.validate()
         return settings
 
+    @staticmethod
+    def _read_datastore(name, key_setting, datastore_key, get_secret):
+        where = f"{key_setting} names datastore key {datastore_key!r} for {name}"
+        if get_secret is None:
+            raise ConfigurationError(f"{where}, but no datastore is available here; set {name} instead")
+        value = get_secret(datastore_key)
+        if _unset(value):
+            raise ConfigurationError(
+                f"{where}, but that key is missing or empty: store it with "
+                f"`st2 key set {datastore_key} <value> --encrypt` (system scope)")
+        return value
+
     def validate(self):
-        """Check values that do not depend on which action runs.
+        """Check the declared bounds and choices, and values that depend on each other.
 
         Raises:
-            ConfigurationError: naming the setting and the accepted values.
+            ConfigurationError: naming the setting, its environment variable and the accepted values.
         """
-        if self.config_backend != "etcd3":
-            raise ConfigurationError(
-                f"config_backend (env SDP_CONFIG_BACKEND) must be 'etcd3', got {self.config_backend!r}; "
-                "the pack talks to the Configuration Database in etcd"
-            )
-        if self.config_protocol not in ("http", "https"):
-            raise ConfigurationError(
-                f"config_protocol (env SDP_CONFIG_PROTOCOL) must be http or https, got {self.config_protocol!r}"
-            )
-        if self.slurm_api_version != "auto" and self.slurm_api_version not in SUPPORTED_API_VERSIONS:
-            raise ConfigurationError(
-                f"slurm_api_version (env SDP_SLURMDEPLOY_SLURM_API_VERSION) must be 'auto' or one of "
-                f"{', '.join(SUPPORTED_API_VERSIONS)}, got {self.slurm_api_version!r}"
-            )
-        if self.token_expiry_margin < 0:
-            raise ConfigurationError(
-                f"token_expiry_margin (env SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN) must be 0 or more seconds, "
-                f"got {self.token_expiry_margin:g}"
-            )
-        if self.node_poll_interval < 0:
-            raise ConfigurationError(
-                f"node_poll_interval (env SDP_SLURMDEPLOY_NODE_POLL_INTERVAL) must be 0 (off) or more seconds, "
-                f"got {self.node_poll_interval}"
-            )
-        for name in ("loop_interval", "claim_ttl"):
-            if getattr(self, name) < 1:
-                raise ConfigurationError(f"{name} must be at least 1 second, got {getattr(self, name)}")
+        for name, d in declarations().items():
+            value = getattr(self, name)
+            where = name + (f" (env {d['env']})" if d["env"] else "")
+            if d["choices"] and value not in d["choices"]:
+                raise ConfigurationError(f"{where} must be one of {', '.join(d['choices'])}, got {value!r}")
+            if d["minimum"] is not None and value < d["minimum"]:
+                raise ConfigurationError(f"{where} must be at least {d['minimum']:g}, got {value:g}")
         if self.claim_ttl <= self.connect_timeout + self.read_timeout:
             raise ConfigurationError(
                 f"claim_ttl ({self.claim_ttl} s) must be longer than connect_timeout + read_timeout "
@@ -241,3 +270,7 @@ class Settings:
             value = getattr(self, f.name)
             out[f.name] = "********" if (f.name in SECRET_SETTINGS and value) else value
         return out
+
+
+#: Settings that are credentials: never logged, never in payloads or results.
+SECRET_SETTINGS = frozenset(name for name, d in declarations().items() if d["secret"])

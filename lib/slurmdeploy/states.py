@@ -28,7 +28,7 @@ A job that vanished from Slurm before a terminal status was recorded is FAILED
 from dataclasses import dataclass
 from typing import Optional
 
-from slurmdeploy.slurm.models import BASE_JOB_STATES
+from slurmdeploy.slurm.models import FINISHED_JOB_STATES
 
 PENDING = "PENDING"
 RUNNING = "RUNNING"
@@ -74,8 +74,8 @@ SLURM_FLAG_TO_SDP = {
     "RESV_DEL_HOLD": PENDING,
 }
 
-#: Slurm base states after which a job never changes again.
-SLURM_FINISHED_STATES = BASE_JOB_STATES - {"PENDING", "RUNNING", "SUSPENDED"}
+#: Slurm base states after which a job never changes again (``slurm.models.FINISHED_JOB_STATES``).
+SLURM_FINISHED_STATES = FINISHED_JOB_STATES
 
 #: state_reason written when a job vanished from Slurm before it was seen to end.
 VANISHED_REASON = "JobVanished"

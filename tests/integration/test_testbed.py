@@ -63,27 +63,38 @@ def test_slurm_openapi_lists_reported_versions(slurm_cluster):
         assert f"/slurm/{api}/jobs/" in paths or f"/slurm/{api}/jobs" in paths, api
 
 
-def test_submit_job_completes(slurm_cluster):
-    api = slurm_cluster["api_version"]
-    body = {"job": {
-        "script": "#!/bin/bash\necho hi",
+def _submit_body(api, script, job):
+    """The raw submit body of REST API ``api`` (the testbed checks the wire, not the library):
+    v0.0.38 (Slurm 22.05) takes a top-level ``script`` and an ``environment`` dict
+    (``v0.0.38_job_submission`` in Slurm 22.05's OpenAPI document); v0.0.40+ the script inside
+    ``job`` and ``environment`` as a ``NAME=value`` list."""
+    env = job.pop("environment")
+    if api == "v0.0.38":
+        return {"script": script, "job": dict(job, environment=env)}
+    return {"job": dict(job, script=script, environment=[f"{k}={v}" for k, v in env.items()])}
+
+
+def test_submit_job_completes(any_slurm_cluster):
+    cluster = any_slurm_cluster
+    api = cluster["api_version"]
+    body = _submit_body(api, "#!/bin/bash\necho hi", {
         "name": "tb-smoke",
-        "environment": ["PATH=/usr/bin:/bin"],
+        "environment": {"PATH": "/usr/bin:/bin"},
         "current_working_directory": "/tmp",
         "mcs_label": "tb_smoke",
-    }}
-    r = requests.post(f"{slurm_cluster['url']}/slurm/{api}/job/submit", json=body,
-                      headers=_headers(slurm_cluster), timeout=30)
+    })
+    r = requests.post(f"{cluster['url']}/slurm/{api}/job/submit", json=body,
+                      headers=_headers(cluster), timeout=30)
     assert r.status_code == 200, r.text
     answer = r.json()
     assert not answer.get("errors"), answer["errors"]
     job_id = answer["job_id"]
     assert isinstance(job_id, int) and job_id > 0
-    job = _wait_for_state(slurm_cluster, job_id, "COMPLETED")
+    job = _wait_for_state(cluster, job_id, "COMPLETED")
     assert job["name"] == "tb-smoke"
     assert job["mcs_label"] == "tb_smoke"
     # the CLI sees the same job (slurm_exec runs in the cluster's root)
-    out = testbed.slurm_exec(slurm_cluster["state_dir"], "scontrol", "show", "job", str(job_id), check=True)
+    out = testbed.slurm_exec(cluster["state_dir"], "scontrol", "show", "job", str(job_id), check=True)
     assert "JobState=COMPLETED" in out.stdout
 
 

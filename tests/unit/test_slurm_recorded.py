@@ -2,19 +2,15 @@
 (Slurm 24.11.5; see tests/fixtures/slurm/README.md). Replayed through a requests transport
 adapter, so the client's real transport code runs."""
 
-import json
-from pathlib import Path
-
 import pytest
 import requests
-from requests.adapters import BaseAdapter
 
+from slurm_replay import FIXTURES, TOKEN, Replay, recorded
 from slurmdeploy.auth import StaticJWT
 from slurmdeploy.errors import SlurmAPIError, SlurmAuthError
 from slurmdeploy.slurm import JobRequest, SlurmClient
 from slurmdeploy.slurm.versions import ADAPTERS, adapter, no_val_number, set_number
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "slurm"
 #: versions with recordings: every adapter but v0.0.39 (no Slurm 23.x here; see test_slurm_v0039.py)
 VERSIONS = sorted(set(ADAPTERS) - {"v0.0.39"})
 
@@ -32,41 +28,6 @@ RECORDED_DIFFERENCES = {
     "v0.0.42": {"submit_error": (500, 2019), "cancelled_flags": ("COMPLETING",), "cancelled_signal": None,
                 "unknown_cancel_reported": True},
 }
-TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJzdW4iOiJzbHVybXRlc3QiLCJleHAiOjQxMDI0NDQ4MDB9.c2ln"
-
-
-def recorded(version, name):
-    return json.loads((FIXTURES / version / f"{name}.json").read_text())
-
-
-class Replay(BaseAdapter):
-    """Answers requests from recordings: {(method, path): [recording, ...]} served in order."""
-
-    def __init__(self, recordings):
-        super().__init__()
-        self.queue = {}
-        for rec in recordings:
-            req = rec["request"]
-            self.queue.setdefault((req["method"], req["path"]), []).append(rec)
-        self.sent = []
-
-    def send(self, request, **kwargs):
-        path = requests.utils.urlparse(request.url).path
-        self.sent.append((request.method, path, request.headers, request.body))
-        recs = self.queue.get((request.method, path))
-        resp = requests.Response()
-        resp.request, resp.url = request, request.url
-        if not recs:
-            resp.status_code, resp._content = 404, b'{"errors": [{"error_number": 404}]}'
-            return resp
-        rec = recs.pop(0) if len(recs) > 1 else recs[0]
-        resp.status_code = rec["status"]
-        resp._content = json.dumps(rec["body"]).encode()
-        resp.headers["Content-Type"] = "application/json"
-        return resp
-
-    def close(self):
-        pass
 
 
 def replay_client(recordings, source=None, api_version="v0.0.42"):

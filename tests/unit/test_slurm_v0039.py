@@ -3,14 +3,14 @@
 No Slurm 23.x is packaged for Debian, so v0.0.39 cannot run here (see README, "Support
 matrix"). It is verified in two layers:
 
-1. Slurm's v0.0.39 OpenAPI template (``../shared/slurm-openapi/v0.0.39.json``, Slurm's
-   ``src/plugins/openapi/v0.0.39/openapi.json``): paths, the submit envelope and the
+1. Slurm's v0.0.39 OpenAPI template (``tests/fixtures/slurm/v0.0.39/openapi_template.json``,
+   a copy of Slurm's ``src/plugins/openapi/v0.0.39/openapi.json``): paths, the submit envelope and the
    response envelopes. slurmrestd fills its ``DATA_PARSER_*`` refs at run time from the
    data_parser's parser tables; here they are filled with :data:`JOB_DESC_MSG`, a
    transcription of ``PARSER_ARRAY(JOB_DESC_MSG)`` in
    ``src/plugins/data_parser/v0.0.39/parsers.c`` restricted to the fields the adapter
    writes, with ``additionalProperties: false`` (v0.0.39 silently ignores unknown keys, so
-   a misspelt key would otherwise be lost). Skipped cleanly without ../shared.
+   a misspelt key would otherwise be lost).
 2. Job records and submit answers in the shapes ``parsers.c`` dumps (``JOB_INFO``: the
    23.02.0-.3 form with ``exit_code`` a plain wait status, and the 23.02.4+ form with
    ``UINT32_NO_VAL``), derived from the recorded Slurm 22.05 record of the same job.
@@ -26,7 +26,7 @@ import pytest
 from slurmdeploy.slurm import JobRequest
 from slurmdeploy.slurm.versions import adapter
 
-TEMPLATE = Path(__file__).resolve().parents[3] / "shared" / "slurm-openapi" / "v0.0.39.json"
+TEMPLATE = Path(__file__).resolve().parents[1] / "fixtures" / "slurm" / "v0.0.39" / "openapi_template.json"
 RECORDED_22_05 = Path(__file__).resolve().parent.parent / "fixtures" / "slurm" / "v0.0.38"
 API = adapter("v0.0.39")
 
@@ -58,8 +58,6 @@ JOB_DESC_MSG = {
 
 @pytest.fixture(scope="module")
 def template():
-    if not TEMPLATE.is_file():
-        pytest.skip(f"Slurm's v0.0.39 OpenAPI template is not at {TEMPLATE} (../shared is absent)")
     return json.loads(TEMPLATE.read_text())
 
 

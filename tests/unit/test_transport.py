@@ -126,7 +126,7 @@ def test_connection_refused_is_an_api_error_without_the_token():
 
 def test_requests_ca_bundle_cannot_override_the_configured_verification(monkeypatch, tmp_path):
     """requests lets REQUESTS_CA_BUNDLE override Session.verify unless trust_env is off
-    (auth.md); the client's session keeps what the settings say."""
+    (docs/design.md); the client's session keeps what the settings say."""
     bundle = tmp_path / "site-ca.pem"
     bundle.write_text("not used for a connection here\n")
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/somewhere/else.pem")

@@ -1,7 +1,7 @@
 """The Slurm REST client (slurmrestd).
 
 One :class:`SlurmClient` holds one ``requests.Session`` (keep-alive) and one token
-source. Transport rules (see the project's ``slurm-rest.md`` facts):
+source. Transport rules (``docs/design.md``, "Slurm REST transport"):
 
 - connect/read timeouts on every request (seconds);
 - urllib3 ``Retry`` with backoff for idempotent requests only (GET, DELETE) on
@@ -45,7 +45,7 @@ def build_session(retries=3, backoff_factor=0.2, verify=True):
 
     Returns:
         A session. ``trust_env`` is False so ``REQUESTS_CA_BUNDLE`` and proxy
-        variables cannot silently override ``verify`` (auth.md).
+        variables cannot silently override ``verify`` (``docs/design.md``, "Slurm REST transport").
     """
     retry = Retry(
         total=retries,

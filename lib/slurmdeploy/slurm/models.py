@@ -14,6 +14,11 @@ BASE_JOB_STATES = frozenset({
     "NODE_FAIL", "PREEMPTED", "BOOT_FAIL", "DEADLINE", "OUT_OF_MEMORY",
 })
 
+#: Base states a job never leaves (every base state but PENDING, RUNNING and SUSPENDED; a
+#: requeued job gets a new record). Defined here, with the job model, so that
+#: :mod:`slurmdeploy.states` depends on this module and not the other way round.
+FINISHED_JOB_STATES = BASE_JOB_STATES - {"PENDING", "RUNNING", "SUSPENDED"}
+
 
 @dataclass(frozen=True)
 class JobRequest:
@@ -108,6 +113,4 @@ class SlurmJob:
     @property
     def finished(self):
         """True when the base state is one a job never leaves (COMPLETED, FAILED...)."""
-        from slurmdeploy.states import SLURM_FINISHED_STATES
-
-        return self.job_state in SLURM_FINISHED_STATES
+        return self.job_state in FINISHED_JOB_STATES

@@ -1,0 +1,127 @@
+"""The deployment sensor as StackStorm runs it (st2tests BaseSensorTestCase), without services:
+set-up from the pack config and the datastore, poll() that never raises, and the triggers it
+dispatches, checked against the payload schemas in sensors/deployment_sensor.yaml with the
+draft-3 semantics StackStorm gives them (``required: true`` inside each property)."""
+
+import glob
+import json
+import os
+
+import jsonschema
+import yaml
+from st2tests.base import BaseSensorTestCase
+
+from deployment_sensor import DeploymentSensor
+from deployer_test_case import JWT_KEY, PACK_DIR, TOKEN, DeployerTestMixin, replay_slurm
+from slurm_replay import recorded
+from slurmdeploy.deployer import Event, Observer
+
+INSTANCES = os.path.join(PACK_DIR, "tests", "fixtures", "trigger_instances")
+
+
+def trigger_instances():
+    """Every trigger-instance fixture whose payload the sensor could dispatch as ``(ref, payload)``
+    (the ``*_string_job_id`` and ``*_helm`` ones are rule-tester inputs only: the sensor never
+    sends a job_id as a string, nor a deployment of another kind)."""
+    out = []
+    for path in sorted(glob.glob(os.path.join(INSTANCES, "*"))):
+        if "string_job_id" in path or "helm" in path:
+            continue
+        with open(path) as f:
+            data = yaml.safe_load(f)  # YAML is a superset of the JSON fixtures
+        payload = data["payload"]
+        if payload.get("state_reason") == "None":  # st2-rule-tester fixtures write Python's None
+            payload["state_reason"] = None
+        out.append((data["trigger"], payload))
+    return out
+
+
+class RecordedObservations:
+    """Stands in for :class:`slurmdeploy.deployer.Deployer` behind the sensor's Observer: each
+    observe() returns the same events (those of the trigger-instance fixtures)."""
+
+    def __init__(self, events):
+        self.events = events
+        self.observations = 0
+
+    def observe(self):
+        self.observations += 1
+        return list(self.events)
+
+
+class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
+    sensor_cls = DeploymentSensor
+
+    def payload_schemas(self):
+        with open(os.path.join(PACK_DIR, "sensors", "deployment_sensor.yaml")) as f:
+            meta = yaml.safe_load(f)
+        return {"slurmdeploy." + t["name"]: t["payload_schema"] for t in meta["trigger_types"]}
+
+    def sensor_with_events(self, events):
+        sensor = self.get_sensor_instance(config=self.config())
+        sensor.setup()
+        sensor._observer = Observer(RecordedObservations(events), quiet_period=60)
+        return sensor
+
+    def test_setup_takes_the_poll_interval_from_loop_interval(self):
+        self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
+        sensor = self.get_sensor_instance(config=self.config(loop_interval=7))
+        assert sensor.get_poll_interval() == 60  # sensors/deployment_sensor.yaml's poll_interval
+        sensor.setup()
+        assert sensor.get_poll_interval() == 7
+
+    def test_dispatched_payloads_match_the_declared_payload_schemas(self):
+        instances = trigger_instances()
+        assert {ref for ref, _ in instances} == set(self.payload_schemas())  # every trigger type covered
+        sensor = self.sensor_with_events([Event(ref.split(".", 1)[1], payload) for ref, payload in instances])
+        sensor.poll()
+        assert len(self.get_dispatched_triggers()) == len(instances)
+        for ref, payload in instances:
+            self.assertTriggerDispatched(trigger=ref, payload=payload)
+        for item in self.get_dispatched_triggers():
+            # StackStorm's validator is draft-4 with draft-3 "required: true" per property; every
+            # property of ours is required, so Draft3Validator checks exactly what it checks
+            jsonschema.Draft3Validator(self.payload_schemas()[item["trigger"]]).validate(item["payload"])
+            json.dumps(item["payload"])  # what the dispatcher stores must be JSON
+
+    def test_an_event_is_not_dispatched_again_within_the_quiet_period(self):
+        ref, payload = trigger_instances()[0]
+        sensor = self.sensor_with_events([Event(ref.split(".", 1)[1], payload)])
+        sensor.poll()
+        sensor.poll()
+        assert len(self.get_dispatched_triggers()) == 1
+        assert sensor._observer.deployer.observations == 2  # level-triggered: every poll observes
+
+    def test_poll_never_raises_and_logs_an_unreachable_configuration_db(self):
+        self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
+        sensor = self.get_sensor_instance(config=self.config())
+        sensor.setup()
+        sensor.poll()  # must not raise (PollingSensor.run has no exception handling)
+        assert self.get_dispatched_triggers() == []
+        logger = self.sensor_service.get_logger("DeploymentSensor")
+        (fmt, *args), _ = logger.error.call_args
+        message = fmt % tuple(args)
+        assert "poll failed" in message and f"etcd at http://127.0.0.1:{self.etcd.port}" in message
+        assert TOKEN not in message
+
+    def test_missing_datastore_key_is_logged_with_how_to_store_it(self):
+        sensor = self.get_sensor_instance(config=self.config())
+        sensor.setup()
+        sensor.poll()
+        messages = [c.args[0] % tuple(c.args[1:]) for c in self.sensor_service.get_logger("x").error.call_args_list]
+        assert messages and all("datastore key 'slurm_jwt'" in m and "st2 key set slurm_jwt" in m for m in messages)
+        assert self.get_dispatched_triggers() == []
+
+    def test_jwt_is_read_from_the_sensors_datastore_and_sent_only_as_slurms_header(self):
+        self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
+        sensor = self.get_sensor_instance(config=self.config())
+        sensor.setup()
+        sensor.poll()  # builds the deployer (reading the key), then fails on the refused etcd port
+        deployer = sensor._observer.deployer
+        replay = replay_slurm(deployer.slurm, recorded("v0.0.41", "ping"))
+        deployer.slurm.ping()
+        (_method, _path, headers, _body), = replay.sent
+        assert headers["X-SLURM-USER-TOKEN"] == TOKEN and headers["X-SLURM-USER-NAME"] == "slurmtest"
+        logged = " ".join(str(c) for c in self.sensor_service.get_logger("x").method_calls)
+        assert "watching" in logged and TOKEN not in logged
+        assert self.sensor_service.get_value(JWT_KEY, local=True) is None  # system scope, not the sensor's own
