@@ -3,6 +3,7 @@
 from st2reactor.sensor.base import PollingSensor
 
 try:
+    from slurmdeploy.logs import apply_log_level
     from slurmdeploy.node_events import NodeStateWatcher
     from slurmdeploy.settings import Settings
     from slurmdeploy.slurm.operations import SlurmOperations
@@ -23,7 +24,9 @@ class NodeStateSensor(PollingSensor):
     """Emits node_state_changed for every node whose state differs from the last seen one.
 
     The last seen states live in the datastore (key ``node_states``, local to this
-    sensor, one JSON string), so a restart loses nothing. poll() never raises.
+    sensor, one JSON string), so a restart loses nothing. poll() never raises. Secrets named
+    by datastore key (``slurm_jwt_key``...) are read with
+    ``sensor_service.get_value(name, local=False, decrypt=True)``, as the deployment sensor does.
     """
 
     def __init__(self, sensor_service, config=None, poll_interval=60):
@@ -34,7 +37,9 @@ class NodeStateSensor(PollingSensor):
 
     def setup(self):
         try:
-            interval = Settings.from_config(self.config).node_poll_interval
+            settings = Settings.from_config(self.config, get_secret=self._get_secret)
+            apply_log_level(settings.log_level)
+            interval = settings.node_poll_interval
             self._enabled = interval > 0
             self.set_poll_interval(interval if self._enabled else OFF_INTERVAL)
             if not self._enabled:
@@ -47,7 +52,7 @@ class NodeStateSensor(PollingSensor):
             return
         try:
             if self._watcher is None:
-                settings = Settings.from_config(self.config)
+                settings = Settings.from_config(self.config, get_secret=self._get_secret)
                 self._watcher = NodeStateWatcher(
                     SlurmOperations.from_settings(settings),
                     lambda name: self.sensor_service.get_value(name, local=True),
@@ -59,6 +64,9 @@ class NodeStateSensor(PollingSensor):
         except Exception as exc:  # noqa: BLE001 - poll() must never raise
             self._logger.error("node poll failed, retrying in %ss: %s: %s", self.get_poll_interval(),
                                type(exc).__name__, exc)
+
+    def _get_secret(self, name):
+        return self.sensor_service.get_value(name, local=False, decrypt=True)
 
     def _dispatch(self, change):
         self._logger.info("dispatching %s: node %s %s -> %s", TRIGGER, change.node, change.previous_state,

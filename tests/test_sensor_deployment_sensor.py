@@ -19,16 +19,27 @@ from slurmdeploy.deployer import Event, Observer
 INSTANCES = os.path.join(PACK_DIR, "tests", "fixtures", "trigger_instances")
 
 
+def payload_schemas():
+    """``{trigger ref: payload_schema}`` of the triggers sensors/deployment_sensor.yaml declares."""
+    with open(os.path.join(PACK_DIR, "sensors", "deployment_sensor.yaml")) as f:
+        meta = yaml.safe_load(f)
+    return {"slurmdeploy." + t["name"]: t["payload_schema"] for t in meta["trigger_types"]}
+
+
 def trigger_instances():
-    """Every trigger-instance fixture whose payload the sensor could dispatch as ``(ref, payload)``
-    (the ``*_string_job_id`` and ``*_helm`` ones are rule-tester inputs only: the sensor never
-    sends a job_id as a string, nor a deployment of another kind)."""
+    """Every trigger-instance fixture of this sensor's triggers whose payload it could dispatch, as
+    ``(ref, payload)`` (the ``*_string_job_id`` and ``*_helm`` ones are rule-tester inputs only: the
+    sensor never sends a job_id as a string, nor a deployment of another kind; node_state_changed
+    belongs to the node-state sensor)."""
     out = []
+    refs = set(payload_schemas())
     for path in sorted(glob.glob(os.path.join(INSTANCES, "*"))):
         if "string_job_id" in path or "helm" in path:
             continue
         with open(path) as f:
             data = yaml.safe_load(f)  # YAML is a superset of the JSON fixtures
+        if data["trigger"] not in refs:
+            continue
         payload = data["payload"]
         if payload.get("state_reason") == "None":  # st2-rule-tester fixtures write Python's None
             payload["state_reason"] = None
@@ -52,11 +63,6 @@ class RecordedObservations:
 class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
     sensor_cls = DeploymentSensor
 
-    def payload_schemas(self):
-        with open(os.path.join(PACK_DIR, "sensors", "deployment_sensor.yaml")) as f:
-            meta = yaml.safe_load(f)
-        return {"slurmdeploy." + t["name"]: t["payload_schema"] for t in meta["trigger_types"]}
-
     def sensor_with_events(self, events):
         sensor = self.get_sensor_instance(config=self.config())
         sensor.setup()
@@ -72,7 +78,7 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
 
     def test_dispatched_payloads_match_the_declared_payload_schemas(self):
         instances = trigger_instances()
-        assert {ref for ref, _ in instances} == set(self.payload_schemas())  # every trigger type covered
+        assert {ref for ref, _ in instances} == set(payload_schemas())  # every trigger type covered
         sensor = self.sensor_with_events([Event(ref.split(".", 1)[1], payload) for ref, payload in instances])
         sensor.poll()
         assert len(self.get_dispatched_triggers()) == len(instances)
@@ -81,7 +87,7 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
         for item in self.get_dispatched_triggers():
             # StackStorm's validator is draft-4 with draft-3 "required: true" per property; every
             # property of ours is required, so Draft3Validator checks exactly what it checks
-            jsonschema.Draft3Validator(self.payload_schemas()[item["trigger"]]).validate(item["payload"])
+            jsonschema.Draft3Validator(payload_schemas()[item["trigger"]]).validate(item["payload"])
             json.dumps(item["payload"])  # what the dispatcher stores must be JSON
 
     def test_an_event_is_not_dispatched_again_within_the_quiet_period(self):

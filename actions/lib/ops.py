@@ -15,6 +15,7 @@ from lib.libpath import library_import_error
 
 try:
     from slurmdeploy.errors import SlurmDeployError
+    from slurmdeploy.logs import apply_log_level
     from slurmdeploy.settings import Settings
     from slurmdeploy.slurm.operations import SlurmOperations
 except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
@@ -22,7 +23,12 @@ except ImportError as exc:  # pragma: no cover - depends on the StackStorm setti
 
 
 class OperationsAction(Action):
-    """An action with :attr:`ops` (a SlurmOperations built from ``self.config``)."""
+    """An action with :attr:`ops` (a SlurmOperations built from ``self.config``).
+
+    Secrets named by datastore key (``slurm_jwt_key``, ``client_secret_key``) are read at run
+    time with ``action_service.get_value(name, local=False, decrypt=True)``, as in the
+    deployer's actions (``actions/lib/base.py``), so they stay off the command line.
+    """
 
     def __init__(self, config=None, action_service=None):
         super().__init__(config=config, action_service=action_service)
@@ -32,8 +38,14 @@ class OperationsAction(Action):
     def ops(self):
         """The operations (built on first use, so configuration errors fail the execution)."""
         if self._ops is None:
-            self._ops = SlurmOperations.from_settings(Settings.from_config(self.config))
+            get_secret = self._get_secret if self.action_service is not None else None
+            settings = Settings.from_config(self.config, get_secret=get_secret)
+            apply_log_level(settings.log_level)
+            self._ops = SlurmOperations.from_settings(settings)
         return self._ops
+
+    def _get_secret(self, name):
+        return self.action_service.get_value(name, local=False, decrypt=True)
 
     def call(self, method, *args, **kwargs):
         """Run ``self.ops.<method>(*args, **kwargs)`` as ``(ok, result)``."""
