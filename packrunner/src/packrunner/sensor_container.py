@@ -35,6 +35,11 @@ class SensorContainer:
     def __len__(self):
         return len(self._sensors)
 
+    @property
+    def class_names(self):
+        """The class names of the started sensors, in start order (list of str)."""
+        return [meta.class_name for meta, *_ in self._sensors]
+
     def start(self):
         """Start all enabled sensors in their own threads (setup() then poll loop).
 
