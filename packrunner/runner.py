@@ -9,6 +9,7 @@ import copy
 import json
 import logging
 import os
+import socket
 import threading
 import time
 import traceback
@@ -41,6 +42,9 @@ EXEC_LOG = logging.getLogger("packrunner.execution")
 SENSOR_LOG = logging.getLogger("packrunner.sensor")
 
 DEFAULT_ACTION_TIMEOUT = 600
+#: string values longer than this (characters) are cut in log lines and in the recorded
+#: history (trigger instances, execution parameters); actions get the full values
+SHOWN_VALUE_LIMIT = 2048
 
 
 class ConfigError(ValueError):
@@ -69,6 +73,47 @@ def _jsonable(value):
         return value
     except (TypeError, ValueError):
         return str(value)
+
+
+def abridged(value, limit=SHOWN_VALUE_LIMIT):
+    """``value`` with every string longer than ``limit`` characters cut to ``limit`` and
+    marked ``...[<n> characters, truncated]`` (dicts, lists and tuples walked), for log
+    lines and history: a 1 MiB script must not be copied into every log line."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else "%s...[%d characters, truncated]" % (value[:limit], len(value))
+    if isinstance(value, dict):
+        return {k: abridged(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [abridged(v, limit) for v in value]
+    return value
+
+
+def _process_start_ticks(pid):
+    """Start time of process ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field
+    22), which tells a process from a later one that got the same pid; None if gone."""
+    try:
+        with open("/proc/%d/stat" % int(pid)) as f:
+            stat = f.read()
+    except (OSError, ValueError):
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def runner_id(pid=None):
+    """This runner process's id: ``<hostname>:<pid>:<start ticks>``."""
+    pid = os.getpid() if pid is None else pid
+    return "%s:%d:%s" % (socket.gethostname(), pid, _process_start_ticks(pid))
+
+
+def runner_alive(rid):
+    """Is the runner ``rid`` (see :func:`runner_id`) still running? None for another host."""
+    try:
+        host, pid, ticks = rid.rsplit(":", 2)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return None
+    return _process_start_ticks(int(pid)) == ticks
 
 
 def _masked_cast_error(error, props):
@@ -176,6 +221,9 @@ class Runner:
         self._action_base = Action
         self.state_dir = os.path.abspath(state_dir or os.path.join(os.getcwd(), ".state"))
         self.datastore = Store(self.state_dir)
+        self.runner_id = runner_id()
+        for execution_id in self.datastore.abandon_executions(runner_alive):
+            EXEC_LOG.warning("execution %s abandoned: the runner that ran it is gone (killed?)", execution_id)
         self.config = load_config(self.pack, config, store=self.datastore, strict=strict_config)
         self.workers = max(1, int(workers))
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="packrunner-action")
@@ -338,17 +386,17 @@ class Runner:
         record = {"id": instance_id, "ref": ref, "status": status, "reason": reason, "payload": payload,
                   "executions": []}
         try:
-            logged_payload = json.dumps(payload, default=str, sort_keys=True)
+            logged_payload = json.dumps(abridged(payload), default=str, sort_keys=True)
         except Exception:
-            logged_payload = repr(payload)
+            logged_payload = repr(abridged(payload))
         if status == "dropped":
             TRIGGER_LOG.warning("TRIGGER DROPPED: trigger %s %s payload=%s: %s", instance_id, ref, logged_payload,
                                 reason)
-            self.datastore.record_trigger_instance(instance_id, ref, _jsonable(payload), status, reason)
+            self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status, reason)
             return record
         TRIGGER_LOG.info("trigger %s %s payload=%s%s", instance_id, ref, logged_payload,
                          " trace_tag=%s" % trace_tag if trace_tag else "")
-        self.datastore.record_trigger_instance(instance_id, ref, _jsonable(payload), status)
+        self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status)
         for rule in self.pack.rules:
             if not rule.enabled or rule.trigger_type != ref:
                 continue
@@ -420,7 +468,7 @@ class Runner:
             RULE_LOG.error("rule %s: cannot run %s for trigger %s: %s", rule.ref, action.ref, instance_id, e)
             record = self._new_record(action, {}, instance_id, rule.ref)
             record.update(status="failed", error="parameter error: %s" % e, end_time=time.time(),
-                          parameters=mask_secrets(rule.action_parameters, action.all_parameters))
+                          parameters=abridged(mask_secrets(rule.action_parameters, action.all_parameters)))
             self.datastore.save_execution(record)
             return record["id"]
         record = self._schedule(action, params, instance_id, rule.ref)
@@ -493,7 +541,7 @@ class Runner:
         return {
             "id": _short_id(),
             "action": action.ref,
-            "parameters": mask_secrets(_shown_params(action, params), action.all_parameters),
+            "parameters": abridged(mask_secrets(_shown_params(action, params), action.all_parameters)),
             "status": "scheduled",
             "result": None,
             "error": None,
@@ -501,6 +549,7 @@ class Runner:
             "end_time": None,
             "trigger_instance_id": trigger_instance_id,
             "rule": rule,
+            "runner": self.runner_id,
         }
 
     def _schedule(self, action, params, trigger_instance_id=None, rule=None):
