@@ -358,18 +358,28 @@ class Deployer:
         is cancelled first and recorded in the state, so it is never left untracked."""
         key = dep.key
         message = f"Slurm rejected the job of deployment {key!r}: {exc}"
-        if exc.job_id is not None:
+        job_id = exc.job_id
+        if job_id is None:
+            # 24.11 answers e.g. error 2014 with HTTP 500 and no job id, yet lists a FAILED
+            # job (BadConstraints) with our marker: record it, so no job of ours is untracked
+            made = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
+            job_id = _pick(made).job_id if made else None
+            if job_id is not None:
+                message += f"; Slurm lists it as job {job_id}"
+        if job_id is not None:
+            job = self.slurm.get_job(job_id)
             try:
-                cancelled = self.slurm.cancel_job(exc.job_id)
-                message += f"; job {exc.job_id} {'cancelled' if cancelled else 'already gone'}"
+                if job is not None and not job.finished:
+                    cancelled = self.slurm.cancel_job(job_id)
+                    message += f"; job {job_id} {'cancelled' if cancelled else 'already gone'}"
             except SlurmAPIError as cancel_exc:
                 # recorded anyway: the sensor cancels the job of a SubmitFailed state (wanted_job)
-                message += f"; cancelling job {exc.job_id} failed ({cancel_exc}), the deployer retries"
-        failed = DeploymentState(key, exc.job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message,
+                message += f"; cancelling job {job_id} failed ({cancel_exc}), the deployer retries"
+        failed = DeploymentState(key, job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message,
                                  error_state=message)
         written = self.configdb.write_state(key, failed, mod, dep.revision)
         LOG.warning("%s", message)
-        return False, result("rejected", key, job_id=exc.job_id, status=states.FAILED, error=message,
+        return False, result("rejected", key, job_id=job_id, status=states.FAILED, error=message,
                              state_written=written)
 
     # -------------------------------------------------------------- cancel

@@ -92,10 +92,7 @@ def transport_problem(exc, timeout):
         timeout whose retries ran out as a ``ConnectionError`` wrapping urllib3's
         ``MaxRetryError``; its ``reason`` is the real cause.
     """
-    reason = exc
-    inner = exc.args[0] if exc.args else None
-    if isinstance(inner, urllib3_errors.MaxRetryError) and inner.reason is not None:
-        reason = inner.reason
+    reason = _cause(exc)
     if isinstance(reason, urllib3_errors.NewConnectionError):  # a ConnectTimeoutError subclass
         return "connection refused or host unreachable"
     if isinstance(reason, (requests.ConnectTimeout, urllib3_errors.ConnectTimeoutError)):
@@ -105,6 +102,22 @@ def transport_problem(exc, timeout):
     if isinstance(reason, (requests.exceptions.SSLError, urllib3_errors.SSLError)):
         return "TLS verification failed (set ca_bundle to the CA that signed slurmrestd's certificate)"
     return type(reason).__name__
+
+
+def _cause(exc):
+    """The real cause of a ``requests`` exception (unwrapping urllib3's ``MaxRetryError``)."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, urllib3_errors.MaxRetryError) and inner.reason is not None:
+        return inner.reason
+    return exc
+
+
+def request_not_sent(exc):
+    """True when a ``requests`` exception proves nothing reached the server (the
+    connection could not be opened: refused, unreachable, connect timeout)."""
+    reason = _cause(exc)
+    return isinstance(reason, (urllib3_errors.NewConnectionError, urllib3_errors.ConnectTimeoutError,
+                               requests.ConnectTimeout))
 
 
 class SlurmClient:
@@ -243,12 +256,14 @@ class SlurmClient:
                          self.token_source.mode, answer.status_code)
                 answer = self._send(method, path, body, params)
         except requests.RequestException as exc:
-            raise SlurmAPIError(
+            error = SlurmAPIError(
                 f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
                 method=method,
                 endpoint=path,
                 api_version=version,
-            ) from None
+            )
+            error.request_sent = not request_not_sent(exc)
+            raise error from None
         try:
             data = answer.json() if answer.content else {}
         except ValueError:
@@ -303,6 +318,7 @@ class SlurmClient:
 
         Raises:
             SlurmAuthError: the credentials were refused (HTTP 401/403/511): no job.
+            SlurmAPIError: the connection could not be opened (nothing was sent): no job.
             SubmitRejected: Slurm answered and refused the job (errors attached, e.g. 2014
                 node configuration not available, 2019 missing environment, 2099 bad
                 mcs_label), or answered 2xx without a job id. ``job_id`` is set when Slurm
@@ -320,6 +336,8 @@ class SlurmClient:
         except SlurmAuthError:
             raise
         except SlurmAPIError as exc:  # no answer, or a 2xx body that is not JSON
+            if getattr(exc, "request_sent", True) is False:
+                raise  # the connection could not be opened: nothing was submitted
             raise SubmitOutcomeUnknown(f"the submit of job {job_request.name!r} got no usable answer: {exc}",
                                        status=exc.status, **where) from None
         job_id = api.submitted_job_id(data)
