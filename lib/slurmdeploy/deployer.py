@@ -166,9 +166,9 @@ class Deployer:
     def _log_ignored(self, snap):
         """Log every unusable entry of the snapshot once (per path and mod_revision)."""
         for path, mod_rev, reason in snap.ignored:
-            self._log_once(logging.WARNING, ("ignored", path, mod_rev), "%s ignored: %s (fix: %s)",
-                           self.configdb.endpoint + " " + path[:80], reason,
-                           "create it again with a key of letters, digits and '-', at most 96 characters")
+            self._log_once(logging.WARNING, ("ignored", path, mod_rev),
+                           "Configuration DB entry %s ignored: %s. Fix: create the deployment again with a key of "
+                           "letters, digits and '-' (at most 96 characters)", path[:80], reason)
         for key, dep in sorted(snap.deployments.items()):
             if dep.kind is None or (not dep.valid and dep.kind != "slurm"):
                 self._log_once(logging.WARNING, ("bad", key, dep.mod_revision),

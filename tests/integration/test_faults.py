@@ -9,8 +9,6 @@ import pytest
 
 import testbed
 from integration.conftest import settle, wait_for
-from slurmdeploy.auth import StaticJWT
-from slurmdeploy.slurm import JobRequest, SlurmClient
 
 #: run a test on Slurm 24.11 (trixie) and 22.05 (bookworm)
 BOTH_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
@@ -26,16 +24,11 @@ def raw_put(db, path, value):
     db.client.put(f"{db.prefix}/deploy/{path}".encode("utf-8"), value)
 
 
-def planted_job(cluster, name, label, comment=None, hold=False):
-    """A job planted by another user of the cluster: our mcs_label and job name (anyone can
-    set both), with ``comment``; held (never starts) when ``hold``. Returns its id."""
-    client = SlurmClient(cluster["url"], StaticJWT(str(cluster["jwt"]), cluster["user"]))
-    job_id = client.submit_job(JobRequest(name=name, script="#!/bin/bash\nsleep 300\n", mcs_label=label,
-                                          comment=comment, environment={"PATH": "/usr/bin:/bin"},
-                                          current_working_directory="/tmp", standard_output="/dev/null"))
-    if hold:
-        testbed.slurm_exec(cluster["state_dir"], "scontrol", "hold", str(job_id), check=True)
-    return job_id
+def planted_job(cluster, name, label, comment=None, hold=True):
+    """A job planted by a user of the cluster: our mcs_label and job name (anyone can set
+    both), with ``comment``; held, so it never starts. Returns its id."""
+    assert hold
+    return testbed.plant_job(cluster, name, label, comment)
 
 
 def messages(caplog, text):
@@ -112,7 +105,7 @@ def test_planted_lookalike_jobs_are_never_adopted_updated_or_cancelled(deployer,
         assert not ok and res["jobs"] == [{"job_id": held, "outcome": "refused"}]
         ok, res = deployer.cancel("look-1")
         assert ok and res["jobs"] == []
-        assert {deployer.slurm.get_job(j).job_state for j in (held, other)} <= {"PENDING", "RUNNING"}
+        assert {deployer.slurm.get_job(j).job_state for j in (held, other)} == {"PENDING"}
     finally:
         for planted in (held, other):
             deployer.slurm.cancel_job(planted)
