@@ -60,11 +60,12 @@ for _path in (REPO / "tests", REPO / "lib", REPO):
 
 import testbed  # noqa: E402  (tests/testbed.py)
 from slurmdeploy.auth import StaticJWT  # noqa: E402
-from slurmdeploy.configdb import ConfigDB  # noqa: E402
+from slurmdeploy.configdb import ConfigDB, loads  # noqa: E402
 from slurmdeploy.errors import SlurmDeployError  # noqa: E402
 from slurmdeploy.jobs import parse_marker  # noqa: E402
 from slurmdeploy.settings import Settings  # noqa: E402
 from slurmdeploy.slurm import SlurmClient  # noqa: E402
+from slurmdeploy.states import DeploymentState  # noqa: E402
 
 FLAVOURS = {"22.05": "bookworm", "24.11": "trixie"}
 #: metrics that must be 0
@@ -472,9 +473,10 @@ class Chaos:
         interval = self.args.create_interval
         self.plan(self.args.deployments * interval)
         next_create, index = time.monotonic(), 0
-        while index < self.args.deployments and time.monotonic() < deadline:
+        # go on until every fault happened at least once (a fault may delay another)
+        while (index < self.args.deployments or self.forced) and time.monotonic() < deadline:
             now = time.monotonic()
-            if now >= next_create:
+            if now >= next_create and index < self.args.deployments:
                 self.new_deployment(index)
                 index += 1
                 next_create = now + self.rng.uniform(0.3 * interval, 1.7 * interval)
@@ -497,19 +499,39 @@ class Chaos:
     def settled(self):
         """Every live deployment has a terminal state, no orphan is left, no job of ours runs."""
         try:
-            snap = self.db.snapshot()
+            deployments, states = self.raw_view()
         except SlurmDeployError:
             return False
         for key, revision in self.expected:
-            dep = snap.deployments.get(key)
-            if dep is not None and dep.revision == revision:
-                state = snap.states.get(key, (None,))[0]
+            if deployments.get(key) == revision:
+                state = states.get(key)
                 if state is None or not state.terminal:
                     return False
-        if snap.orphans:
+        if self.orphans():
             return False
         self.watcher.refresh()
         return not [j for j in self.our_jobs() if not j.finished]
+
+    def raw_view(self):
+        """``({key: create_revision}, {key: DeploymentState})`` read from etcd directly, not
+        through the library under test (only the SKA state format is parsed with it)."""
+        items, _ = self.db._range("read the deployments", "/deploy/", prefix=True)
+        deployments, states = {}, {}
+        for path, raw, create_rev, _ in items:
+            parts = path[len("/deploy/"):].split("/")
+            if len(parts) == 1:
+                deployments[parts[0]] = create_rev
+            elif parts[1:] == ["state"]:
+                states[parts[0]] = DeploymentState.from_dict(parts[0], loads(raw))
+        return deployments, states
+
+    def orphans(self):
+        """Paths of states and owners under ``/deploy/`` whose deployment key is absent
+        (read here from etcd directly, not through the library under test)."""
+        items, _ = self.db._range("look for orphan states", "/deploy/", prefix=True)
+        paths = {path for path, _, _, _ in items}
+        return sorted(p for p in paths if p.rsplit("/", 1)[-1] in ("state", "owner") and p.count("/") == 3
+                      and p.rsplit("/", 1)[0] not in paths)
 
     def our_jobs(self):
         """Jobs the deployer submitted: our label and a marker naming the job's own key (a
@@ -521,15 +543,15 @@ class Chaos:
 
     # ---------------------------------------------------------- metrics
     def metrics(self):
-        snap = self.db.snapshot()
+        deployments, states = self.raw_view()
         jobs = self.watcher.jobs
         ours = self.our_jobs()
         by_incarnation = {}
         for job in ours:
             by_incarnation.setdefault(parse_marker(job.comment), []).append(job)
-        live = {(k, d.revision) for k, d in snap.deployments.items() if d.kind == "slurm"}
+        live = set(deployments.items())
         m = {"deployments": len(self.expected), "jobs": len(ours), "duplicates": 0, "lost": 0,
-             "wrong final states": 0, "orphan states": len(snap.orphans), "untracked jobs": 0,
+             "wrong final states": 0, "orphan states": len(self.orphans()), "untracked jobs": 0,
              "foreign jobs touched": 0, "secrets found": 0}
         problems = []
         for ident, found in by_incarnation.items():
@@ -539,7 +561,7 @@ class Chaos:
         for ident, expected in sorted(self.expected.items()):
             if ident not in live:
                 continue
-            state = snap.states.get(ident[0], (None,))[0]
+            state = states.get(ident[0])
             if state is None or not state.terminal:
                 m["lost"] += 1
                 problems.append(f"lost: {ident} state {state}")
@@ -549,7 +571,7 @@ class Chaos:
             if expected is None or got != expected or not job_ok:
                 m["wrong final states"] += 1
                 problems.append(f"wrong final state of {ident}: {state} (expected {expected})")
-        recorded = {(k, st.job_id) for k, (st, _) in snap.states.items()}
+        recorded = {(k, st.job_id) for k, st in states.items()}
         for job in ours:
             if not job.finished and (job.name[4:], job.job_id) not in recorded:
                 m["untracked jobs"] += 1
