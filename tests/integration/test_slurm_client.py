@@ -130,6 +130,7 @@ def test_every_job_option_takes_effect_read_back_from_slurm(cluster, flavour, ve
     client = _client(cluster, version)
     label = f"sdp_it_{uuid.uuid4().hex[:8]}"
     request = _request("#!/bin/bash\nsleep 1\n", label, partition="debug", comment="it-options", time_limit=7,
+                       account="sdp-acct", qos="normal",
                        nodes=1, tasks=1, cpus_per_task=2, memory_per_node=100,
                        standard_output="/tmp/it-out-%j", standard_error="/tmp/it-err-%j")
     job_id = client.submit_job(request)
@@ -140,6 +141,9 @@ def test_every_job_option_takes_effect_read_back_from_slurm(cluster, flavour, ve
     assert number == {"node_count": 1, "tasks": 1, "cpus": 2, "memory_per_node": 100, "time_limit": 7}
     assert (record["partition"], record["comment"], record["mcs_label"], record["name"]) == (
         "debug", "it-options", label, request.name)
+    # the testbed has no accounting database: 22.05 then keeps no QOS at all (shown empty,
+    # whatever is sent), 24.11 keeps the one asked for
+    assert (record["account"], record["qos"]) == ("sdp-acct", "" if version == "v0.0.38" else "normal")
     # 24.11 shows the paths with %j expanded, 22.05 as given
     assert record["standard_output"] in ("/tmp/it-out-%j", f"/tmp/it-out-{job_id}")
     assert record["standard_error"] in ("/tmp/it-err-%j", f"/tmp/it-err-{job_id}")
