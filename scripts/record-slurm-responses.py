@@ -19,6 +19,11 @@ writes ``<out>/<version>/<name>.json``, each ``{"request": {"method", "path", "b
   job_unknown       GET .../job/999999
   submit_error      POST .../job/submit without `environment`
   delete_unknown    DELETE .../job/999999
+  submit_refused    POST .../job/submit with cpus_per_task 999 (22.05: HTTP 200, a job id and
+                    error 2015 - that job is then cancelled; 24.11: HTTP 500, error 2014)
+  jobs_bad_signature  GET .../jobs with the token's signature replaced (22.05: HTTP 500,
+                    error -1; 24.11: 511, error 1007)
+  submit_bad_signature  POST .../job/submit with that token (22.05: HTTP 500, error 5005)
 
 Usage:
   eval "$(testbed/slurm.sh start trixie /tmp/rec)"   # sets SLURM_JWT, SLURM_REST_URL, ...
@@ -153,6 +158,20 @@ class Recorder:
         self.save(v, "submit_error", self.call(
             "POST", f"/slurm/{v}/job/submit", self.job_body(v, "rec-noenv", "#!/bin/bash\ntrue", env=False)))
         self.save(v, "delete_unknown", self.call("DELETE", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
+        body = self.job_body(v, "rec-cpus", "#!/bin/bash\ntrue")
+        body.get("job", body)["cpus_per_task"] = 999
+        refused = self.call("POST", f"/slurm/{v}/job/submit", body)
+        self.save(v, "submit_refused", refused)
+        if isinstance(refused["body"], dict) and refused["body"].get("job_id"):
+            self.call("DELETE", f"/slurm/{v}/job/{refused['body']['job_id']}")
+        head, payload, signature = self.token.split(".")
+        self.session.headers["X-SLURM-USER-TOKEN"] = f"{head}.{payload}.{'A' * len(signature)}"
+        try:
+            self.save(v, "jobs_bad_signature", self.call("GET", f"/slurm/{v}/jobs"))
+            self.save(v, "submit_bad_signature", self.call(
+                "POST", f"/slurm/{v}/job/submit", self.job_body(v, "rec-badsig", "#!/bin/bash\ntrue")))
+        finally:
+            self.session.headers["X-SLURM-USER-TOKEN"] = self.token
 
 
 def main(argv=None):

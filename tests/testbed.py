@@ -306,3 +306,23 @@ def idp_stats(info):
         return session.get(info["stats_url"], verify=info["ca_file"], timeout=10).json()
     finally:
         session.close()
+
+
+def plant_job(cluster, name, label, comment=None, script="#!/bin/bash\nsleep 3000\n"):
+    """Submit a *held* job (``hold: true``: it never starts) as the cluster's REST user, with
+    any ``name``, mcs_label and comment - what any Slurm user can do, e.g. to plant a
+    lookalike of a deployment's job. Returns its job id."""
+    from slurmdeploy.auth import StaticJWT
+    from slurmdeploy.slurm import JobRequest, SlurmClient
+
+    client = SlurmClient(cluster["url"], StaticJWT(str(cluster["jwt"]), cluster["user"]))
+    request = JobRequest(name=name, script=script, mcs_label=label, comment=comment,
+                         environment={"PATH": "/usr/bin:/bin"}, current_working_directory="/tmp",
+                         standard_output="/dev/null")
+    body = client.api.submit_body(request)
+    body["job"]["hold"] = True  # job_desc hold (every REST version): submitted held
+    _, answer = client.request("POST", client.api.submit_path(), body=body)
+    job_id = client.api.submitted_job_id(answer)
+    if job_id is None:
+        raise TestbedError(f"planting job {name!r} failed: {answer.get('errors')}")
+    return job_id

@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import etcd3gw
@@ -70,8 +70,10 @@ class Deployment:
         args: the deployment's arguments (dict; for ``slurm`` see :mod:`slurmdeploy.jobs`).
         revision: etcd ``create_revision`` of the key: changes when a deployment is
             deleted and created again with the same key (used to tell jobs apart).
-        valid: False when the stored value is not a JSON object with a dict ``args``;
-            ``problem`` then says why.
+        valid: False when the stored value is not a JSON object with a dict ``args`` or
+            has no ``kind``; ``problem`` then says why.
+        mod_revision: etcd ``mod_revision`` of the key (0 when unknown): tells one stored
+            value from the next, e.g. to log a bad value once.
     """
 
     key: str
@@ -80,6 +82,7 @@ class Deployment:
     revision: int
     valid: bool = True
     problem: Optional[str] = None
+    mod_revision: int = 0
 
 
 @dataclass
@@ -91,12 +94,19 @@ class Snapshot:
         states: key -> ``(DeploymentState, mod_revision)``.
         owners: key -> decoded owner value.
         revision: the etcd store revision of the read.
+        ignored: ``(path, mod_revision, reason)`` of every entry under ``/deploy/`` that is
+            not a deployment, state or owner in ska-sdp-config's layout (e.g. a key that
+            ska-sdp-config would reject: unicode, spaces, ``/``, longer than 96).
+        orphans: keys with a state in the Slurm deployer's format or an owner written by
+            this deployer but no deployment (left by a non-recursive delete).
     """
 
     deployments: dict
     states: dict
     owners: dict
     revision: int
+    ignored: list = field(default_factory=list)
+    orphans: list = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -234,24 +244,44 @@ class ConfigDB:
     def snapshot(self):
         """Read all deployments, states and owners in one range request.
 
+        A state last written before its deployment was created (etcd ``mod_revision``
+        lower than the deployment's ``create_revision``) belongs to an earlier deployment
+        with the same key, left behind by a non-recursive delete: it reads as no state
+        (status UNSET) with its real mod_revision, so the next write replaces it
+        (:meth:`get_state`).
+
         Returns:
             A :class:`Snapshot`. Keys that do not match ska-sdp-config's key pattern
-            and children other than ``state``/``owner`` are ignored.
+            and children other than ``state``/``owner`` are listed in ``ignored``.
         """
         base = f"{self.prefix}/deploy/"
         items, revision = self._range("read the deployments", base, prefix=True)
         snap = Snapshot({}, {}, {}, revision)
+        state_revisions, raw_states, raw_owners = {}, {}, {}
         for path, raw, create_rev, mod_rev in items:
             parts = path[len(base):].split("/")
             key = parts[0]
             if not KEY_PATTERN.match(key):
-                continue
-            if len(parts) == 1:
-                snap.deployments[key] = _parse_deployment(key, raw, create_rev)
+                snap.ignored.append((path, mod_rev, f"deployment key {_shown_key(path[len(base):])} does not match "
+                                     f"{KEY_PATTERN.pattern} (ska-sdp-config rejects it)"))
+            elif len(parts) == 1:
+                snap.deployments[key] = _parse_deployment(key, raw, create_rev, mod_rev)
             elif parts[1:] == ["state"]:
-                snap.states[key] = (DeploymentState.from_dict(key, loads(raw)), mod_rev)
+                raw_states[key] = loads(raw)
+                state_revisions[key] = mod_rev
+                snap.states[key] = (DeploymentState.from_dict(key, raw_states[key]), mod_rev)
             elif parts[1:] == ["owner"]:
-                snap.owners[key] = loads(raw) or {}
+                raw_owners[key] = loads(raw) or {}
+                snap.owners[key] = raw_owners[key]
+            else:
+                snap.ignored.append((path, mod_rev, f"deployment key {_shown_key(path[len(base):])} contains '/' "
+                                     f"(ska-sdp-config rejects it; keys match {KEY_PATTERN.pattern})"))
+        for key, written in state_revisions.items():
+            dep = snap.deployments.get(key)
+            if dep is not None and is_stale_state(written, dep.revision):
+                snap.states[key] = (DeploymentState.from_dict(key, None), snap.states[key][1])
+        snap.orphans = sorted(k for k in set(raw_states) | set(raw_owners) if k not in snap.deployments
+                              and (is_slurm_state(raw_states.get(k)) or is_our_owner(raw_owners.get(k))))
         return snap
 
     def get_deployment(self, key):
@@ -259,15 +289,28 @@ class ConfigDB:
         items, _ = self._range(f"read deployment {key!r}", self.deployment_path(key))
         if not items:
             return None
-        _, raw, create_rev, _ = items[0]
-        return _parse_deployment(key, raw, create_rev)
+        _, raw, create_rev, mod_rev = items[0]
+        return _parse_deployment(key, raw, create_rev, mod_rev)
 
-    def get_state(self, key):
-        """Return ``(DeploymentState, mod_revision)``; mod_revision 0 when no state exists."""
+    def get_state(self, key, deployment_revision=None):
+        """Return ``(DeploymentState, mod_revision)``; mod_revision 0 when no state exists.
+
+        Args:
+            key: deployment key.
+            deployment_revision: the deployment's create_revision (``Deployment.revision``).
+                When given, a state last written before it (an earlier deployment's, left
+                by a non-recursive delete of ``/deploy/<key>``; :func:`is_stale_state`)
+                reads as no state (UNSET) but keeps its mod_revision, so that a
+                compare-and-swap write replaces it.
+        """
         items, _ = self._range(f"read the state of deployment {key!r}", self.state_path(key))
         if not items:
             return DeploymentState.from_dict(key, None), 0
         _, raw, _, mod_rev = items[0]
+        if deployment_revision is not None and is_stale_state(mod_rev, deployment_revision):
+            LOG.debug("deployment %r: the state written at revision %s predates the deployment (revision %s); "
+                      "ignored", key, mod_rev, deployment_revision)
+            return DeploymentState.from_dict(key, None), mod_rev
         return DeploymentState.from_dict(key, loads(raw)), mod_rev
 
     def get_owner(self, key):
@@ -309,16 +352,17 @@ class ConfigDB:
         )
 
     def drop_orphan_state(self, key):
-        """Delete a state left under a deleted deployment (only while ``/deploy/<key>`` is
-        absent), so the key can be used again.
+        """Delete the state and owner left under a deleted deployment (only while
+        ``/deploy/<key>`` is absent), so the key can be used again.
 
         Returns:
-            True when the deployment was absent (and any leftover state is gone).
+            True when the deployment was absent (and any leftover state and owner are gone).
         """
         return self.txn(
-            f"remove the leftover state of deleted deployment {key!r}",
+            f"remove the leftover state and owner of deleted deployment {key!r}",
             [{"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            [{"request_delete_range": {"key": _b64(self.state_path(key))}}],
+            [{"request_delete_range": {"key": _b64(self.state_path(key))}},
+             {"request_delete_range": {"key": _b64(self.owner_path(key))}}],
         )
 
     def write_state(self, key, state, expected_mod_revision, deployment_revision=None):
@@ -388,17 +432,54 @@ class ConfigDB:
             LOG.warning("%s; the owner key expires with its lease", exc)
 
 
-def _parse_deployment(key, raw, create_rev):
+def _parse_deployment(key, raw, create_rev, mod_rev=0):
     value = loads(raw)
     if not isinstance(value, dict):
-        return Deployment(key, None, {}, create_rev, False, "the stored value is not a JSON object")
+        what = "not JSON" if value is None else f"a JSON {type(value).__name__}"
+        return Deployment(key, None, {}, create_rev, False,
+                          f"the stored value is {what}, not a JSON object {{\"key\", \"kind\", \"args\"}}", mod_rev)
     kind = value.get("kind", value.get("type"))
+    if kind is None:
+        return Deployment(key, None, {}, create_rev, False,
+                          "the stored object has no 'kind' (ska-sdp-config writes 'slurm' or 'helm')", mod_rev)
     args = value.get("args", {})
     if args is None:
         args = {}
     if not isinstance(args, dict):
-        return Deployment(key, kind, {}, create_rev, False, f"'args' must be an object, got {type(args).__name__}")
-    return Deployment(key, kind, args, create_rev)
+        return Deployment(key, kind, {}, create_rev, False, f"'args' must be an object, got {type(args).__name__}",
+                          mod_rev)
+    return Deployment(key, kind, args, create_rev, mod_revision=mod_rev)
+
+
+def _shown_key(key, limit=60):
+    """A key for a log line: repr, cut to ``limit`` characters with its length."""
+    shown = repr(key)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(key)} characters)"
+
+
+def is_stale_state(state_mod_revision, deployment_revision):
+    """True when a state was last written before its deployment was created.
+
+    Every state this deployer writes is written by a compare-and-swap that requires the
+    deployment's current create_revision (:meth:`ConfigDB.write_state`), so the state of
+    the current deployment always has a mod_revision at or above the deployment's
+    create_revision (equal when ska-sdp-config creates both in one transaction). A lower
+    one is an earlier deployment's, left when only ``/deploy/<key>`` was deleted.
+    """
+    return int(state_mod_revision) < int(deployment_revision)
+
+
+def is_slurm_state(value):
+    """True for a decoded state value in the Slurm deployer's format (``jobs`` ->
+    ``{key: {"slurm_job_id", ...}}``); other deployers' states are left alone."""
+    jobs = value.get("jobs") if isinstance(value, dict) else None
+    return isinstance(jobs, dict) and any(isinstance(j, dict) and "slurm_job_id" in j for j in jobs.values())
+
+
+def is_our_owner(value):
+    """True for a decoded owner value written by this deployer (:meth:`ConfigDB.claim`)."""
+    command = value.get("command") if isinstance(value, dict) else None
+    return isinstance(command, list) and command[:1] == ["slurmdeploy"]
 
 
 def connect(settings):

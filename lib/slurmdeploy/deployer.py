@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from slurmdeploy import states
 from slurmdeploy.configdb import ConfigDB
-from slurmdeploy.errors import InvalidDeployment, SlurmAPIError, SlurmAuthError
+from slurmdeploy.errors import ConfigDBError, InvalidDeployment, SlurmAPIError, SubmitOutcomeUnknown, SubmitRejected
 from slurmdeploy.jobs import build_job, deployment_marker, job_name, key_from_job_name, parse_marker
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm.client import SlurmClient
@@ -37,8 +37,8 @@ DEPLOYMENT_NEW = "deployment_new"
 DEPLOYMENT_REMOVED = "deployment_removed"
 JOB_STATE_CHANGED = "job_state_changed"
 
-#: HTTP statuses after which a failed submit may succeed later (not the deployment's fault).
-TRANSIENT_STATUSES = frozenset({None, 408, 429, 502, 503, 504})
+#: Kinds of deployment other deployers run (left alone without a log line at INFO).
+OTHER_KINDS = frozenset({"helm"})
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,8 @@ class Deployer:
         self.slurm = slurm
         self.environ = os.environ if environ is None else environ
         self.mcs_label = settings.mcs_label
+        self._once = OnceLog(LOG)
+        self._once_seen = set()
 
     @classmethod
     def from_config(cls, config=None, environ=None, get_secret=None):
@@ -97,7 +99,15 @@ class Deployer:
 
         The Configuration DB is read first, then Slurm's job list, so a job whose
         deployment seems gone or whose recorded job seems gone is confirmed with a
-        second, targeted read before an event is emitted.
+        second, targeted read before an event is emitted. Also, without an event:
+
+        - logs every entry it cannot use (bad key, non-JSON value, no ``kind``, unknown
+          kind) once per key and mod_revision, with the reason;
+        - logs once, at WARNING, every job that carries our mcs_label and a deployment's
+          job name but not that deployment's marker (a lookalike: never adopted, updated
+          or cancelled);
+        - deletes the state and owner left by a deployment deleted without its children
+          (``etcdctl del /deploy/<key>``), once its key is absent.
 
         Returns:
             A list of :class:`Event`, in deployment-key order.
@@ -114,16 +124,15 @@ class Deployer:
             key = key_from_job_name(job.name)
             if key is not None:
                 by_key.setdefault(key, []).append(job)
+        self._log_ignored(snap)
         events = []
-        wanted = {}  # key -> the job id its state records
+        states_now = {}
         for key in sorted(snap.deployments):
             dep = snap.deployments[key]
             if dep.kind != "slurm":
-                if dep.kind is None:
-                    LOG.debug("deployment %r ignored: %s", key, dep.problem)
                 continue
             state, _ = snap.states.get(key, (DeploymentState.from_dict(key, None), 0))
-            wanted[key] = state.job_id
+            states_now[key] = state
             if state.terminal:
                 continue
             try:
@@ -132,20 +141,68 @@ class Deployer:
                 LOG.warning("deployment %r skipped this poll: %s", key, exc)
         for key in sorted(by_key):
             for job in by_key[key]:
-                if job.finished:
+                if job.finished or not self._is_ours(job, key):
                     continue
                 dep = snap.deployments.get(key)
-                if dep is not None and self._belongs(job, dep) and wanted.get(key) in (None, job.job_id):
+                if dep is not None and wanted_job(job, dep, states_now.get(key)):
                     continue
                 # confirm: the deployment may have been created after the snapshot
                 dep = self.configdb.get_deployment(key)
-                recorded = self.configdb.get_state(key)[0].job_id if dep is not None else None
-                if dep is None or not self._belongs(job, dep) or recorded not in (None, job.job_id):
+                state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
+                if dep is None or not wanted_job(job, dep, state):
                     events.append(
                         Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state})
                     )
+        self._drop_orphans(snap)
+        self._once.forget_all_but(self._once_seen)
+        self._once_seen = set()
         self.touch_liveness()
         return events
+
+    def _log_once(self, level, identity, message, *args):
+        """Log ``message`` once per ``identity`` while it is seen at every poll."""
+        self._once_seen.add(identity)
+        self._once.log(level, identity, message, *args)
+
+    def _log_ignored(self, snap):
+        """Log every unusable entry of the snapshot once (per path and mod_revision)."""
+        for path, mod_rev, reason in snap.ignored:
+            self._log_once(logging.WARNING, ("ignored", path, mod_rev),
+                           "Configuration DB entry %s ignored: %s. Fix: create the deployment again with a key of "
+                           "letters, digits and '-' (at most 96 characters)", path[:80], reason)
+        for key, dep in sorted(snap.deployments.items()):
+            if dep.kind is None or (not dep.valid and dep.kind != "slurm"):
+                self._log_once(logging.WARNING, ("bad", key, dep.mod_revision),
+                               "deployment %r ignored: %s; no state is written (the deployer cannot tell whose "
+                               "it is). Fix: write {\"key\", \"kind\": \"slurm\", \"args\": {...}}",
+                               key, dep.problem)
+            elif dep.kind != "slurm" and dep.kind not in OTHER_KINDS:
+                self._log_once(logging.INFO, ("kind", key, dep.mod_revision),
+                               "deployment %r ignored: kind %r is not 'slurm' (this deployer runs only 'slurm'; "
+                               "helm deployments are the Helm deployer's)", key, dep.kind)
+
+    def _drop_orphans(self, snap):
+        """Delete the state/owner of deployments whose key is gone (see :meth:`observe`)."""
+        for key in snap.orphans:
+            try:
+                if self.configdb.drop_orphan_state(key):
+                    LOG.info("deployment %r is gone: removed its leftover state and owner", key)
+            except ConfigDBError as exc:
+                LOG.warning("deployment %r is gone but its leftover state could not be removed (next poll "
+                            "retries): %s", key, exc)
+
+    def _is_ours(self, job, key):
+        """True when a job named ``sdp-<key>`` with our label carries a marker of ``key``
+        (this or an earlier deployment with that key). A lookalike (label and name but no
+        such marker: anyone may set both) is logged once and never touched."""
+        marker = parse_marker(job.comment)
+        if marker is not None and marker[0] == key:
+            return True
+        self._log_once(logging.WARNING, ("lookalike", job.job_id),
+                       "Slurm job %s (user %s) carries our mcs_label %r and the name %r of deployment %r but not "
+                       "its marker (comment %r): not ours, never adopted, updated or cancelled by the deployer",
+                       job.job_id, job.user_name, job.mcs_label, job.name, key, (job.comment or "")[:80])
+        return False
 
     def _observe_deployment(self, dep, state, owner, by_id, by_key):
         key = dep.key
@@ -167,10 +224,7 @@ class Deployer:
 
     def _belongs(self, job, dep):
         """True when ``job`` is the job of this incarnation of deployment ``dep``."""
-        if dep.kind != "slurm" and dep.valid:
-            return False
-        marker = parse_marker(job.comment)
-        return marker is None or marker == (dep.key, dep.revision)
+        return belongs(job, dep)
 
     def _state_event(self, key, state, job, job_id):
         if job is None:
@@ -225,6 +279,9 @@ class Deployer:
         Raises:
             ConfigDBError, SlurmAPIError: transient failures; nothing was recorded and
             the next poll retries (adopting the job if it was in fact submitted).
+            SubmitOutcomeUnknown: Slurm may or may not have created the job; the claim is
+            kept until its lease expires (``claim_ttl``), then the job is adopted or
+            submitted.
         """
         dep = self.configdb.get_deployment(key)
         if dep is None:
@@ -236,7 +293,7 @@ class Deployer:
         if args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
-        state, _ = self.configdb.get_state(key)
+        state, _ = self.configdb.get_state(key, dep.revision)
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
         claim = self.configdb.claim(key, self.settings.claim_ttl)
@@ -248,13 +305,12 @@ class Deployer:
         release = True
         try:
             return self._submit_claimed(dep, claim)
-        except SlurmAPIError as exc:
-            if exc.method == "POST" and (exc.status in TRANSIENT_STATUSES or not exc.errors):
-                # the submit's outcome is unknown (timeout, reset...): keep the claim until its
-                # lease expires, so the next attempt finds the job in Slurm's listing and adopts it
-                release = False
-                LOG.warning("deployment %r: submit outcome unknown (%s); the claim expires in %s s, then the "
-                            "job is adopted or submitted", key, exc, self.settings.claim_ttl)
+        except SubmitOutcomeUnknown as exc:
+            # keep the claim until its lease expires, so the next attempt finds the job in
+            # Slurm's listing (by its marker) and adopts it instead of submitting again
+            release = False
+            LOG.warning("deployment %r: submit outcome unknown (%s); the claim expires in %s s, then the "
+                        "job is adopted or submitted", key, exc, self.settings.claim_ttl)
             raise
         finally:
             if release:
@@ -262,7 +318,7 @@ class Deployer:
 
     def _submit_claimed(self, dep, claim):
         key = dep.key
-        state, mod = self.configdb.get_state(key)
+        state, mod = self.configdb.get_state(key, dep.revision)
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
         existing = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
@@ -286,15 +342,8 @@ class Deployer:
             return True, result("claim_lost", key)
         try:
             job_id = self.slurm.submit_job(request)
-        except SlurmAPIError as exc:
-            if isinstance(exc, SlurmAuthError) or exc.status in TRANSIENT_STATUSES or not exc.errors:
-                raise
-            message = f"Slurm rejected the job of deployment {key!r}: {exc}"
-            failed = DeploymentState(key, None, states.FAILED, states.SUBMIT_FAILED_REASON, message,
-                                     error_state=message)
-            written = self.configdb.write_state(key, failed, mod, dep.revision)
-            LOG.warning("%s", message)
-            return False, result("rejected", key, status=states.FAILED, error=message, state_written=written)
+        except SubmitRejected as exc:
+            return self._record_rejection(dep, mod, exc)
         new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
         written = self.configdb.write_state(key, new, mod, dep.revision)
         if written:
@@ -305,11 +354,42 @@ class Deployer:
         return True, result("submitted", key, job_id=job_id, job_name=request.name, status=states.PENDING,
                             mcs_label=request.mcs_label, state_written=written)
 
+    def _record_rejection(self, dep, mod, exc):
+        """Write FAILED (``SubmitFailed``) for a refused submit; a job Slurm created anyway
+        is cancelled first and recorded in the state, so it is never left untracked."""
+        key = dep.key
+        message = f"Slurm rejected the job of deployment {key!r}: {exc}"
+        job_id = exc.job_id
+        if job_id is None:
+            # 24.11 answers e.g. error 2014 with HTTP 500 and no job id, yet lists a FAILED
+            # job (BadConstraints) with our marker: record it, so no job of ours is untracked
+            made = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
+            job_id = _pick(made).job_id if made else None
+            if job_id is not None:
+                message += f"; Slurm lists it as job {job_id}"
+        if job_id is not None:
+            job = self.slurm.get_job(job_id)
+            try:
+                if job is not None and not job.finished:
+                    cancelled = self.slurm.cancel_job(job_id)
+                    message += f"; job {job_id} {'cancelled' if cancelled else 'already gone'}"
+            except SlurmAPIError as cancel_exc:
+                # recorded anyway: the sensor cancels the job of a SubmitFailed state (wanted_job)
+                message += f"; cancelling job {job_id} failed ({cancel_exc}), the deployer retries"
+        failed = DeploymentState(key, job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message,
+                                 error_state=message)
+        written = self.configdb.write_state(key, failed, mod, dep.revision)
+        LOG.warning("%s", message)
+        return False, result("rejected", key, job_id=job_id, status=states.FAILED, error=message,
+                             state_written=written)
+
     # -------------------------------------------------------------- cancel
     def cancel(self, key, job_id=None, force=False):
         """Cancel the Slurm job(s) of a deployment that is gone (or replaced).
 
-        Only jobs with our mcs_label and the name ``sdp-<key>`` are ever cancelled.
+        Only jobs with our mcs_label, the name ``sdp-<key>`` and a deployment marker of
+        ``<key>`` in their comment are ever cancelled: a lookalike (label and name without
+        the marker; any Slurm user can set both) is refused, never cancelled.
 
         Args:
             key: deployment key.
@@ -324,17 +404,18 @@ class Deployer:
             exists), or ``refused`` (not our job: ``ok`` is False).
         """
         dep = self.configdb.get_deployment(key)
-        recorded = self.configdb.get_state(key)[0].job_id if dep is not None else None
+        state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
         if job_id is not None:
             job = self.slurm.get_job(job_id)
             candidates = [job] if job is not None else []
             if job is None:
                 return True, result("not_found", key, jobs=[{"job_id": int(job_id), "outcome": "not_found"}])
         else:
-            candidates = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if not j.finished]
+            candidates = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key))
+                          if not j.finished and self._is_ours(j, key)]
         outcomes, ok = [], True
         for job in candidates:
-            outcome = self._cancel_one(key, job, dep, recorded, force)
+            outcome = self._cancel_one(key, job, dep, state, force)
             ok = ok and outcome != "refused"
             outcomes.append({"job_id": job.job_id, "outcome": outcome})
         if dep is None:
@@ -344,14 +425,16 @@ class Deployer:
             summary = "refused"
         return ok, result(summary, key, jobs=outcomes)
 
-    def _cancel_one(self, key, job, dep, recorded, force):
+    def _cancel_one(self, key, job, dep, state, force):
         if job.mcs_label != self.mcs_label or job.name != job_name(key):
             LOG.warning("refusing to cancel Slurm job %s (name %r, mcs_label %r): not a job of deployment %r "
                         "with label %r", job.job_id, job.name, job.mcs_label, key, self.mcs_label)
             return "refused"
+        if not self._is_ours(job, key):
+            return "refused"
         if job.finished:
             return "already_finished"
-        if dep is not None and self._belongs(job, dep) and recorded in (None, job.job_id) and not force:
+        if dep is not None and wanted_job(job, dep, state) and not force:
             LOG.info("deployment %r exists: keeping Slurm job %s (use force=true to cancel it)", key, job.job_id)
             return "kept"
         if self.slurm.cancel_job(job.job_id):
@@ -381,7 +464,7 @@ class Deployer:
             dep = self.configdb.get_deployment(key)
             if dep is None:
                 return True, result("deployment_gone", key, job_id=job_id)
-            state, mod = self.configdb.get_state(key)
+            state, mod = self.configdb.get_state(key, dep.revision)
             if state.terminal:
                 return True, result("terminal", key, job_id=state.job_id, status=state.status)
             wanted = job_id if job_id is not None else state.job_id
@@ -434,6 +517,58 @@ class Deployer:
         return DeploymentState(key, job.job_id, status, job.state_reason, job.state_description, error)
 
 
+def belongs(job, dep):
+    """True when ``job`` is the job of this incarnation of deployment ``dep``: its comment
+    is exactly the marker ``sdp-deployment:<key>@<create_revision>``
+    (:func:`slurmdeploy.jobs.deployment_marker`). A job without it - even with our
+    mcs_label and the job name ``sdp-<key>``, which any Slurm user can set - is never
+    adopted or updated. A deployment of another kind has no job (one whose value is
+    unreadable may be a damaged ``slurm`` one: its job is kept)."""
+    if dep.kind != "slurm" and dep.valid:
+        return False
+    return parse_marker(job.comment) == (dep.key, dep.revision)
+
+
+def wanted_job(job, dep, state):
+    """True when the unfinished ``job`` is the one deployment ``dep`` keeps: it belongs to
+    this incarnation and the state (a :class:`DeploymentState` or None) records no job or
+    this one. A job recorded by a ``SubmitFailed`` state (Slurm created it while saying no)
+    is not wanted: the sensor reports it as removed and ``cancel`` cancels it."""
+    if not belongs(job, dep):
+        return False
+    if state is None:
+        return True
+    if state.status == states.FAILED and state.state_reason == states.SUBMIT_FAILED_REASON:
+        return False
+    return state.job_id in (None, job.job_id)
+
+
+class OnceLog:
+    """Log a message once per identity (a deployment's key and mod_revision, a job id),
+    not at every poll. Identities not seen in a poll are forgotten (:meth:`forget_all_but`),
+    so memory stays bounded and a value that comes back is logged again.
+
+    Args:
+        logger: a ``logging.Logger``.
+    """
+
+    def __init__(self, logger):
+        self.logger = logger
+        self.logged = set()
+
+    def log(self, level, identity, message, *args):
+        """Log at ``level`` unless ``identity`` was logged already. Returns True when logged."""
+        if identity in self.logged:
+            return False
+        self.logged.add(identity)
+        self.logger.log(level, message, *args)
+        return True
+
+    def forget_all_but(self, identities):
+        """Forget every identity not in ``identities``."""
+        self.logged &= set(identities)
+
+
 def _pick(jobs):
     """The job to adopt among several: an unfinished one if any, else the newest."""
     unfinished = [j for j in jobs if not j.finished]
@@ -473,5 +608,5 @@ class Observer:
         return fresh
 
 
-__all__ = ["Deployer", "Observer", "Event", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED", "JOB_STATE_CHANGED",
-           "deployment_marker"]
+__all__ = ["Deployer", "Observer", "Event", "OnceLog", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
+           "JOB_STATE_CHANGED", "belongs", "deployment_marker", "wanted_job"]

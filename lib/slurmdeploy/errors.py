@@ -100,7 +100,37 @@ class SlurmAPIError(SlurmDeployError):
 
 
 class SlurmAuthError(SlurmAPIError):
-    """slurmrestd rejected the credentials (HTTP 401/403/511, or 500 with an expired token)."""
+    """slurmrestd rejected the credentials (HTTP 401/403/511; on Slurm 22.05 an HTTP 500 for an
+    expired token, or with error -1 or 5005 for a token it cannot verify, see ``slurm.client``)."""
+
+
+class SubmitOutcomeUnknown(SlurmAPIError):
+    """A job submission whose outcome is unknown: no answer (timeout, connection reset),
+    a gateway/overload status (408, 429, 502, 503, 504), a 5xx without a Slurm error, or
+    Slurm 22.05's HTTP 500 with error -1/5005 (what it answers when slurmctld dropped the
+    request, e.g. for a token it could not verify).
+
+    Slurm may have created the job: never submit again blindly. The deployer keeps its
+    claim on the deployment until the claim's lease expires, so the next attempt finds the
+    job (by its deployment marker) and adopts it, or submits when there is none.
+    """
+
+
+class SubmitRejected(SlurmAPIError):
+    """Slurm answered a job submission and said no (its ``errors`` attached).
+
+    Attributes:
+        job_id: the job id Slurm returned anyway, or None. Slurm 22.05 answers e.g. a job
+            that asks for more CPUs than the partition has with HTTP 200, a job id and error
+            2015 (``Requested partition configuration not available now``): that job exists
+            and stays PENDING until cancelled, so the caller must record and cancel it.
+    """
+
+    def __init__(self, message, job_id=None, **kwargs):
+        self.job_id = job_id
+        if job_id is not None:
+            message = f"{message} (Slurm created it anyway as job {job_id})"
+        super().__init__(message, **kwargs)
 
 
 class UnsupportedOperation(SlurmDeployError):

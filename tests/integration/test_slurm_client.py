@@ -14,7 +14,7 @@ import pytest
 
 import testbed
 from slurmdeploy.auth import StaticJWT
-from slurmdeploy.errors import SlurmAuthError
+from slurmdeploy.errors import SlurmAuthError, SubmitOutcomeUnknown, SubmitRejected
 from slurmdeploy.slurm import JobRequest, SlurmClient
 from slurmdeploy.slurm.versions import ADAPTERS
 
@@ -113,3 +113,69 @@ def test_an_expired_static_token_is_an_auth_error_without_the_token(any_slurm_cl
         client.list_jobs()
     assert err.value.status in (500, 511) and "SDP_SLURMDEPLOY_SLURM_JWT" in str(err.value)
     assert str(token) not in str(err.value) and str(token) not in repr(client)
+
+
+def _record(client, job_id):
+    """The raw job record slurmrestd returns for ``job_id`` (every field, as sent)."""
+    _, data = client.request("GET", client.api.job_path(job_id))
+    return data["jobs"][0]
+
+
+@pytest.mark.parametrize("flavour, version", CASES)
+def test_every_job_option_takes_effect_read_back_from_slurm(cluster, flavour, version):
+    """Each option of JobRequest is read back from slurmctld's job record: an option that a
+    version silently ignores (v0.0.38 dropped ``nodes: [n, n]``) fails here."""
+    from slurmdeploy.slurm.versions import no_val_number
+
+    client = _client(cluster, version)
+    label = f"sdp_it_{uuid.uuid4().hex[:8]}"
+    request = _request("#!/bin/bash\nsleep 1\n", label, partition="debug", comment="it-options", time_limit=7,
+                       account="sdp-acct", qos="normal",
+                       nodes=1, tasks=1, cpus_per_task=2, memory_per_node=100,
+                       standard_output="/tmp/it-out-%j", standard_error="/tmp/it-err-%j")
+    job_id = client.submit_job(request)
+    record = _record(client, job_id)
+    number = {k: no_val_number(record.get(k)) for k in ("node_count", "tasks", "cpus", "memory_per_node",
+                                                         "time_limit")}
+    # cpus = tasks x cpus_per_task (v0.0.38 shows cpus_per_task as null even when it is set)
+    assert number == {"node_count": 1, "tasks": 1, "cpus": 2, "memory_per_node": 100, "time_limit": 7}
+    assert (record["partition"], record["comment"], record["mcs_label"], record["name"]) == (
+        "debug", "it-options", label, request.name)
+    # the testbed has no accounting database: 22.05 then keeps no QOS at all (shown empty,
+    # whatever is sent), 24.11 keeps the one asked for
+    assert (record["account"], record["qos"]) == ("sdp-acct", "" if version == "v0.0.38" else "normal")
+    # 24.11 shows the paths with %j expanded, 22.05 as given
+    assert record["standard_output"] in ("/tmp/it-out-%j", f"/tmp/it-out-{job_id}")
+    assert record["standard_error"] in ("/tmp/it-err-%j", f"/tmp/it-err-{job_id}")
+    # the cluster has one node: two nodes must be refused or pending on two, never run on one
+    try:
+        two = client.submit_job(_request("#!/bin/bash\ntrue\n", label, nodes=2))
+    except SubmitRejected as exc:  # 24.11: 500 + 2014; 22.05: 200 + job id + 2015
+        two = exc.job_id
+        assert {2014, 2015} & set(exc.error_numbers), exc
+    if two is not None:
+        assert no_val_number(_record(client, two)["node_count"]) == 2
+        client.cancel_job(two)
+
+
+@pytest.mark.parametrize("where", ["signature", "user"])
+def test_a_token_slurm_cannot_verify_is_an_auth_error_on_both_versions(any_slurm_cluster, where):
+    """22.05 answers an invalid-signature token (or a wrong user name) with HTTP 500 and
+    error -1 ("Failed while looking for jobs") on GET, 5005 on DELETE; 24.11 with 511."""
+    token = str(any_slurm_cluster["jwt"])
+    user = any_slurm_cluster["user"]
+    if where == "signature":
+        head, body, signature = token.split(".")
+        token = f"{head}.{body}.{'A' * len(signature)}"
+    else:
+        user = "nobody-here"
+    version = FLAVOUR_VERSIONS[any_slurm_cluster["flavour"]][0]
+    client = SlurmClient(any_slurm_cluster["url"], StaticJWT(token, user), api_version=version,
+                         connect_timeout=2, read_timeout=20)
+    for call in (client.list_jobs, lambda: client.get_job(1), lambda: client.cancel_job(999999)):
+        with pytest.raises(SlurmAuthError) as err:
+            call()
+        assert err.value.status in (500, 511) and token not in str(err.value)
+    # a submit is never read as refused for a bad token: 24.11 says 511, 22.05 only 5005
+    with pytest.raises((SlurmAuthError, SubmitOutcomeUnknown)):
+        client.submit_job(_request("#!/bin/bash\ntrue\n", "sdp_it_auth"))

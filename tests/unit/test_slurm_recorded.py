@@ -283,7 +283,7 @@ def test_every_option_is_written_in_the_version_s_shape(version):
     if version == "v0.0.38":
         assert body["script"] == "#!/bin/bash\n" and "script" not in job and job["environment"] == {"A": "1"}
         assert (job["time_limit"], job["tasks"], job["cpus_per_task"], job["memory_per_node"]) == (10, 4, 2, 512)
-        assert job["nodes"] == [2, 2]
+        assert job["nodes"] == "2-2"  # [2, 2] is silently ignored by 22.05 (read back in integration)
     else:
         assert list(body) == ["job"] and job["script"] == "#!/bin/bash\n" and job["environment"] == ["A=1"]
         # v0.0.39 before 23.02.4 refuses memory_per_node in the {"set", ...} form (parsers.c)
@@ -304,4 +304,41 @@ def test_a_submit_answered_with_warnings_and_no_job_id_names_the_field():
     req = JobRequest(name="n", script="#!/bin/bash\n", environment={"A": "1"}, mcs_label="l",
                      current_working_directory="/tmp")
     with pytest.raises(SlurmAPIError, match=r"slurm warning at #/job/tasks/: Expected OpenAPI type=integer"):
+        client.submit_job(req)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_refused_submit_is_submit_rejected_with_the_job_slurm_created_anyway(version):
+    from slurmdeploy.errors import SubmitRejected
+
+    client, _ = client_for(version, "submit_refused")
+    req = JobRequest(name="rec-cpus", script="#!/bin/bash\ntrue", environment={"A": "1"}, mcs_label="l",
+                     current_working_directory="/tmp", cpus_per_task=999)
+    with pytest.raises(SubmitRejected) as err:
+        client.submit_job(req)
+    if version == "v0.0.38":  # HTTP 200, a job id and error 2015: the job exists, PENDING
+        assert err.value.job_id == recorded(version, "submit_refused")["body"]["job_id"]
+        assert err.value.error_numbers == [2015] and err.value.status == 200
+    else:  # HTTP 500, error 2014, no job id
+        assert err.value.job_id is None and err.value.error_numbers == [2014] and err.value.status == 500
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_listing_with_an_invalid_signature_is_an_auth_error(version):
+    client, _ = client_for(version, "jobs_bad_signature", "jobs_bad_signature")
+    with pytest.raises(SlurmAuthError) as err:
+        client.list_jobs()
+    assert err.value.status == (500 if version == "v0.0.38" else 511)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_submit_with_an_unverifiable_token_is_never_read_as_refused(version):
+    """22.05 answers HTTP 500 with only error 5005 (slurmctld dropped the request): the job
+    may or may not exist as far as the client can tell; 24.11 answers 511: an auth error."""
+    from slurmdeploy.errors import SubmitOutcomeUnknown
+
+    client, _ = client_for(version, "submit_bad_signature")
+    req = JobRequest(name="rec-badsig", script="#!/bin/bash\ntrue", environment={"A": "1"}, mcs_label="l",
+                     current_working_directory="/tmp")
+    with pytest.raises(SubmitOutcomeUnknown if version == "v0.0.38" else SlurmAuthError):
         client.submit_job(req)

@@ -7,9 +7,13 @@ source. Transport rules (``docs/design.md``, "Slurm REST transport"):
 - urllib3 ``Retry`` with backoff for idempotent requests only (GET, DELETE) on
   connection errors and HTTP 502/503/504; a submit (POST) is retried only when the
   connection could not be opened (nothing was sent), never blindly;
-- on HTTP 401/403/511 - or 500 while the token is expired or about to be (Slurm 22.05
-  answers an expired token with 500) - the token source is invalidated and the request
-  is sent exactly once more with a fresh token;
+- on HTTP 401/403/511 - or, for GET and DELETE, 500 while the token is expired or about
+  to be, or 500 whose only Slurm errors are -1/5005 (Slurm 22.05 answers an expired or
+  invalid-signature token that way, see :data:`AUTH_500_ERRORS`) - the token source is
+  invalidated and the request is sent exactly once more with a fresh token;
+- a submit ends in a job id, :class:`~slurmdeploy.errors.SubmitRejected` (Slurm said no;
+  may carry the id of a job Slurm created anyway) or
+  :class:`~slurmdeploy.errors.SubmitOutcomeUnknown` (no usable answer: do not resubmit);
 - every error is a :class:`~slurmdeploy.errors.SlurmAPIError` carrying HTTP status,
   method, endpoint, API version and Slurm's error numbers, never the token.
 
@@ -24,7 +28,8 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
-from slurmdeploy.errors import SlurmAPIError, SlurmAuthError, slurm_error_numbers
+from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SubmitOutcomeUnknown, SubmitRejected,
+                                slurm_error_numbers)
 from slurmdeploy.slurm.versions import ADAPTERS, adapter
 
 LOG = logging.getLogger(__name__)
@@ -33,6 +38,14 @@ LOG = logging.getLogger(__name__)
 AUTH_STATUSES = frozenset({401, 403, 511})
 #: Slurm error number for "Invalid job id specified" (slurm_errno.h ESLURM_INVALID_JOB_ID).
 ESLURM_INVALID_JOB_ID = 2017
+#: Slurm error numbers of an HTTP 500 from Slurm 22.05 (v0.0.38) whose token slurmctld
+#: could not verify (checked on 22.05.8 with an invalid signature, a wrong user name and an
+#: expired token): GET /jobs, /job/{id}, /ping answer ``error_number: -1`` ("Unspecified
+#: error", "Failed while looking for jobs"); DELETE and POST answer 5005 ("Zero Bytes were
+#: transmitted or received": slurmctld dropped the request). 24.11 answers 511 with 1007.
+AUTH_500_ERRORS = frozenset({-1, 5005})
+#: HTTP statuses of a submit after which Slurm may or may not have created the job.
+SUBMIT_UNKNOWN_STATUSES = frozenset({408, 429, 502, 503, 504})
 
 
 def build_session(retries=3, backoff_factor=0.2, verify=True):
@@ -79,10 +92,7 @@ def transport_problem(exc, timeout):
         timeout whose retries ran out as a ``ConnectionError`` wrapping urllib3's
         ``MaxRetryError``; its ``reason`` is the real cause.
     """
-    reason = exc
-    inner = exc.args[0] if exc.args else None
-    if isinstance(inner, urllib3_errors.MaxRetryError) and inner.reason is not None:
-        reason = inner.reason
+    reason = _cause(exc)
     if isinstance(reason, urllib3_errors.NewConnectionError):  # a ConnectTimeoutError subclass
         return "connection refused or host unreachable"
     if isinstance(reason, (requests.ConnectTimeout, urllib3_errors.ConnectTimeoutError)):
@@ -92,6 +102,22 @@ def transport_problem(exc, timeout):
     if isinstance(reason, (requests.exceptions.SSLError, urllib3_errors.SSLError)):
         return "TLS verification failed (set ca_bundle to the CA that signed slurmrestd's certificate)"
     return type(reason).__name__
+
+
+def _cause(exc):
+    """The real cause of a ``requests`` exception (unwrapping urllib3's ``MaxRetryError``)."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, urllib3_errors.MaxRetryError) and inner.reason is not None:
+        return inner.reason
+    return exc
+
+
+def request_not_sent(exc):
+    """True when a ``requests`` exception proves nothing reached the server (the
+    connection could not be opened: refused, unreachable, connect timeout)."""
+    reason = _cause(exc)
+    return isinstance(reason, (urllib3_errors.NewConnectionError, urllib3_errors.ConnectTimeoutError,
+                               requests.ConnectTimeout))
 
 
 class SlurmClient:
@@ -230,12 +256,14 @@ class SlurmClient:
                          self.token_source.mode, answer.status_code)
                 answer = self._send(method, path, body, params)
         except requests.RequestException as exc:
-            raise SlurmAPIError(
+            error = SlurmAPIError(
                 f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
                 method=method,
                 endpoint=path,
                 api_version=version,
-            ) from None
+            )
+            error.request_sent = not request_not_sent(exc)
+            raise error from None
         try:
             data = answer.json() if answer.content else {}
         except ValueError:
@@ -264,9 +292,11 @@ class SlurmClient:
     def _auth_rejected(self, answer, method):
         if answer.status_code in AUTH_STATUSES:
             return True
-        # 22.05 answers an expired token with 500; a 500 to a submit may also mean the job
-        # was accepted, so a POST is never sent again after a 500
-        return answer.status_code == 500 and method != "POST" and self.token_source.expiring()
+        # 22.05 answers an expired or unverifiable token with 500; a 500 to a submit may also
+        # mean the job was accepted, so a POST is never sent again after a 500
+        if answer.status_code != 500 or method == "POST":
+            return False
+        return self.token_source.expiring() or _only_auth_500_errors(answer)
 
     # --------------------------------------------------------------- operations
     def ping(self):
@@ -287,21 +317,40 @@ class SlurmClient:
             The new job id (int).
 
         Raises:
-            SlurmAPIError: Slurm rejected the job (its error numbers and messages
-                attached, e.g. 2019 missing environment, 2099 bad mcs_label) or gave
-                no job id.
+            SlurmAuthError: the credentials were refused (HTTP 401/403/511): no job.
+            SlurmAPIError: the connection could not be opened (nothing was sent): no job.
+            SubmitRejected: Slurm answered and refused the job (errors attached, e.g. 2014
+                node configuration not available, 2019 missing environment, 2099 bad
+                mcs_label), or answered 2xx without a job id. ``job_id`` is set when Slurm
+                created the job anyway (22.05: HTTP 200, a job id and error 2015): the
+                caller must record and cancel that job.
+            SubmitOutcomeUnknown: no usable answer (no answer, timeout, 408/429/502/503/504,
+                a 5xx without a Slurm error or with only 22.05's -1/5005): the job may exist.
         """
         api = self.api
         path = api.submit_path()
-        _, data = self.request("POST", path, body=api.submit_body(job_request))
+        where = dict(method="POST", endpoint=path, api_version=api.name)
+        try:
+            status, data = self.request("POST", path, body=api.submit_body(job_request),
+                                        allow_statuses=range(300, 600))
+        except SlurmAuthError:
+            raise
+        except SlurmAPIError as exc:  # no answer, or a 2xx body that is not JSON
+            if getattr(exc, "request_sent", True) is False:
+                raise  # the connection could not be opened: nothing was submitted
+            raise SubmitOutcomeUnknown(f"the submit of job {job_request.name!r} got no usable answer: {exc}",
+                                       status=exc.status, **where) from None
         job_id = api.submitted_job_id(data)
-        if job_id is None or data.get("errors"):
-            raise SlurmAPIError(
-                f"Slurm did not accept job {job_request.name!r}",
-                status=200, method="POST", endpoint=path, api_version=api.name, errors=data.get("errors"),
-                warnings=data.get("warnings"),
-            )
-        return job_id
+        errors, warnings = data.get("errors") or [], data.get("warnings")
+        if 200 <= status < 300 and job_id is not None and not errors:
+            return job_id
+        numbers = set(slurm_error_numbers(errors))
+        if job_id is None and (status in SUBMIT_UNKNOWN_STATUSES
+                               or (status >= 500 and (not numbers or numbers <= AUTH_500_ERRORS))):
+            raise SubmitOutcomeUnknown(f"the outcome of submitting job {job_request.name!r} is unknown",
+                                       status=status, errors=errors, warnings=warnings, **where)
+        raise SubmitRejected(f"Slurm did not accept job {job_request.name!r}", job_id=job_id, status=status,
+                             errors=errors, warnings=warnings, **where)
 
     def get_job(self, job_id):
         """Read one job by id (cost independent of the queue size).
@@ -382,3 +431,13 @@ class SlurmClient:
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         return True
 
+
+
+def _only_auth_500_errors(answer):
+    """True when an HTTP 500 answer's Slurm errors are all in :data:`AUTH_500_ERRORS`."""
+    try:
+        data = answer.json()
+    except ValueError:
+        return False
+    numbers = set(slurm_error_numbers(data.get("errors") if isinstance(data, dict) else None))
+    return bool(numbers) and numbers <= AUTH_500_ERRORS

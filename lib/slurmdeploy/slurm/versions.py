@@ -15,7 +15,7 @@ hook                        v0.0.38 (22.05)        v0.0.39 (23.02/23.11)    v0.0
 rest of time_limit, tasks,                                                  ``memory_per_node``
 cpus_per_task,
 memory_per_node: ints)
-``nodes``                   ``[n, n]``             ``minimum_nodes``,       as v0.0.39
+``nodes``                   ``"n-n"`` (string)     ``minimum_nodes``,       as v0.0.39
                                                    ``maximum_nodes``
 ``job_states`` (read)       one string; a flag     as v0.0.38               list: base state, flags
                             (``COMPLETING``)
@@ -301,7 +301,9 @@ class V0038(ApiVersion):
     From ``v0.0.38.json`` (``v0.0.38_job_submission``, ``v0.0.38_job_properties``,
     ``v0.0.38_job_response_properties``), checked on Slurm 22.05.8: the script is a
     top-level ``script``; ``environment`` is a dict; numbers are plain ints;
-    ``nodes`` is ``[min, max]``; ``job_state`` is one string made by
+    ``nodes`` is the string ``"min-max"`` (the spec's ``[min, max]`` array is accepted
+    with HTTP 200 and silently ignored: a job asking ``[2, 2]`` got ``node_count`` 1,
+    while ``"2"``, ``"2-2"`` give 2 - read back by ``tests/integration/test_slurm_client.py``); ``job_state`` is one string made by
     ``job_state_string()`` (``src/common/slurm_protocol_defs.c``), which returns a
     flag such as ``COMPLETING`` or ``CONFIGURING`` *instead of* the base state while
     the flag is set; ``exit_code`` is the raw wait status (exit 3 -> 768).
@@ -316,7 +318,7 @@ class V0038(ApiVersion):
         return dict(env)
 
     def nodes(self, count):
-        return {"nodes": [int(count), int(count)]}
+        return {"nodes": f"{int(count)}-{int(count)}"}
 
     job_states = staticmethod(flag_or_base_state)
 

@@ -69,9 +69,21 @@ CREATE TABLE IF NOT EXISTS executions (
     start_time REAL,
     end_time REAL,
     trigger_instance_id TEXT,
-    rule TEXT
+    rule TEXT,
+    runner TEXT
 );
 """
+
+#: execution statuses of an execution that has not ended
+UNFINISHED_STATUSES = ("scheduled", "running")
+
+
+def _migrate_executions(conn):
+    """Add the ``runner`` column (which runner process owns an execution) to an
+    ``executions`` table of an older state directory."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(executions)")}
+    if "runner" not in columns:
+        conn.execute("ALTER TABLE executions ADD COLUMN runner TEXT")
 
 
 def _migrate_kv(conn):
@@ -144,6 +156,7 @@ class Store:
         with self._lock:
             conn.executescript(_SCHEMA)
             _migrate_kv(conn)
+            _migrate_executions(conn)
             conn.commit()
 
     # -- connection handling -------------------------------------------------
@@ -308,7 +321,7 @@ class Store:
         """Insert or replace an execution record (dict as built by the runner)."""
         self._execute(
             "INSERT OR REPLACE INTO executions(id, action, parameters, status, result, error, "
-            "start_time, end_time, trigger_instance_id, rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "start_time, end_time, trigger_instance_id, rule, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record["id"],
                 record["action"],
@@ -320,8 +333,32 @@ class Store:
                 record.get("end_time"),
                 record.get("trigger_instance_id"),
                 record.get("rule"),
+                record.get("runner"),
             ),
         )
+
+    def abandon_executions(self, is_alive, now=None):
+        """Mark executions left ``scheduled``/``running`` by a runner that is gone as
+        ``abandoned`` (e.g. after ``kill -9``: nobody else would ever end them).
+
+        Args:
+            is_alive: ``runner id -> True/False/None`` (None: cannot tell, e.g. another
+                host; such executions are left alone). Executions without a runner id
+                (written by an older packrunner) count as gone.
+            now: end time to record (epoch seconds; default now).
+
+        Returns:
+            The ids of the executions marked abandoned.
+        """
+        rows = self._query("SELECT id, runner FROM executions WHERE status IN (?, ?)", UNFINISHED_STATUSES)
+        gone = [(r["id"], r["runner"]) for r in rows if not r["runner"] or is_alive(r["runner"]) is False]
+        for execution_id, runner in gone:
+            self._execute(
+                "UPDATE executions SET status = 'abandoned', error = ?, end_time = ? WHERE id = ? AND status IN (?, ?)",
+                ("the runner running it (%s) is gone; its outcome is unknown" % (runner or "unknown"),
+                 now or time.time(), execution_id) + UNFINISHED_STATUSES,
+            )
+        return [execution_id for execution_id, _ in gone]
 
     def get_execution(self, execution_id):
         """Return one execution dict or None. A unique id prefix is accepted."""

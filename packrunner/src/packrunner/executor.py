@@ -23,6 +23,9 @@ __all__ = ["ActionExecutor", "DEFAULT_ACTION_TIMEOUT"]
 EXEC_LOG = logging.getLogger("packrunner.execution")
 
 DEFAULT_ACTION_TIMEOUT = 600
+#: string values longer than this (characters) are cut in log lines and in the recorded
+#: history (trigger instances, execution parameters); actions get the full values
+SHOWN_VALUE_LIMIT = 2048
 
 
 def _short_id():
@@ -36,6 +39,19 @@ def _jsonable(value):
         return value
     except (TypeError, ValueError):
         return str(value)
+
+
+def abridged(value, limit=SHOWN_VALUE_LIMIT):
+    """``value`` with every string longer than ``limit`` characters cut to ``limit`` and
+    marked ``...[<n> characters, truncated]`` (dicts, lists and tuples walked), for log
+    lines and history: a 1 MiB script must not be copied into every log line."""
+    if isinstance(value, str):
+        return value if len(value) <= limit else "%s...[%d characters, truncated]" % (value[:limit], len(value))
+    if isinstance(value, dict):
+        return {k: abridged(v, limit) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [abridged(v, limit) for v in value]
+    return value
 
 
 def _shown_params(action, params):
@@ -54,10 +70,13 @@ class ActionExecutor:
         config: the validated pack config each action gets (a deep copy per execution).
         action_base: StackStorm's ``Action`` class (or packrunner's shim).
         workers: size of the thread pool.
+        runner_id: the id of the runner process recorded with each execution (see
+            :func:`packrunner.runner.runner_id`), or None.
     """
 
-    def __init__(self, pack, store, config, action_base, workers=4):
+    def __init__(self, pack, store, config, action_base, workers=4, runner_id=None):
         self.pack = pack
+        self.runner_id = runner_id
         self.datastore = store
         self.config = config
         self._action_base = action_base
@@ -74,7 +93,7 @@ class ActionExecutor:
         return {
             "id": _short_id(),
             "action": action.ref,
-            "parameters": mask_secrets(_shown_params(action, params), action.all_parameters),
+            "parameters": abridged(mask_secrets(_shown_params(action, params), action.all_parameters)),
             "status": "scheduled",
             "result": None,
             "error": None,
@@ -82,6 +101,7 @@ class ActionExecutor:
             "end_time": None,
             "trigger_instance_id": trigger_instance_id,
             "rule": rule,
+            "runner": self.runner_id,
         }
 
     def _schedule(self, action, params, trigger_instance_id=None, rule=None):

@@ -9,7 +9,7 @@ import logging
 import time
 
 from .errors import ParameterError
-from .executor import _jsonable, _short_id
+from .executor import _jsonable, _short_id, abridged
 from .schema import SchemaConversionError, ValidationFailed, mask_secrets, validate_with_defaults
 
 __all__ = ["RulesEngine"]
@@ -69,17 +69,17 @@ class RulesEngine:
         record = {"id": instance_id, "ref": ref, "status": status, "reason": reason, "payload": payload,
                   "executions": []}
         try:
-            logged_payload = json.dumps(payload, default=str, sort_keys=True)
+            logged_payload = json.dumps(abridged(payload), default=str, sort_keys=True)
         except Exception:
-            logged_payload = repr(payload)
+            logged_payload = repr(abridged(payload))
         if status == "dropped":
             TRIGGER_LOG.warning("TRIGGER DROPPED: trigger %s %s payload=%s: %s", instance_id, ref, logged_payload,
                                 reason)
-            self.datastore.record_trigger_instance(instance_id, ref, _jsonable(payload), status, reason)
+            self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status, reason)
             return record
         TRIGGER_LOG.info("trigger %s %s payload=%s%s", instance_id, ref, logged_payload,
                          " trace_tag=%s" % trace_tag if trace_tag else "")
-        self.datastore.record_trigger_instance(instance_id, ref, _jsonable(payload), status)
+        self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status)
         for rule in self.pack.rules:
             if not rule.enabled or rule.trigger_type != ref:
                 continue
@@ -105,7 +105,7 @@ class RulesEngine:
             RULE_LOG.error("rule %s: cannot run %s for trigger %s: %s", rule.ref, action.ref, instance_id, e)
             record = self.executor._new_record(action, {}, instance_id, rule.ref)
             record.update(status="failed", error="parameter error: %s" % e, end_time=time.time(),
-                          parameters=mask_secrets(rule.action_parameters, action.all_parameters))
+                          parameters=abridged(mask_secrets(rule.action_parameters, action.all_parameters)))
             self.datastore.save_execution(record)
             return record["id"]
         record = self.executor._schedule(action, params, instance_id, rule.ref)

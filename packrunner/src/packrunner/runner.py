@@ -15,12 +15,13 @@ plus :func:`~packrunner.config.load_config` and the SQLite :class:`~packrunner.d
 
 import logging
 import os
+import socket
 import time
 
 from .config import load_config
 from .datastore import Store
 from .errors import ActionNotFound, ConfigError, ParameterError
-from .executor import DEFAULT_ACTION_TIMEOUT, ActionExecutor
+from .executor import DEFAULT_ACTION_TIMEOUT, EXEC_LOG, ActionExecutor
 from .pack import Pack
 from .resolver import ParameterResolver
 from .rules_engine import RulesEngine
@@ -30,6 +31,34 @@ from .sensor_container import SensorContainer
 __all__ = ["Runner", "ConfigError", "ParameterError", "ActionNotFound", "load_config", "DEFAULT_ACTION_TIMEOUT"]
 
 LOG = logging.getLogger("packrunner.runner")
+
+
+def _process_start_ticks(pid):
+    """Start time of process ``pid`` in clock ticks since boot (``/proc/<pid>/stat`` field
+    22), which tells a process from a later one that got the same pid; None if gone."""
+    try:
+        with open("/proc/%d/stat" % int(pid)) as f:
+            stat = f.read()
+    except (OSError, ValueError):
+        return None
+    return stat.rsplit(")", 1)[-1].split()[19]
+
+
+def runner_id(pid=None):
+    """This runner process's id: ``<hostname>:<pid>:<start ticks>``."""
+    pid = os.getpid() if pid is None else pid
+    return "%s:%d:%s" % (socket.gethostname(), pid, _process_start_ticks(pid))
+
+
+def runner_alive(rid):
+    """Is the runner ``rid`` (see :func:`runner_id`) still running? None for another host."""
+    try:
+        host, pid, ticks = rid.rsplit(":", 2)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return None
+    return _process_start_ticks(int(pid)) == ticks
 
 
 class Runner:
@@ -61,9 +90,13 @@ class Runner:
 
         self.state_dir = os.path.abspath(state_dir or os.path.join(os.getcwd(), ".state"))
         self.datastore = Store(self.state_dir)
+        self.runner_id = runner_id()
+        for execution_id in self.datastore.abandon_executions(runner_alive):
+            EXEC_LOG.warning("execution %s abandoned: the runner that ran it is gone (killed?)", execution_id)
         self.config = load_config(self.pack, config, store=self.datastore, strict=strict_config)
         self.resolver = ParameterResolver(self.pack, self.datastore, self.config)
-        self.executor = ActionExecutor(self.pack, self.datastore, self.config, Action, workers=workers)
+        self.executor = ActionExecutor(self.pack, self.datastore, self.config, Action, workers=workers,
+                                       runner_id=self.runner_id)
         self.rules_engine = RulesEngine(self.pack, self.datastore, self.resolver, self.executor)
         self.sensors = SensorContainer(self)
         self.workers = self.executor.workers
