@@ -7,6 +7,10 @@ eventlet monkey-patching, unlike the gRPC clients). Layout (``sdp-configdb.md``)
 - ``[prefix]/deploy/<key>``        ``{"key", "kind", "args"}`` (0.x: ``id``/``type``)
 - ``[prefix]/deploy/<key>/state``  the deployer's state (:class:`slurmdeploy.states.DeploymentState`)
 - ``[prefix]/deploy/<key>/owner``  ``{"pid", "hostname", "command"}``, attached to a lease
+- ``[prefix]/deploy/<key>/attempt`` ``{"revision", "pid", "hostname"}``: this pack's own trace
+  that a submit request for the deployment's incarnation ``revision`` may have reached Slurm
+  without its job id being recorded yet (written before the submit, deleted once the state
+  holds the job id); only then does a submit, or the sensor, look for the job in Slurm
 
 Values are JSON written exactly as ska-sdp-config writes them (:func:`dumps`).
 Writes that depend on what was read are etcd compare-and-swap transactions on the
@@ -19,7 +23,7 @@ import logging
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 import etcd3gw
@@ -84,19 +88,68 @@ class Deployment:
 
 @dataclass
 class Snapshot:
-    """Everything under ``/deploy/`` read in one consistent etcd range request.
+    """Everything under ``/deploy/`` read in one consistent etcd range request (and, in the
+    sensor, kept current by applying watch events: :meth:`apply`, :meth:`remove`).
 
     Attributes:
         deployments: key -> :class:`Deployment`.
         states: key -> ``(DeploymentState, mod_revision)``.
         owners: key -> decoded owner value.
-        revision: the etcd store revision of the read.
+        revision: the etcd store revision of the read (or of the last event applied).
+        attempts: key -> the deployment revision (create_revision) a submit attempt was
+            made for (``/deploy/<key>/attempt``).
+        base: the path the keys are relative to, ``[prefix]/deploy/``.
     """
 
     deployments: dict
     states: dict
     owners: dict
     revision: int
+    attempts: dict = field(default_factory=dict)
+    base: str = "/deploy/"
+
+    def _split(self, path):
+        if not path.startswith(self.base):
+            return None, None
+        parts = path[len(self.base):].split("/")
+        if not KEY_PATTERN.match(parts[0]):
+            return None, None
+        return parts[0], parts[1:]
+
+    def apply(self, path, raw, create_rev, mod_rev):
+        """Record one key's value (a range item or a watch PUT event). Keys that do not
+        match ska-sdp-config's key pattern and unknown children are ignored."""
+        key, rest = self._split(path)
+        if key is None:
+            return
+        if not rest:
+            self.deployments[key] = _parse_deployment(key, raw, create_rev)
+        elif rest == ["state"]:
+            self.states[key] = (DeploymentState.from_dict(key, loads(raw)), mod_rev)
+        elif rest == ["owner"]:
+            self.owners[key] = loads(raw) or {}
+        elif rest == ["attempt"]:
+            value = loads(raw)
+            self.attempts[key] = value.get("revision") if isinstance(value, dict) else None
+
+    def remove(self, path):
+        """Forget one key (a watch DELETE event)."""
+        key, rest = self._split(path)
+        if key is None:
+            return
+        table = {(): self.deployments, ("state",): self.states, ("owner",): self.owners,
+                 ("attempt",): self.attempts}.get(tuple(rest))
+        if table is not None:
+            table.pop(key, None)
+
+    def attempt_pending(self, key):
+        """True when a submit of this incarnation of ``key`` may have reached Slurm unrecorded:
+        an attempt trace for its revision, no owner (the submitter is gone) and no job id."""
+        dep = self.deployments.get(key)
+        if dep is None or key in self.owners or self.attempts.get(key) != dep.revision:
+            return False
+        state = self.states.get(key)
+        return state is None or state[0].job_id is None
 
 
 @dataclass(frozen=True)
@@ -178,6 +231,29 @@ class ConfigDB:
         """``[prefix]/deploy/<key>/owner``."""
         return f"{self.deployment_path(key)}/owner"
 
+    def attempt_path(self, key):
+        """``[prefix]/deploy/<key>/attempt``."""
+        return f"{self.deployment_path(key)}/attempt"
+
+    @property
+    def deploy_prefix(self):
+        """``[prefix]/deploy/``: where all deployments live."""
+        return f"{self.prefix}/deploy/"
+
+    def new_client(self, timeout=None):
+        """A second etcd3gw client to the same etcd with its own HTTP session (and the same
+        credentials): a watch holds its connection open, so it must not share one.
+
+        Args:
+            timeout: request timeout in seconds (default: this client's).
+        """
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.client.session.verify
+        session.headers.update(self.client.session.headers)
+        return etcd3gw.Etcd3Client(host=self.client.host, port=self.client.port, protocol=self.client.protocol,
+                                   timeout=timeout or self.client.timeout, api_path="/v3/", session=session)
+
     # ------------------------------------------------------------------ calls
     def _call(self, what, func, *args, **kwargs):
         try:
@@ -238,20 +314,11 @@ class ConfigDB:
             A :class:`Snapshot`. Keys that do not match ska-sdp-config's key pattern
             and children other than ``state``/``owner`` are ignored.
         """
-        base = f"{self.prefix}/deploy/"
+        base = self.deploy_prefix
         items, revision = self._range("read the deployments", base, prefix=True)
-        snap = Snapshot({}, {}, {}, revision)
+        snap = Snapshot({}, {}, {}, revision, base=base)
         for path, raw, create_rev, mod_rev in items:
-            parts = path[len(base):].split("/")
-            key = parts[0]
-            if not KEY_PATTERN.match(key):
-                continue
-            if len(parts) == 1:
-                snap.deployments[key] = _parse_deployment(key, raw, create_rev)
-            elif parts[1:] == ["state"]:
-                snap.states[key] = (DeploymentState.from_dict(key, loads(raw)), mod_rev)
-            elif parts[1:] == ["owner"]:
-                snap.owners[key] = loads(raw) or {}
+            snap.apply(path, raw, create_rev, mod_rev)
         return snap
 
     def get_deployment(self, key):
@@ -269,6 +336,29 @@ class ConfigDB:
             return DeploymentState.from_dict(key, None), 0
         _, raw, _, mod_rev = items[0]
         return DeploymentState.from_dict(key, loads(raw)), mod_rev
+
+    def get_attempt(self, key):
+        """Return the deployment revision of a recorded submit attempt, or None when none."""
+        items, _ = self._range(f"read the submit attempt of deployment {key!r}", self.attempt_path(key))
+        value = loads(items[0][1]) if items else None
+        return value.get("revision") if isinstance(value, dict) else None
+
+    def mark_attempt(self, key, revision):
+        """Record, before a submit request, that a job for incarnation ``revision`` of
+        deployment ``key`` may be about to exist in Slurm (``/deploy/<key>/attempt``)."""
+        value = {"hostname": socket.gethostname(), "pid": os.getpid(), "revision": int(revision)}
+        path = self.attempt_path(key)
+        self.txn(f"record a submit attempt for deployment {key!r}", [],
+                 [{"request_put": {"key": _b64(path), "value": _b64(dumps(value))}}])
+
+    def clear_attempt(self, key):
+        """Delete the submit-attempt trace once the outcome is recorded in the state. Never raises:
+        a trace left behind only costs one lookup by name later."""
+        try:
+            self.txn(f"clear the submit attempt of deployment {key!r}", [],
+                     [{"request_delete_range": {"key": _b64(self.attempt_path(key))}}])
+        except ConfigDBError as exc:
+            LOG.warning("%s; the next submit of %r looks the job up by name first", exc, key)
 
     def get_owner(self, key):
         """Return the decoded owner value, or None when nobody owns the deployment."""

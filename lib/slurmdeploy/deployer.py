@@ -10,10 +10,12 @@
   harmless.
 
 Exactly one Slurm job per deployment (design.md): ``submit`` claims the deployment
-(``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap), then looks for
-a job of this deployment (our mcs_label, name ``sdp-<key>``, marker
-``sdp-deployment:<key>@<create_revision>`` in the job comment) and adopts it instead
-of submitting again; the state is written by compare-and-swap and the claim released.
+(``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap); when a previous
+attempt left a trace (``/deploy/<key>/attempt``, written before every submit request and
+deleted once the job id is recorded) it looks for a job of this deployment (our
+mcs_label, name ``sdp-<key>``, marker ``sdp-deployment:<key>@<create_revision>`` in the
+job comment) and adopts it instead of submitting again; the state is written by
+compare-and-swap and the claim released.
 A crash anywhere leaves either no job (the claim expires, the next poll retries) or a
 job that the next poll adopts.
 """
@@ -78,6 +80,11 @@ class Deployer:
         self.slurm = slurm
         self.environ = os.environ if environ is None else environ
         self.mcs_label = settings.mcs_label
+        #: where observe gets its snapshot and our jobs (the sensor sets a
+        #: slurmdeploy.watch.DeploymentWatch and a slurmdeploy.jobview.JobView; None: read
+        #: everything from etcd and list the whole cluster on every call)
+        self.watch = None
+        self.job_view = None
 
     @classmethod
     def from_config(cls, config=None, environ=None):
@@ -94,7 +101,9 @@ class Deployer:
     def observe(self):
         """Compare the Configuration DB with Slurm; return the events to dispatch.
 
-        The Configuration DB is read first, then Slurm's job list, so a job whose
+        The Configuration DB is read first (a fresh range read, or the sensor's watched
+        snapshot: :attr:`watch`), then our jobs (Slurm's whole job list, or the sensor's
+        incremental :attr:`job_view`), so a job whose
         deployment seems gone or whose recorded job seems gone is confirmed with a
         second, targeted read before an event is emitted.
 
@@ -105,8 +114,8 @@ class Deployer:
             ConfigDBError, SlurmAPIError: when either side cannot be read (the
             sensor logs it and tries again at the next poll).
         """
-        snap = self.configdb.snapshot()
-        our_jobs = self.slurm.find_jobs(self.mcs_label)
+        snap = self.configdb.snapshot() if self.watch is None else self.watch.snapshot()
+        our_jobs = self.slurm.find_jobs(self.mcs_label) if self.job_view is None else self.job_view.our_jobs(snap)
         by_id = {job.job_id: job for job in our_jobs}
         by_key = {}
         for job in our_jobs:
@@ -264,13 +273,21 @@ class Deployer:
         state, mod = self.configdb.get_state(key)
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
-        existing = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
+        # only a previous attempt's trace makes a job of this deployment possible: a fresh
+        # deployment is submitted without listing the cluster (a listing grows with the queue)
+        attempted = self.configdb.get_attempt(key) == dep.revision
+        existing = []
+        if attempted:
+            LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
+            existing = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
         if existing:
             job = _pick(existing)
             new = DeploymentState(key, job.job_id, states.sdp_status(job.job_state), job.state_reason,
                                   job.state_description)
             written = self.configdb.write_state(key, new, mod, dep.revision)
             LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, job.job_id, job.job_state)
+            if written:
+                self.configdb.clear_attempt(key)
             return True, result("adopted", key, job_id=job.job_id, status=new.status, state_written=written)
         try:
             request = build_job(self.settings, dep, self.environ)
@@ -283,6 +300,8 @@ class Deployer:
         if not self.configdb.refresh(claim):
             LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
             return True, result("claim_lost", key)
+        if not attempted:
+            self.configdb.mark_attempt(key, dep.revision)
         try:
             job_id = self.slurm.submit_job(request)
         except SlurmAPIError as exc:
@@ -292,11 +311,14 @@ class Deployer:
             failed = DeploymentState(key, None, states.FAILED, states.SUBMIT_FAILED_REASON, message,
                                      error_state=message)
             written = self.configdb.write_state(key, failed, mod, dep.revision)
+            if written:
+                self.configdb.clear_attempt(key)
             LOG.warning("%s", message)
             return False, result("rejected", key, status=states.FAILED, error=message, state_written=written)
         new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
         written = self.configdb.write_state(key, new, mod, dep.revision)
         if written:
+            self.configdb.clear_attempt(key)
             LOG.info("deployment %r: submitted Slurm job %s", key, job_id)
         else:
             LOG.warning("deployment %r: submitted Slurm job %s but the deployment changed meanwhile; "

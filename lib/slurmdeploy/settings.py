@@ -39,6 +39,7 @@ _SPEC = (
     ("release_name", "SDP_SLURMDEPLOY_RELEASE_NAME", "slurm-deployer", "str"),
     ("namespace", "SDP_SLURMDEPLOY_NAMESPACE", "sdp", "str"),
     ("loop_interval", "SDP_SLURMDEPLOY_LOOP_INTERVAL", 60, "int"),
+    ("resync_interval", "SDP_SLURMDEPLOY_RESYNC_INTERVAL", 600, "int"),
     ("liveness_file", "SDP_SLURMDEPLOY_LIVENESS_FILE", "/tmp/alive", "str"),
     ("log_level", "SDP_LOG_LEVEL", "INFO", "str"),
     ("verify_tls", "SDP_SLURMDEPLOY_VERIFY_TLS", True, "bool"),
@@ -116,6 +117,8 @@ class Settings:
     release_name: str = "slurm-deployer"
     namespace: str = "sdp"
     loop_interval: int = 60
+    #: seconds between two full listings of Slurm's jobs by the sensor (orphans, duplicates)
+    resync_interval: int = 600
     liveness_file: str = "/tmp/alive"
     log_level: str = "INFO"
     verify_tls: bool = True
@@ -199,7 +202,7 @@ class Settings:
                 f"token_expiry_margin (env SDP_SLURMDEPLOY_TOKEN_EXPIRY_MARGIN) must be 0 or more seconds, "
                 f"got {self.token_expiry_margin:g}"
             )
-        for name in ("loop_interval", "claim_ttl"):
+        for name in ("loop_interval", "claim_ttl", "resync_interval"):
             if getattr(self, name) < 1:
                 raise ConfigurationError(f"{name} must be at least 1 second, got {getattr(self, name)}")
         if self.claim_ttl <= self.connect_timeout + self.read_timeout:
