@@ -235,8 +235,16 @@ class SensorLoop:
         self._next_poll = None
         self.polls = self.wakeups = 0
 
-    def step(self):
+    def poll_now(self):
+        """Make the next :meth:`step` poll at once."""
+        self._next_poll = None
+
+    def step(self, timeout=None):
         """Wait (at most until the next poll) for something to observe; observe it.
+
+        Args:
+            timeout: give up waiting after this many seconds and return ``[]`` (default:
+                wait until the next poll).
 
         Returns:
             The :class:`Event` list to dispatch (empty when stopped or nothing happened).
@@ -244,12 +252,15 @@ class SensorLoop:
         Raises:
             ConfigDBError, SlurmAPIError: the observation failed; the next step polls.
         """
+        give_up = None if timeout is None else self.clock() + timeout
         poll = self._next_poll is None or self.clock() >= self._next_poll
         while not poll:
-            timeout = min(self._next_poll - self.clock(), self.check_interval)
-            if self.watch.wake.wait(max(timeout, 0)):
+            wait = min(self._next_poll - self.clock(), self.check_interval)
+            if give_up is not None:
+                wait = min(wait, give_up - self.clock())
+            if self.watch.wake.wait(max(wait, 0)):
                 break
-            if self.stopped.is_set():
+            if self.stopped.is_set() or (give_up is not None and self.clock() >= give_up):
                 return []
             poll = self.clock() >= self._next_poll or not self.watch.check()
         if self.stopped.is_set():
