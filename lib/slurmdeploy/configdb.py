@@ -23,6 +23,7 @@ import logging
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -149,15 +150,28 @@ class Snapshot:
         if dep is None or key in self.owners or self.attempts.get(key) != dep.revision:
             return False
         state = self.states.get(key)
-        return state is None or state[0].job_id is None
+        return state is None or (state[0].job_id is None and not state[0].terminal)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """Proof that this process owns a deployment (the owner key exists on our lease)."""
+    """Proof that this process owns a deployment (the owner key exists on our lease).
+
+    Attributes:
+        key: deployment key.
+        lease: the etcd3gw lease the owner key is attached to.
+        ttl: the lease's time to live in seconds.
+        granted_at: ``time.monotonic()`` just before the lease was granted.
+        state, state_mod_revision: the deployment's state and its mod_revision, read in
+            the claiming transaction (None when not read).
+    """
 
     key: str
     lease: object
+    ttl: int = 0
+    granted_at: float = 0.0
+    state: Optional[DeploymentState] = None
+    state_mod_revision: int = 0
 
 
 class ConfigDB:
@@ -343,22 +357,32 @@ class ConfigDB:
         value = loads(items[0][1]) if items else None
         return value.get("revision") if isinstance(value, dict) else None
 
-    def mark_attempt(self, key, revision):
-        """Record, before a submit request, that a job for incarnation ``revision`` of
-        deployment ``key`` may be about to exist in Slurm (``/deploy/<key>/attempt``)."""
-        value = {"hostname": socket.gethostname(), "pid": os.getpid(), "revision": int(revision)}
-        path = self.attempt_path(key)
-        self.txn(f"record a submit attempt for deployment {key!r}", [],
-                 [{"request_put": {"key": _b64(path), "value": _b64(dumps(value))}}])
+    def read_deployment(self, key):
+        """Read a deployment, its state and its submit-attempt trace in one request (a
+        read-only etcd transaction of three ranges: one consistent revision).
 
-    def clear_attempt(self, key):
-        """Delete the submit-attempt trace once the outcome is recorded in the state. Never raises:
-        a trace left behind only costs one lookup by name later."""
-        try:
-            self.txn(f"clear the submit attempt of deployment {key!r}", [],
-                     [{"request_delete_range": {"key": _b64(self.attempt_path(key))}}])
-        except ConfigDBError as exc:
-            LOG.warning("%s; the next submit of %r looks the job up by name first", exc, key)
+        Returns:
+            ``(Deployment or None, DeploymentState, state mod_revision (0: none),
+            attempt revision or None)``.
+        """
+        paths = (self.deployment_path(key), self.state_path(key), self.attempt_path(key))
+        answer = self._call(f"read deployment {key!r}", self.client.transaction, {
+            "compare": [], "success": [{"request_range": {"key": _b64(p)}} for p in paths], "failure": []})
+        found = []
+        for response in answer.get("responses") or []:
+            kvs = (response.get("response_range") or {}).get("kvs") or []
+            found.append(kvs[0] if kvs else None)
+        found += [None] * (3 - len(found))
+        dep_kv, state_kv, attempt_kv = found
+        dep = None
+        if dep_kv is not None:
+            dep = _parse_deployment(key, base64.b64decode(dep_kv.get("value", "")), int(dep_kv.get("create_revision", 0)))
+        state, mod = DeploymentState.from_dict(key, None), 0
+        if state_kv is not None:
+            state = DeploymentState.from_dict(key, loads(base64.b64decode(state_kv.get("value", ""))))
+            mod = int(state_kv.get("mod_revision", 0))
+        attempt = loads(base64.b64decode(attempt_kv.get("value", ""))) if attempt_kv is not None else None
+        return dep, state, mod, (attempt.get("revision") if isinstance(attempt, dict) else None)
 
     def get_owner(self, key):
         """Return the decoded owner value, or None when nobody owns the deployment."""
@@ -411,7 +435,7 @@ class ConfigDB:
             [{"request_delete_range": {"key": _b64(self.state_path(key))}}],
         )
 
-    def write_state(self, key, state, expected_mod_revision, deployment_revision=None):
+    def write_state(self, key, state, expected_mod_revision, deployment_revision=None, done=False):
         """Write ``/deploy/<key>/state`` if nobody changed it since it was read.
 
         Args:
@@ -420,6 +444,8 @@ class ConfigDB:
             expected_mod_revision: the state's mod_revision when read (0: must not exist).
             deployment_revision: when given, the deployment's create_revision must still
                 be this (the deployment was not deleted or replaced meanwhile).
+            done: the submission is over: the same transaction deletes the owner key (the
+                claim; its unused lease then expires by itself) and the submit-attempt trace.
 
         Returns:
             True when written, False when a comparison failed (re-read and decide again).
@@ -431,39 +457,59 @@ class ConfigDB:
         if deployment_revision is not None:
             compare.append({"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
                             "create_revision": int(deployment_revision)})
-        return self.txn(
-            f"write the state of deployment {key!r}",
-            compare,
-            [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}],
-        )
+        success = [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}]
+        if done:
+            success += [{"request_delete_range": {"key": _b64(self.owner_path(key))}},
+                        {"request_delete_range": {"key": _b64(self.attempt_path(key))}}]
+        return self.txn(f"write the state of deployment {key!r}", compare, success)
 
-    def claim(self, key, ttl):
+    def claim(self, key, ttl, attempt_revision=None):
         """Become the owner of a deployment: create ``/deploy/<key>/owner`` on a new lease.
 
         The owner value is ``{"pid", "hostname", "command"}`` like ska-sdp-config's.
         The key disappears when the lease expires (``ttl`` seconds) or is revoked, so
-        a crashed owner never blocks a deployment for longer than ``ttl``.
+        a crashed owner never blocks a deployment for longer than ``ttl``. The same
+        transaction reads the state (so the caller need not read it again) and, with
+        ``attempt_revision``, writes the submit-attempt trace ``/deploy/<key>/attempt``.
 
         Returns:
             A :class:`Claim`, or None when another process owns the deployment.
         """
+        granted_at = time.monotonic()
         lease = self._call(f"grant a lease for deployment {key!r}", self.client.lease, int(ttl))
         # never argv: StackStorm's python runner passes the decrypted pack config (tokens,
         # passwords) on the action's command line (python_runner.py "--config=...")
         owner = {"command": ["slurmdeploy", "submit", key], "hostname": socket.gethostname(), "pid": os.getpid()}
         path = self.owner_path(key)
-        won = self.txn(
-            f"claim deployment {key!r}",
-            [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}],
-        )
-        if not won:
+        success = [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}]
+        if attempt_revision is not None:
+            trace = {"hostname": owner["hostname"], "pid": owner["pid"], "revision": int(attempt_revision)}
+            success.append({"request_put": {"key": _b64(self.attempt_path(key)), "value": _b64(dumps(trace))}})
+        success.append({"request_range": {"key": _b64(self.state_path(key))}})
+        answer = self._call(f"claim deployment {key!r}", self.client.transaction, {
+            "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+            "success": success, "failure": []})
+        if not answer.get("succeeded", False):
             self._call("revoke an unused lease", lease.revoke)
             return None
-        return Claim(key, lease)
+        kvs = ((answer.get("responses") or [{}])[-1].get("response_range") or {}).get("kvs") or []
+        if kvs:
+            state = DeploymentState.from_dict(key, loads(base64.b64decode(kvs[0].get("value", ""))))
+            mod = int(kvs[0].get("mod_revision", 0))
+        else:
+            state, mod = DeploymentState.from_dict(key, None), 0
+        return Claim(key, lease, int(ttl), granted_at, state, mod)
 
-    def refresh(self, claim):
-        """Keep a claim alive for another ``ttl``. Returns False when it already expired."""
+    def refresh(self, claim, margin=0.0):
+        """Keep a claim alive for another ``ttl``. Returns False when it already expired.
+
+        Args:
+            margin: seconds the claim must still live; when less than ``ttl - margin``
+                seconds passed since the lease was granted, it provably does, and no
+                request is sent.
+        """
+        if claim.ttl and time.monotonic() - claim.granted_at < claim.ttl - margin:
+            return True
         try:
             return self._call(f"refresh the claim on {claim.key!r}", claim.lease.refresh) > 0
         except (KeyError, TypeError, ValueError):

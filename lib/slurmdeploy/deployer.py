@@ -11,8 +11,8 @@
 
 Exactly one Slurm job per deployment (design.md): ``submit`` claims the deployment
 (``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap); when a previous
-attempt left a trace (``/deploy/<key>/attempt``, written before every submit request and
-deleted once the job id is recorded) it looks for a job of this deployment (our
+attempt left a trace (``/deploy/<key>/attempt``, written by the claiming transaction and
+deleted with the owner key by the transaction that records the job id) it looks for a job of this deployment (our
 mcs_label, name ``sdp-<key>``, marker ``sdp-deployment:<key>@<create_revision>`` in the
 job comment) and adopts it instead of submitting again; the state is written by
 compare-and-swap and the claim released.
@@ -234,7 +234,7 @@ class Deployer:
             ConfigDBError, SlurmAPIError: transient failures; nothing was recorded and
             the next poll retries (adopting the job if it was in fact submitted).
         """
-        dep = self.configdb.get_deployment(key)
+        dep, state, _, attempt = self.configdb.read_deployment(key)
         if dep is None:
             return False, result("not_found", key, error=f"no deployment at {self.configdb.deployment_path(key)}")
         if dep.kind != "slurm":
@@ -244,10 +244,12 @@ class Deployer:
         if args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
-        state, _ = self.configdb.get_state(key)
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
-        claim = self.configdb.claim(key, self.settings.claim_ttl)
+        # only a previous attempt's trace makes a job of this deployment possible: a fresh
+        # deployment is submitted without listing the cluster (a listing grows with the queue)
+        attempted = attempt == dep.revision
+        claim = self.configdb.claim(key, self.settings.claim_ttl, attempt_revision=dep.revision)
         if claim is None:
             owner = self.configdb.get_owner(key) or {}
             owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
@@ -255,7 +257,9 @@ class Deployer:
             return True, result("claimed_elsewhere", key, owner=owner)
         release = True
         try:
-            return self._submit_claimed(dep, claim)
+            ok, res = self._submit_claimed(dep, claim, attempted)
+            release = not res.get("state_written")  # the owner key went with the state write
+            return ok, res
         except SlurmAPIError as exc:
             if exc.method == "POST" and (exc.status in TRANSIENT_STATUSES or not exc.errors):
                 # the submit's outcome is unknown (timeout, reset...): keep the claim until its
@@ -268,14 +272,11 @@ class Deployer:
             if release:
                 self.configdb.release(claim)
 
-    def _submit_claimed(self, dep, claim):
+    def _submit_claimed(self, dep, claim, attempted):
         key = dep.key
-        state, mod = self.configdb.get_state(key)
+        state, mod = claim.state, claim.state_mod_revision  # read by the claiming transaction
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
-        # only a previous attempt's trace makes a job of this deployment possible: a fresh
-        # deployment is submitted without listing the cluster (a listing grows with the queue)
-        attempted = self.configdb.get_attempt(key) == dep.revision
         existing = []
         if attempted:
             LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
@@ -284,24 +285,21 @@ class Deployer:
             job = _pick(existing)
             new = DeploymentState(key, job.job_id, states.sdp_status(job.job_state), job.state_reason,
                                   job.state_description)
-            written = self.configdb.write_state(key, new, mod, dep.revision)
+            written = self.configdb.write_state(key, new, mod, dep.revision, done=True)
             LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, job.job_id, job.job_state)
-            if written:
-                self.configdb.clear_attempt(key)
             return True, result("adopted", key, job_id=job.job_id, status=new.status, state_written=written)
         try:
             request = build_job(self.settings, dep, self.environ)
         except InvalidDeployment as exc:
             failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, str(exc),
                                      error_state=str(exc))
-            written = self.configdb.write_state(key, failed, mod, dep.revision)
+            written = self.configdb.write_state(key, failed, mod, dep.revision, done=True)
             LOG.warning("deployment %r rejected: %s", key, exc)
             return False, result("rejected", key, status=states.FAILED, error=str(exc), state_written=written)
-        if not self.configdb.refresh(claim):
+        # the claim must outlive the submit request (sent only when provably still ours)
+        if not self.configdb.refresh(claim, margin=self.settings.connect_timeout + self.settings.read_timeout):
             LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
             return True, result("claim_lost", key)
-        if not attempted:
-            self.configdb.mark_attempt(key, dep.revision)
         try:
             job_id = self.slurm.submit_job(request)
         except SlurmAPIError as exc:
@@ -310,15 +308,12 @@ class Deployer:
             message = f"Slurm rejected the job of deployment {key!r}: {exc}"
             failed = DeploymentState(key, None, states.FAILED, states.SUBMIT_FAILED_REASON, message,
                                      error_state=message)
-            written = self.configdb.write_state(key, failed, mod, dep.revision)
-            if written:
-                self.configdb.clear_attempt(key)
+            written = self.configdb.write_state(key, failed, mod, dep.revision, done=True)
             LOG.warning("%s", message)
             return False, result("rejected", key, status=states.FAILED, error=message, state_written=written)
         new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
-        written = self.configdb.write_state(key, new, mod, dep.revision)
+        written = self.configdb.write_state(key, new, mod, dep.revision, done=True)
         if written:
-            self.configdb.clear_attempt(key)
             LOG.info("deployment %r: submitted Slurm job %s", key, job_id)
         else:
             LOG.warning("deployment %r: submitted Slurm job %s but the deployment changed meanwhile; "

@@ -122,9 +122,11 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
     _run(loop, deployer)
     db.create_deployment("att-1", "slurm", {"script": "#!/bin/bash\nsleep 5\n"})
     dep = db.get_deployment("att-1")
-    # a submitter that died after the submit request: its trace and its job, no state
-    db.mark_attempt("att-1", dep.revision)
+    # a submitter that died after the submit request: its claim (expiring), its trace and its job, no state
+    assert db.claim("att-1", ttl=2, attempt_revision=dep.revision) is not None
     job_id = deployer.slurm.submit_job(build_job(deployer.settings, dep, {"PATH": "/bin"}))
+    assert not _run(loop, deployer)  # owned: nobody touches it
+    wait_for(lambda: db.get_owner("att-1") is None, timeout=30, what="the dead submitter's claim expired")
     events = wait_for(lambda: _run(loop, deployer), timeout=30, what="the adoption observed")
     assert [(e.trigger, e.payload["job_id"]) for e in events] == [("job_state_changed", job_id)]
     assert loop.view.full_listings == 2
@@ -134,8 +136,9 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
     # and the submit action, seeing the trace, adopts instead of submitting again
     db.create_deployment("att-2", "slurm", {"script": "#!/bin/bash\nsleep 5\n"})
     dep2 = db.get_deployment("att-2")
-    db.mark_attempt("att-2", dep2.revision)
+    assert db.claim("att-2", ttl=2, attempt_revision=dep2.revision) is not None
     job_2 = deployer.slurm.submit_job(build_job(deployer.settings, dep2, {"PATH": "/bin"}))
+    wait_for(lambda: db.get_owner("att-2") is None, timeout=30, what="the dead submitter's claim expired")
     ok, res = deployer.submit("att-2")
     assert ok and res["outcome"] == "adopted" and res["job_id"] == job_2
-    assert db.get_attempt("att-2") is None
+    assert db.get_attempt("att-2") is None and db.get_owner("att-2") is None
