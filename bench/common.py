@@ -139,6 +139,7 @@ class StateWatch:
         from slurmdeploy.watch import _prefix_end
 
         self.seen = {}
+        self.job_ids = {}
         self._cv = threading.Condition()
         prefix = configdb.deploy_prefix
         self._client = configdb.new_client()
@@ -149,8 +150,10 @@ class StateWatch:
             if event.get("type") == "DELETE" or not key.endswith("/state"):
                 return
             value = loads(kv.get("value", b"")) or {}
-            if any(j.get("slurm_job_id") for j in (value.get("jobs") or {}).values()):
+            ids = [j.get("slurm_job_id") for j in (value.get("jobs") or {}).values() if j.get("slurm_job_id")]
+            if ids:
                 dep = key[len(prefix):-len("/state")]
+                self.job_ids[dep] = ids[0]
                 with self._cv:
                     self.seen.setdefault(dep, time.perf_counter())
                     self._cv.notify_all()

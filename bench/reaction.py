@@ -41,11 +41,20 @@ def floor_once(settings, db, slurm, key):
 
 
 def raw_submits(settings, slurm, n):
+    """Submit ``n`` jobs in a loop; return ``(jobs per second, job ids)``."""
     t0 = time.perf_counter()
-    for i in range(n):
-        slurm.submit_job(build_job(settings, Deployment(f"raw-{i}", "slurm", {"script": LIVE_SCRIPT}, 0),
-                                   {"PATH": "/bin"}))
-    return n / (time.perf_counter() - t0)
+    ids = [slurm.submit_job(build_job(settings, Deployment(f"raw-{i}", "slurm", {"script": LIVE_SCRIPT}, 0),
+                                      {"PATH": "/bin"})) for i in range(n)]
+    return n / (time.perf_counter() - t0), ids
+
+
+def cancel(slurm, job_ids):
+    """Cancel the long jobs this benchmark left (on a reused cluster)."""
+    for job_id in job_ids:
+        try:
+            slurm.cancel_job(job_id)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
 
 
 def main():
@@ -92,7 +101,7 @@ def main():
             burst_rate = n_burst / (max(watch.seen[k] for k in keys) - t0)
             load_burst = common.load()
             rss_after_burst = common.rss_mib(proc.pid)
-            raw_rate = raw_submits(fsettings, fslurm, n_burst)
+            raw_rate, raw_ids = raw_submits(fsettings, fslurm, n_burst)
             time.sleep(POLL + 2)  # one more poll with every deployment tracked
             rss_after_poll = common.rss_mib(proc.pid)
             rows = [("", "deployments/s", "vs raw")]
@@ -104,6 +113,8 @@ def main():
                     ("runner RSS after one more poll", f"{rss_after_poll:.1f}")]
             common.emit("runner RSS", rows, f"{started}, {common.load()}")
         watch.close()
+        if args.reuse:
+            cancel(fslurm, raw_ids + list(watch.job_ids.values()))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,10 @@ versions; full job details only for jobs whose state changed.
 import logging
 import time
 
+from slurmdeploy import states
+from slurmdeploy.jobs import job_name
+from slurmdeploy.slurm.models import SlurmJob
+
 LOG = logging.getLogger(__name__)
 
 
@@ -61,7 +65,7 @@ class JobView:
             snap: the :class:`slurmdeploy.configdb.Snapshot` being observed.
             refresh: False when only the Configuration DB changed (a watch event): jobs
                 already known are not asked about again; only ids no job is known for yet
-                are read. True (a poll): the states of all tracked jobs are read.
+                are read (one ``jobs/state`` request). True (a poll): the states of all tracked jobs are read.
 
         Returns:
             A list of :class:`slurmdeploy.slurm.models.SlurmJob` with our mcs_label, oldest first.
@@ -85,29 +89,43 @@ class JobView:
             self.last_mode = "full"
             return jobs
         self._checked_attempts &= attempts
-        recorded = set()
+        recorded = {}  # job_id -> (key, recorded SDP status) of the live states
         for key, (state, _) in snap.states.items():
             if state.job_id is not None and not state.terminal and key in snap.deployments:
-                recorded.add(state.job_id)
-        tracked = recorded | {i for i, j in self._jobs.items() if not j.finished}
+                recorded[state.job_id] = (key, state.status)
+        tracked = set(recorded) | {i for i, j in self._jobs.items() if not j.finished}
         if refresh:
-            current = self.slurm.job_states(tracked) if tracked else {}
-            changed = [i for i in tracked if i in current and (i not in self._jobs
-                                                               or self._jobs[i].job_state != current[i])]
-            gone = [i for i in tracked if i not in current]
+            query = tracked
             self.last_mode = "incremental"
         else:
-            changed = [i for i in recorded if i not in self._jobs]
-            gone = []
+            query = {i for i in recorded if i not in self._jobs}
             self.last_mode = "cached"
-        for job_id in gone:
-            self._jobs.pop(job_id, None)  # observe confirms with a GET of its own
-        for job_id in changed:
-            job = self.slurm.get_job(job_id)
-            if job is None or job.mcs_label != self.mcs_label:
-                self._jobs.pop(job_id, None)
+        current = self.slurm.job_states(query) if query else {}
+        for job_id in query:
+            job_state = current.get(job_id)
+            cached = self._jobs.get(job_id)
+            if job_state is None:
+                self._jobs.pop(job_id, None)  # gone: observe confirms with a GET of its own
+            elif cached is not None and cached.job_state == job_state:
+                continue
+            elif job_id in recorded and _status(job_state) == recorded[job_id][1]:
+                # what the state records still holds: the id and state suffice (a job we
+                # submitted under this label; observe compares only the status)
+                self._jobs[job_id] = SlurmJob(job_id=job_id, name=job_name(recorded[job_id][0]),
+                                              job_state=job_state, mcs_label=self.mcs_label)
             else:
-                self._jobs[job_id] = job
+                job = self.slurm.get_job(job_id)  # changed: full details for the event
+                if job is None or job.mcs_label != self.mcs_label:
+                    self._jobs.pop(job_id, None)
+                else:
+                    self._jobs[job_id] = job
         for job_id in [i for i in self._jobs if i not in tracked]:
             del self._jobs[job_id]  # finished and no longer recorded by a live state
         return sorted(self._jobs.values(), key=lambda j: j.job_id)
+
+
+def _status(job_state):
+    try:
+        return states.sdp_status(job_state)
+    except ValueError:
+        return None  # unknown state: read the job in full; observe reports it
