@@ -209,12 +209,27 @@ def properties_schema(properties, additional_properties=True, where="schema"):
     )
 
 
+#: canonical JSON of schemas that passed the meta-schema check (a pack's schemas are few
+#: and fixed; checking them again on every trigger and execution cost more CPU than the rest
+#: of a dispatch - bench/reaction.py)
+_VALID_SCHEMAS = set()
+_VALID_SCHEMAS_MAX = 1024
+
+
 def check_schema(schema, where="schema"):
     """Raise :class:`SchemaConversionError` if ``schema`` is not valid draft-4."""
+    try:
+        canonical = json.dumps(schema, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        canonical = None
+    if canonical is not None and canonical in _VALID_SCHEMAS:
+        return
     try:
         jsonschema.Draft4Validator.check_schema(schema)
     except jsonschema.exceptions.SchemaError as e:
         raise SchemaConversionError("%s is not a valid schema: %s" % (where, e.message)) from e
+    if canonical is not None and len(_VALID_SCHEMAS) < _VALID_SCHEMAS_MAX:
+        _VALID_SCHEMAS.add(canonical)
 
 
 def fill_defaults(instance, schema):
