@@ -9,7 +9,7 @@ import threading
 import pytest
 
 import testbed
-from integration.conftest import make_pack_config, wait_for
+from integration.conftest import make_pack_config, run_actions, wait_for
 from packrunner import Runner
 from slurmdeploy.configdb import ConfigDB
 from slurmdeploy.deployer import Deployer
@@ -74,16 +74,7 @@ def _run(loop, deployer, poll=False):
     """One observation of the loop (a poll when ``poll``), with the actions the rules would run."""
     if poll:
         loop.poll_now()
-    events = loop.step(timeout=2)
-    for event in events:
-        p = event.payload
-        if event.trigger == "deployment_new":
-            deployer.submit(p["key"])
-        elif event.trigger == "deployment_removed":
-            deployer.cancel(p["key"], p["job_id"])
-        else:
-            deployer.update_state(p["key"], p["job_id"])
-    return events
+    return run_actions(deployer, loop.step(timeout=2))
 
 
 def test_the_incremental_view_sees_state_changes_removals_and_vanished_jobs_without_listing(loop):
