@@ -118,6 +118,13 @@ def rss_mib(pid):
     return float("nan")
 
 
+def cpu_seconds(pid):
+    """User + system CPU time a process has used, in seconds (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def slurmrestd_pid(slurm):
     """The pid of the cluster's slurmrestd (from its state dir)."""
     return int(Path(slurm["state_dir"], "run", "slurmrestd.pid").read_text().split()[0])
