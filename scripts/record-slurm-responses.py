@@ -72,14 +72,16 @@ class Recorder:
             "Content-Type": "application/json",
         })
 
-    def call(self, method, path, body=None):
-        r = self.session.request(method, self.url + path, json=body, timeout=60)
+    def call(self, method, path, body=None, params=None):
+        r = self.session.request(method, self.url + path, json=body, params=params, timeout=60)
         try:
             data = r.json()
         except ValueError:
             data = r.text
-        return {"request": {"method": method, "path": path, "body": body}, "status": r.status_code,
-                "body": data}
+        request = {"method": method, "path": path, "body": body}
+        if params:
+            request["params"] = params
+        return {"request": request, "status": r.status_code, "body": data}
 
     def save(self, version, name, record):
         if self.only and name not in self.only:
@@ -154,6 +156,9 @@ class Recorder:
         self.save(v, "job_cancelled", self.wait_state(v, long_id, {"CANCELLED"}))
 
         self.save(v, "jobs", self.call("GET", f"/slurm/{v}/jobs"))
+        if v not in OLD_SHAPE:  # jobs/state exists from v0.0.40; ids as repeated job_id parameters
+            self.save(v, "jobs_state", self.call("GET", f"/slurm/{v}/jobs/state/", params=[
+                ["job_id", str(job_id)], ["job_id", str(failed_id)], ["job_id", str(UNKNOWN_JOB)]]))
         self.save(v, "job_unknown", self.call("GET", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
         self.save(v, "submit_error", self.call(
             "POST", f"/slurm/{v}/job/submit", self.job_body(v, "rec-noenv", "#!/bin/bash\ntrue", env=False)))

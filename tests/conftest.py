@@ -314,3 +314,13 @@ def slurm_cluster_jwks(testbed_dir, oidc_provider):
     yield info
     if not REUSE:
         testbed.stop_slurm(state_dir)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_api_version_cache():
+    """Every test detects the Slurm REST API version itself: the library caches the
+    detected version per process and base URL, and recorded replays reuse one URL."""
+    from slurmdeploy.slurm import client
+
+    client._DETECTED_VERSIONS.clear()
+    yield

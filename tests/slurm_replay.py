@@ -26,10 +26,12 @@ class Replay(BaseAdapter):
             req = rec["request"]
             self.queue.setdefault((req["method"], req["path"]), []).append(rec)
         self.sent = []
+        self.urls = []  # full URLs (query strings included), in order
 
     def send(self, request, **kwargs):
         path = requests.utils.urlparse(request.url).path
         self.sent.append((request.method, path, request.headers, request.body))
+        self.urls.append(request.url)
         recs = self.queue.get((request.method, path))
         resp = requests.Response()
         resp.request, resp.url = request, request.url

@@ -1,5 +1,5 @@
 """The deployment sensor as StackStorm runs it (st2tests BaseSensorTestCase), without services:
-set-up from the pack config and the datastore, poll() that never raises, and the triggers it
+set-up from the pack config and the datastore, a run() loop whose steps never raise, and the triggers it
 dispatches, checked against the payload schemas in sensors/deployment_sensor.yaml with the
 draft-3 semantics StackStorm gives them (``required: true`` inside each property)."""
 
@@ -60,27 +60,50 @@ class RecordedObservations:
         return list(self.events)
 
 
+class RecordedLoop:
+    """Stands in for :class:`slurmdeploy.watch.SensorLoop` (which needs etcd): each step()
+    is one observation through a real :class:`Observer`."""
+
+    def __init__(self, observer):
+        self.observer = observer
+        self.stopped = False
+
+    def step(self, timeout=None):
+        return self.observer.poll()
+
+    def stop(self):
+        self.stopped = True
+
+
 class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
     sensor_cls = DeploymentSensor
 
     def sensor_with_events(self, events):
         sensor = self.get_sensor_instance(config=self.config())
         sensor.setup()
-        sensor._observer = Observer(RecordedObservations(events), quiet_period=60)
+        sensor._loop = RecordedLoop(Observer(RecordedObservations(events), quiet_period=60))
         return sensor
 
-    def test_setup_takes_the_poll_interval_from_loop_interval(self):
+    def error_messages(self):
+        logger = self.sensor_service.get_logger("DeploymentSensor")
+        return [c.args[0] % tuple(c.args[1:]) for c in logger.error.call_args_list]
+
+    def test_the_loop_takes_its_pace_from_loop_interval_and_resync_interval(self):
         self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
-        sensor = self.get_sensor_instance(config=self.config(loop_interval=7))
-        assert sensor.get_poll_interval() == 60  # sensors/deployment_sensor.yaml's poll_interval
+        sensor = self.get_sensor_instance(config=self.config(loop_interval=7, resync_interval=70))
         sensor.setup()
-        assert sensor.get_poll_interval() == 7
+        loop = sensor._build()  # builds only: no etcd or Slurm request yet
+        try:
+            assert loop.poll_interval == 7 and loop.view.resync_interval == 70
+            assert loop.observer.quiet_period == 30  # max(2 * loop_interval, 30)
+        finally:
+            loop.stop()
 
     def test_dispatched_payloads_match_the_declared_payload_schemas(self):
         instances = trigger_instances()
         assert {ref for ref, _ in instances} == set(payload_schemas())  # every trigger type covered
         sensor = self.sensor_with_events([Event(ref.split(".", 1)[1], payload) for ref, payload in instances])
-        sensor.poll()
+        assert sensor.step() is True
         assert len(self.get_dispatched_triggers()) == len(instances)
         for ref, payload in instances:
             self.assertTriggerDispatched(trigger=ref, payload=payload)
@@ -93,28 +116,37 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
     def test_an_event_is_not_dispatched_again_within_the_quiet_period(self):
         ref, payload = trigger_instances()[0]
         sensor = self.sensor_with_events([Event(ref.split(".", 1)[1], payload)])
-        sensor.poll()
-        sensor.poll()
+        sensor.step()
+        sensor.step()
         assert len(self.get_dispatched_triggers()) == 1
-        assert sensor._observer.deployer.observations == 2  # level-triggered: every poll observes
+        assert sensor._loop.observer.deployer.observations == 2  # level-triggered: every step observes
 
-    def test_poll_never_raises_and_logs_an_unreachable_configuration_db(self):
+    def test_cleanup_stops_the_loop(self):
+        sensor = self.sensor_with_events([])
+        loop = sensor._loop
+        sensor.cleanup()
+        assert loop.stopped
+        sensor.run()  # returns at once: stopped
+        assert self.get_dispatched_triggers() == []
+
+    def test_step_never_raises_and_logs_an_unreachable_configuration_db(self):
         self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
         sensor = self.get_sensor_instance(config=self.config())
         sensor.setup()
-        sensor.poll()  # must not raise (PollingSensor.run has no exception handling)
+        try:
+            assert sensor.step(timeout=1) is False  # must not raise: a dead run() loop is a dead sensor
+        finally:
+            sensor.cleanup()
         assert self.get_dispatched_triggers() == []
-        logger = self.sensor_service.get_logger("DeploymentSensor")
-        (fmt, *args), _ = logger.error.call_args
-        message = fmt % tuple(args)
-        assert "poll failed" in message and f"etcd at http://127.0.0.1:{self.etcd.port}" in message
+        message, = self.error_messages()
+        assert "observation failed" in message and f"etcd at http://127.0.0.1:{self.etcd.port}" in message
         assert TOKEN not in message
 
     def test_missing_datastore_key_is_logged_with_how_to_store_it(self):
         sensor = self.get_sensor_instance(config=self.config())
         sensor.setup()
-        sensor.poll()
-        messages = [c.args[0] % tuple(c.args[1:]) for c in self.sensor_service.get_logger("x").error.call_args_list]
+        assert sensor.step(timeout=1) is False
+        messages = self.error_messages()
         assert messages and all("datastore key 'slurm_jwt'" in m and "st2 key set slurm_jwt" in m for m in messages)
         assert self.get_dispatched_triggers() == []
 
@@ -122,10 +154,13 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
         self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
         sensor = self.get_sensor_instance(config=self.config())
         sensor.setup()
-        sensor.poll()  # builds the deployer (reading the key), then fails on the refused etcd port
-        deployer = sensor._observer.deployer
-        replay = replay_slurm(deployer.slurm, recorded("v0.0.41", "ping"))
-        deployer.slurm.ping()
+        loop = sensor._build()  # reads the key from the datastore
+        try:
+            deployer = loop.deployer
+            replay = replay_slurm(deployer.slurm, recorded("v0.0.41", "ping"))
+            deployer.slurm.ping()
+        finally:
+            loop.stop()
         (_method, _path, headers, _body), = replay.sent
         assert headers["X-SLURM-USER-TOKEN"] == TOKEN and headers["X-SLURM-USER-NAME"] == "slurmtest"
         logged = " ".join(str(c) for c in self.sensor_service.get_logger("x").method_calls)

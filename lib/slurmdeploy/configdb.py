@@ -7,6 +7,10 @@ eventlet monkey-patching, unlike the gRPC clients). Layout (``docs/design.md``):
 - ``[prefix]/deploy/<key>``        ``{"key", "kind", "args"}`` (0.x: ``id``/``type``)
 - ``[prefix]/deploy/<key>/state``  the deployer's state (:class:`slurmdeploy.states.DeploymentState`)
 - ``[prefix]/deploy/<key>/owner``  ``{"pid", "hostname", "command"}``, attached to a lease
+- ``[prefix]/deploy/<key>/attempt`` ``{"revision", "pid", "hostname"}``: this pack's own trace
+  that a submit request for the deployment's incarnation ``revision`` may have reached Slurm
+  without its job id being recorded yet (written before the submit, deleted once the state
+  holds the job id); only then does a submit, or the sensor, look for the job in Slurm
 
 Values are JSON written exactly as ska-sdp-config writes them (:func:`dumps`).
 Writes that depend on what was read are etcd compare-and-swap transactions on the
@@ -19,6 +23,7 @@ import logging
 import os
 import re
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -87,34 +92,140 @@ class Deployment:
 
 @dataclass
 class Snapshot:
-    """Everything under ``/deploy/`` read in one consistent etcd range request.
+    """Everything under ``/deploy/`` read in one consistent etcd range request (and, in the
+    sensor, kept current by applying watch events: :meth:`apply`, :meth:`remove`).
 
     Attributes:
         deployments: key -> :class:`Deployment`.
         states: key -> ``(DeploymentState, mod_revision)``.
         owners: key -> decoded owner value.
-        revision: the etcd store revision of the read.
-        ignored: ``(path, mod_revision, reason)`` of every entry under ``/deploy/`` that is
-            not a deployment, state or owner in ska-sdp-config's layout (e.g. a key that
-            ska-sdp-config would reject: unicode, spaces, ``/``, longer than 96).
-        orphans: keys with a state in the Slurm deployer's format or an owner written by
-            this deployer but no deployment (left by a non-recursive delete).
+        revision: the etcd store revision of the read (or of the last event applied).
+        attempts: key -> the deployment revision (create_revision) a submit attempt was
+            made for (``/deploy/<key>/attempt``).
+        base: the path the keys are relative to, ``[prefix]/deploy/``.
+        raw_states: key -> ``(decoded state value, mod_revision)`` as stored; ``states``
+            is derived from it and the deployment (a stale state reads as UNSET).
+        ignored_entries: path -> ``(path, mod_revision, reason)`` of every entry under
+            ``/deploy/`` that is not a deployment, state, owner or attempt in ska-sdp-config's
+            layout (e.g. a key that ska-sdp-config would reject: unicode, spaces, ``/``,
+            longer than 96); see :attr:`ignored`.
     """
 
     deployments: dict
     states: dict
     owners: dict
     revision: int
-    ignored: list = field(default_factory=list)
-    orphans: list = field(default_factory=list)
+    attempts: dict = field(default_factory=dict)
+    base: str = "/deploy/"
+    raw_states: dict = field(default_factory=dict)
+    ignored_entries: dict = field(default_factory=dict)
+
+    @property
+    def ignored(self):
+        """``[(path, mod_revision, reason)]`` of the entries this snapshot cannot use."""
+        return list(self.ignored_entries.values())
+
+    @property
+    def orphans(self):
+        """Keys with a state in the Slurm deployer's format, an owner or a submit-attempt trace
+        written by this deployer but no deployment (left by a non-recursive delete), sorted."""
+        return sorted(k for k in set(self.raw_states) | set(self.owners) | set(self.attempts)
+                      if k not in self.deployments
+                      and (is_slurm_state(self.raw_states.get(k, (None, 0))[0]) or is_our_owner(self.owners.get(k))
+                           or k in self.attempts))
+
+    def _split(self, path):
+        """``(key, [child...])`` of a path under :attr:`base`; ``(None, reason)`` for an
+        entry ska-sdp-config's layout has no place for."""
+        if not path.startswith(self.base):
+            return None, "outside the deployment prefix"
+        parts = path[len(self.base):].split("/")
+        if not KEY_PATTERN.match(parts[0]):
+            return None, (f"deployment key {_shown_key(path[len(self.base):])} does not match "
+                          f"{KEY_PATTERN.pattern} (ska-sdp-config rejects it)")
+        if parts[1:] not in ([], ["state"], ["owner"], ["attempt"]):
+            return None, (f"deployment key {_shown_key(path[len(self.base):])} contains '/' "
+                          f"(ska-sdp-config rejects it; keys match {KEY_PATTERN.pattern})")
+        return parts[0], parts[1:]
+
+    def _derive_state(self, key):
+        """Set ``states[key]`` from the stored state and the deployment: a state last written
+        before its deployment was created belongs to an earlier deployment with the same key
+        (:func:`is_stale_state`) and reads as no state (UNSET) with its real mod_revision, so
+        the next write replaces it."""
+        if key not in self.raw_states:
+            self.states.pop(key, None)
+            return
+        value, mod_rev = self.raw_states[key]
+        dep = self.deployments.get(key)
+        if dep is not None and is_stale_state(mod_rev, dep.revision):
+            value = None
+        self.states[key] = (DeploymentState.from_dict(key, value), mod_rev)
+
+    def apply(self, path, raw, create_rev, mod_rev):
+        """Record one key's value (a range item or a watch PUT event). Entries that do not
+        fit ska-sdp-config's layout are kept in :attr:`ignored_entries`."""
+        key, rest = self._split(path)
+        if key is None:
+            if rest != "outside the deployment prefix":
+                self.ignored_entries[path] = (path, mod_rev, rest)
+            return
+        if not rest:
+            self.deployments[key] = _parse_deployment(key, raw, create_rev, mod_rev)
+            self._derive_state(key)
+        elif rest == ["state"]:
+            self.raw_states[key] = (loads(raw), mod_rev)
+            self._derive_state(key)
+        elif rest == ["owner"]:
+            self.owners[key] = loads(raw) or {}
+        elif rest == ["attempt"]:
+            value = loads(raw)
+            self.attempts[key] = value.get("revision") if isinstance(value, dict) else None
+
+    def remove(self, path):
+        """Forget one key (a watch DELETE event)."""
+        self.ignored_entries.pop(path, None)
+        key, rest = self._split(path)
+        if key is None:
+            return
+        if not rest:
+            self.deployments.pop(key, None)
+            self._derive_state(key)
+        elif rest == ["state"]:
+            self.raw_states.pop(key, None)
+            self._derive_state(key)
+        else:
+            {("owner",): self.owners, ("attempt",): self.attempts}[tuple(rest)].pop(key, None)
+
+    def attempt_pending(self, key):
+        """True when a submit of this incarnation of ``key`` may have reached Slurm unrecorded:
+        an attempt trace for its revision, no owner (the submitter is gone) and no job id."""
+        dep = self.deployments.get(key)
+        if dep is None or key in self.owners or self.attempts.get(key) != dep.revision:
+            return False
+        state = self.states.get(key)
+        return state is None or (state[0].job_id is None and not state[0].terminal)
 
 
 @dataclass(frozen=True)
 class Claim:
-    """Proof that this process owns a deployment (the owner key exists on our lease)."""
+    """Proof that this process owns a deployment (the owner key exists on our lease).
+
+    Attributes:
+        key: deployment key.
+        lease: the etcd3gw lease the owner key is attached to.
+        ttl: the lease's time to live in seconds.
+        granted_at: ``time.monotonic()`` just before the lease was granted.
+        state, state_mod_revision: the deployment's state and its mod_revision, read in
+            the claiming transaction (None when not read).
+    """
 
     key: str
     lease: object
+    ttl: int = 0
+    granted_at: float = 0.0
+    state: Optional[DeploymentState] = None
+    state_mod_revision: int = 0
 
 
 class ConfigDB:
@@ -188,6 +299,29 @@ class ConfigDB:
         """``[prefix]/deploy/<key>/owner``."""
         return f"{self.deployment_path(key)}/owner"
 
+    def attempt_path(self, key):
+        """``[prefix]/deploy/<key>/attempt``."""
+        return f"{self.deployment_path(key)}/attempt"
+
+    @property
+    def deploy_prefix(self):
+        """``[prefix]/deploy/``: where all deployments live."""
+        return f"{self.prefix}/deploy/"
+
+    def new_client(self, timeout=None):
+        """A second etcd3gw client to the same etcd with its own HTTP session (and the same
+        credentials): a watch holds its connection open, so it must not share one.
+
+        Args:
+            timeout: request timeout in seconds (default: this client's).
+        """
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = self.client.session.verify
+        session.headers.update(self.client.session.headers)
+        return etcd3gw.Etcd3Client(host=self.client.host, port=self.client.port, protocol=self.client.protocol,
+                                   timeout=timeout or self.client.timeout, api_path="/v3/", session=session)
+
     # ------------------------------------------------------------------ calls
     def _call(self, what, func, *args, **kwargs):
         try:
@@ -254,34 +388,11 @@ class ConfigDB:
             A :class:`Snapshot`. Keys that do not match ska-sdp-config's key pattern
             and children other than ``state``/``owner`` are listed in ``ignored``.
         """
-        base = f"{self.prefix}/deploy/"
+        base = self.deploy_prefix
         items, revision = self._range("read the deployments", base, prefix=True)
-        snap = Snapshot({}, {}, {}, revision)
-        state_revisions, raw_states, raw_owners = {}, {}, {}
+        snap = Snapshot({}, {}, {}, revision, base=base)
         for path, raw, create_rev, mod_rev in items:
-            parts = path[len(base):].split("/")
-            key = parts[0]
-            if not KEY_PATTERN.match(key):
-                snap.ignored.append((path, mod_rev, f"deployment key {_shown_key(path[len(base):])} does not match "
-                                     f"{KEY_PATTERN.pattern} (ska-sdp-config rejects it)"))
-            elif len(parts) == 1:
-                snap.deployments[key] = _parse_deployment(key, raw, create_rev, mod_rev)
-            elif parts[1:] == ["state"]:
-                raw_states[key] = loads(raw)
-                state_revisions[key] = mod_rev
-                snap.states[key] = (DeploymentState.from_dict(key, raw_states[key]), mod_rev)
-            elif parts[1:] == ["owner"]:
-                raw_owners[key] = loads(raw) or {}
-                snap.owners[key] = raw_owners[key]
-            else:
-                snap.ignored.append((path, mod_rev, f"deployment key {_shown_key(path[len(base):])} contains '/' "
-                                     f"(ska-sdp-config rejects it; keys match {KEY_PATTERN.pattern})"))
-        for key, written in state_revisions.items():
-            dep = snap.deployments.get(key)
-            if dep is not None and is_stale_state(written, dep.revision):
-                snap.states[key] = (DeploymentState.from_dict(key, None), snap.states[key][1])
-        snap.orphans = sorted(k for k in set(raw_states) | set(raw_owners) if k not in snap.deployments
-                              and (is_slurm_state(raw_states.get(k)) or is_our_owner(raw_owners.get(k))))
+            snap.apply(path, raw, create_rev, mod_rev)
         return snap
 
     def get_deployment(self, key):
@@ -312,6 +423,38 @@ class ConfigDB:
                       "ignored", key, mod_rev, deployment_revision)
             return DeploymentState.from_dict(key, None), mod_rev
         return DeploymentState.from_dict(key, loads(raw)), mod_rev
+
+    def get_attempt(self, key):
+        """Return the deployment revision of a recorded submit attempt, or None when none."""
+        items, _ = self._range(f"read the submit attempt of deployment {key!r}", self.attempt_path(key))
+        value = loads(items[0][1]) if items else None
+        return value.get("revision") if isinstance(value, dict) else None
+
+    def read_deployment(self, key):
+        """Read a deployment, its state and its submit-attempt trace in one request (a
+        read-only etcd transaction of three ranges: one consistent revision).
+
+        Returns:
+            ``(Deployment or None, DeploymentState, state mod_revision (0: none),
+            attempt revision or None)``; a state older than the deployment reads as no
+            state (as in :meth:`get_state`).
+        """
+        paths = (self.deployment_path(key), self.state_path(key), self.attempt_path(key))
+        answer = self._call(f"read deployment {key!r}", self.client.transaction, {
+            "compare": [], "success": [{"request_range": {"key": _b64(p)}} for p in paths], "failure": []})
+        found = []
+        for response in answer.get("responses") or []:
+            kvs = (response.get("response_range") or {}).get("kvs") or []
+            found.append(kvs[0] if kvs else None)
+        found += [None] * (3 - len(found))
+        dep_kv, state_kv, attempt_kv = found
+        dep = None
+        if dep_kv is not None:
+            dep = _parse_deployment(key, base64.b64decode(dep_kv.get("value", "")), int(dep_kv.get("create_revision", 0)),
+                                    int(dep_kv.get("mod_revision", 0)))
+        state, mod = _decode_state(key, state_kv, dep.revision if dep is not None else None)
+        attempt = loads(base64.b64decode(attempt_kv.get("value", ""))) if attempt_kv is not None else None
+        return dep, state, mod, (attempt.get("revision") if isinstance(attempt, dict) else None)
 
     def get_owner(self, key):
         """Return the decoded owner value, or None when nobody owns the deployment."""
@@ -352,20 +495,21 @@ class ConfigDB:
         )
 
     def drop_orphan_state(self, key):
-        """Delete the state and owner left under a deleted deployment (only while
-        ``/deploy/<key>`` is absent), so the key can be used again.
+        """Delete the state, owner and submit-attempt trace left under a deleted deployment
+        (only while ``/deploy/<key>`` is absent), so the key can be used again.
 
         Returns:
-            True when the deployment was absent (and any leftover state and owner are gone).
+            True when the deployment was absent (and any leftovers are gone).
         """
         return self.txn(
             f"remove the leftover state and owner of deleted deployment {key!r}",
             [{"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
             [{"request_delete_range": {"key": _b64(self.state_path(key))}},
-             {"request_delete_range": {"key": _b64(self.owner_path(key))}}],
+             {"request_delete_range": {"key": _b64(self.owner_path(key))}},
+             {"request_delete_range": {"key": _b64(self.attempt_path(key))}}],
         )
 
-    def write_state(self, key, state, expected_mod_revision, deployment_revision=None):
+    def write_state(self, key, state, expected_mod_revision, deployment_revision=None, done=False):
         """Write ``/deploy/<key>/state`` if nobody changed it since it was read.
 
         Args:
@@ -374,6 +518,8 @@ class ConfigDB:
             expected_mod_revision: the state's mod_revision when read (0: must not exist).
             deployment_revision: when given, the deployment's create_revision must still
                 be this (the deployment was not deleted or replaced meanwhile).
+            done: the submission is over: the same transaction deletes the owner key (the
+                claim; its unused lease then expires by itself) and the submit-attempt trace.
 
         Returns:
             True when written, False when a comparison failed (re-read and decide again).
@@ -385,39 +531,57 @@ class ConfigDB:
         if deployment_revision is not None:
             compare.append({"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
                             "create_revision": int(deployment_revision)})
-        return self.txn(
-            f"write the state of deployment {key!r}",
-            compare,
-            [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}],
-        )
+        success = [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}]
+        if done:
+            success += [{"request_delete_range": {"key": _b64(self.owner_path(key))}},
+                        {"request_delete_range": {"key": _b64(self.attempt_path(key))}}]
+        return self.txn(f"write the state of deployment {key!r}", compare, success)
 
-    def claim(self, key, ttl):
+    def claim(self, key, ttl, attempt_revision=None):
         """Become the owner of a deployment: create ``/deploy/<key>/owner`` on a new lease.
 
         The owner value is ``{"pid", "hostname", "command"}`` like ska-sdp-config's.
         The key disappears when the lease expires (``ttl`` seconds) or is revoked, so
-        a crashed owner never blocks a deployment for longer than ``ttl``.
+        a crashed owner never blocks a deployment for longer than ``ttl``. The same
+        transaction reads the state (so the caller need not read it again) and, with
+        ``attempt_revision`` (the deployment's create_revision), writes the submit-attempt
+        trace ``/deploy/<key>/attempt`` and reads a state older than that revision as no
+        state (:func:`is_stale_state`).
 
         Returns:
             A :class:`Claim`, or None when another process owns the deployment.
         """
+        granted_at = time.monotonic()
         lease = self._call(f"grant a lease for deployment {key!r}", self.client.lease, int(ttl))
         # never argv: StackStorm's python runner passes the decrypted pack config (tokens,
         # passwords) on the action's command line (python_runner.py "--config=...")
         owner = {"command": ["slurmdeploy", "submit", key], "hostname": socket.gethostname(), "pid": os.getpid()}
         path = self.owner_path(key)
-        won = self.txn(
-            f"claim deployment {key!r}",
-            [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}],
-        )
-        if not won:
+        success = [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}]
+        if attempt_revision is not None:
+            trace = {"hostname": owner["hostname"], "pid": owner["pid"], "revision": int(attempt_revision)}
+            success.append({"request_put": {"key": _b64(self.attempt_path(key)), "value": _b64(dumps(trace))}})
+        success.append({"request_range": {"key": _b64(self.state_path(key))}})
+        answer = self._call(f"claim deployment {key!r}", self.client.transaction, {
+            "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+            "success": success, "failure": []})
+        if not answer.get("succeeded", False):
             self._call("revoke an unused lease", lease.revoke)
             return None
-        return Claim(key, lease)
+        kvs = ((answer.get("responses") or [{}])[-1].get("response_range") or {}).get("kvs") or []
+        state, mod = _decode_state(key, kvs[0] if kvs else None, attempt_revision)
+        return Claim(key, lease, int(ttl), granted_at, state, mod)
 
-    def refresh(self, claim):
-        """Keep a claim alive for another ``ttl``. Returns False when it already expired."""
+    def refresh(self, claim, margin=0.0):
+        """Keep a claim alive for another ``ttl``. Returns False when it already expired.
+
+        Args:
+            margin: seconds the claim must still live; when less than ``ttl - margin``
+                seconds passed since the lease was granted, it provably does, and no
+                request is sent.
+        """
+        if claim.ttl and time.monotonic() - claim.granted_at < claim.ttl - margin:
+            return True
         try:
             return self._call(f"refresh the claim on {claim.key!r}", claim.lease.refresh) > 0
         except (KeyError, TypeError, ValueError):
@@ -449,6 +613,20 @@ def _parse_deployment(key, raw, create_rev, mod_rev=0):
         return Deployment(key, kind, {}, create_rev, False, f"'args' must be an object, got {type(args).__name__}",
                           mod_rev)
     return Deployment(key, kind, args, create_rev, mod_revision=mod_rev)
+
+
+def _decode_state(key, kv, deployment_revision=None):
+    """``(DeploymentState, mod_revision)`` of a raw gateway range item of a state key (None:
+    no state, mod_revision 0). A state older than ``deployment_revision`` belongs to an earlier
+    deployment with the same key: it reads as no state with its real mod_revision, so the
+    next compare-and-swap write replaces it (:func:`is_stale_state`)."""
+    if kv is None:
+        return DeploymentState.from_dict(key, None), 0
+    mod = int(kv.get("mod_revision", 0))
+    value = loads(base64.b64decode(kv.get("value", "")))
+    if deployment_revision is not None and is_stale_state(mod, deployment_revision):
+        value = None
+    return DeploymentState.from_dict(key, value), mod
 
 
 def _shown_key(key, limit=60):

@@ -10,10 +10,12 @@
   harmless.
 
 Exactly one Slurm job per deployment (``docs/design.md``): ``submit`` claims the deployment
-(``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap), then looks for
-a job of this deployment (our mcs_label, name ``sdp-<key>``, marker
-``sdp-deployment:<key>@<create_revision>`` in the job comment) and adopts it instead
-of submitting again; the state is written by compare-and-swap and the claim released.
+(``/deploy/<key>/owner`` created on an etcd lease by compare-and-swap); when a previous
+attempt left a trace (``/deploy/<key>/attempt``, written by the claiming transaction and
+deleted with the owner key by the transaction that records the job id) it looks for a job of this deployment (our
+mcs_label, name ``sdp-<key>``, marker ``sdp-deployment:<key>@<create_revision>`` in the
+job comment) and adopts it instead of submitting again; the state is written by
+compare-and-swap and the claim released.
 A crash anywhere leaves either no job (the claim expires, the next poll retries) or a
 job that the next poll adopts.
 """
@@ -80,6 +82,11 @@ class Deployer:
         self.mcs_label = settings.mcs_label
         self._once = OnceLog(LOG)
         self._once_seen = set()
+        #: where observe gets its snapshot and our jobs (the sensor sets a
+        #: slurmdeploy.watch.DeploymentWatch and a slurmdeploy.jobview.JobView; None: read
+        #: everything from etcd and list the whole cluster on every call)
+        self.watch = None
+        self.job_view = None
 
     @classmethod
     def from_config(cls, config=None, environ=None, get_secret=None):
@@ -97,7 +104,9 @@ class Deployer:
     def observe(self):
         """Compare the Configuration DB with Slurm; return the events to dispatch.
 
-        The Configuration DB is read first, then Slurm's job list, so a job whose
+        The Configuration DB is read first (a fresh range read, or the sensor's watched
+        snapshot: :attr:`watch`), then our jobs (Slurm's whole job list, or the sensor's
+        incremental :attr:`job_view`), so a job whose
         deployment seems gone or whose recorded job seems gone is confirmed with a
         second, targeted read before an event is emitted. Also, without an event:
 
@@ -116,8 +125,8 @@ class Deployer:
             ConfigDBError, SlurmAPIError: when either side cannot be read (the
             sensor logs it and tries again at the next poll).
         """
-        snap = self.configdb.snapshot()
-        our_jobs = self.slurm.find_jobs(self.mcs_label)
+        snap = self.configdb.snapshot() if self.watch is None else self.watch.snapshot()
+        our_jobs = self.slurm.find_jobs(self.mcs_label) if self.job_view is None else self.job_view.our_jobs(snap)
         by_id = {job.job_id: job for job in our_jobs}
         by_key = {}
         for job in our_jobs:
@@ -283,7 +292,7 @@ class Deployer:
             kept until its lease expires (``claim_ttl``), then the job is adopted or
             submitted.
         """
-        dep = self.configdb.get_deployment(key)
+        dep, state, _, attempt = self.configdb.read_deployment(key)
         if dep is None:
             return False, result("not_found", key, error=f"no deployment at {self.configdb.deployment_path(key)}")
         if dep.kind != "slurm":
@@ -293,10 +302,12 @@ class Deployer:
         if args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
-        state, _ = self.configdb.get_state(key, dep.revision)
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
-        claim = self.configdb.claim(key, self.settings.claim_ttl)
+        # only a previous attempt's trace makes a job of this deployment possible: a fresh
+        # deployment is submitted without listing the cluster (a listing grows with the queue)
+        attempted = attempt == dep.revision
+        claim = self.configdb.claim(key, self.settings.claim_ttl, attempt_revision=dep.revision)
         if claim is None:
             owner = self.configdb.get_owner(key) or {}
             owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
@@ -304,7 +315,9 @@ class Deployer:
             return True, result("claimed_elsewhere", key, owner=owner)
         release = True
         try:
-            return self._submit_claimed(dep, claim)
+            ok, res = self._submit_claimed(dep, claim, attempted)
+            release = not res.get("state_written")  # the owner key went with the state write
+            return ok, res
         except SubmitOutcomeUnknown as exc:
             # keep the claim until its lease expires, so the next attempt finds the job in
             # Slurm's listing (by its marker) and adopts it instead of submitting again
@@ -316,17 +329,21 @@ class Deployer:
             if release:
                 self.configdb.release(claim)
 
-    def _submit_claimed(self, dep, claim):
+    def _submit_claimed(self, dep, claim, attempted):
         key = dep.key
-        state, mod = self.configdb.get_state(key, dep.revision)
+        # read by the claiming transaction (a state older than the deployment reads as none)
+        state, mod = claim.state, claim.state_mod_revision
         if state.job_id is not None or state.terminal:
             return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
-        existing = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
+        existing = []
+        if attempted:
+            LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
+            existing = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
         if existing:
             job = _pick(existing)
             new = DeploymentState(key, job.job_id, states.sdp_status(job.job_state), job.state_reason,
                                   job.state_description)
-            written = self.configdb.write_state(key, new, mod, dep.revision)
+            written = self.configdb.write_state(key, new, mod, dep.revision, done=True)
             LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, job.job_id, job.job_state)
             return True, result("adopted", key, job_id=job.job_id, status=new.status, state_written=written)
         try:
@@ -334,10 +351,11 @@ class Deployer:
         except InvalidDeployment as exc:
             failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, str(exc),
                                      error_state=str(exc))
-            written = self.configdb.write_state(key, failed, mod, dep.revision)
+            written = self.configdb.write_state(key, failed, mod, dep.revision, done=True)
             LOG.warning("deployment %r rejected: %s", key, exc)
             return False, result("rejected", key, status=states.FAILED, error=str(exc), state_written=written)
-        if not self.configdb.refresh(claim):
+        # the claim must outlive the submit request (sent only when provably still ours)
+        if not self.configdb.refresh(claim, margin=self.settings.connect_timeout + self.settings.read_timeout):
             LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
             return True, result("claim_lost", key)
         try:
@@ -345,7 +363,7 @@ class Deployer:
         except SubmitRejected as exc:
             return self._record_rejection(dep, mod, exc)
         new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
-        written = self.configdb.write_state(key, new, mod, dep.revision)
+        written = self.configdb.write_state(key, new, mod, dep.revision, done=True)
         if written:
             LOG.info("deployment %r: submitted Slurm job %s", key, job_id)
         else:
@@ -378,7 +396,7 @@ class Deployer:
                 message += f"; cancelling job {job_id} failed ({cancel_exc}), the deployer retries"
         failed = DeploymentState(key, job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message,
                                  error_state=message)
-        written = self.configdb.write_state(key, failed, mod, dep.revision)
+        written = self.configdb.write_state(key, failed, mod, dep.revision, done=True)
         LOG.warning("%s", message)
         return False, result("rejected", key, job_id=job_id, status=states.FAILED, error=message,
                              state_written=written)

@@ -19,8 +19,6 @@ Units: ``time_limit`` minutes, ``memory_per_node`` MiB (Slurm's job description)
 
 import re
 
-import jsonschema
-
 from slurmdeploy.errors import InvalidDeployment
 from slurmdeploy.settings import DEFAULT_JOB_PATH
 from slurmdeploy.slurm.models import JobRequest
@@ -111,6 +109,9 @@ def validate_args(key, args, mcs_label=""):
         if name in args:
             problems.append(f"args.{name} is not allowed: {why.format(label=mcs_label)}")
     rest = {k: v for k, v in args.items() if k not in _RESERVED}
+    # imported here: ~50 ms that only a submit needs (every StackStorm action is a new process)
+    import jsonschema
+
     validator = jsonschema.Draft7Validator(ARGS_SCHEMA)
     for error in sorted(validator.iter_errors(rest), key=lambda e: list(e.absolute_path)):
         problems.append(_describe(error))

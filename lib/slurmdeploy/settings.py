@@ -138,6 +138,9 @@ class Settings:
     loop_interval: int = setting("SDP_SLURMDEPLOY_LOOP_INTERVAL", 60, "int", minimum=1)
     #: seconds between polls of the node-state sensor; 0 turns it off
     node_poll_interval: int = setting("SDP_SLURMDEPLOY_NODE_POLL_INTERVAL", 60, "int", minimum=0)
+    #: seconds between two listings of the whole cluster by the deployment sensor (orphans,
+    #: duplicates); between them it asks Slurm only about the jobs it tracks
+    resync_interval: int = setting("SDP_SLURMDEPLOY_RESYNC_INTERVAL", 600, "int", minimum=1)
     liveness_file: str = setting("SDP_SLURMDEPLOY_LIVENESS_FILE", "/tmp/alive")
     log_level: str = setting("SDP_LOG_LEVEL", "INFO", choices=LOG_LEVELS)
     verify_tls: bool = setting("SDP_SLURMDEPLOY_VERIFY_TLS", True, "bool")

@@ -62,20 +62,26 @@ def wait_for(predicate, timeout=90, interval=0.3, what="condition"):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
+def run_actions(deployer, events):
+    """Run the action each event's rule routes it to (as the pack's rules do); returns ``events``."""
+    for event in events:
+        p = event.payload
+        if event.trigger == "deployment_new":
+            deployer.submit(p["key"])
+        elif event.trigger == "deployment_removed":
+            deployer.cancel(p["key"], p["job_id"])
+        else:
+            deployer.update_state(p["key"], p["job_id"])
+    return events
+
+
 def settle(deployer, keys, timeout=90, on_status=None):
     """Run the sensor's observation and the rules' actions (as the rules route them) until
     every deployment in ``keys`` has a terminal state. Returns {key: [statuses seen]}."""
     seen = {k: [] for k in keys}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for event in deployer.observe():
-            p = event.payload
-            if event.trigger == "deployment_new":
-                deployer.submit(p["key"])
-            elif event.trigger == "deployment_removed":
-                deployer.cancel(p["key"], p["job_id"])
-            else:
-                deployer.update_state(p["key"], p["job_id"])
+        run_actions(deployer, deployer.observe())
         done = True
         for key in keys:
             state, _ = deployer.configdb.get_state(key)

@@ -31,3 +31,27 @@ def test_broken_deployment_values_are_marked_invalid_not_raised():
 def test_key_pattern_is_ska_sdp_configs():
     assert KEY_PATTERN.match("proc-pb-1-abc")
     assert not KEY_PATTERN.match("a/b") and not KEY_PATTERN.match("x" * 97) and not KEY_PATTERN.match("")
+
+
+def test_a_watched_snapshot_applies_puts_and_deletes_of_the_layout_only():
+    from slurmdeploy.configdb import Snapshot
+    from slurmdeploy.states import DeploymentState
+
+    snap = Snapshot({}, {}, {}, 0, base="/p/deploy/")
+    snap.apply("/p/deploy/d-1", dumps({"key": "d-1", "kind": "slurm", "args": {}}), 7, 7)
+    snap.apply("/p/deploy/d-1/owner", dumps({"pid": 1}), 8, 8)
+    snap.apply("/p/deploy/d-1/attempt", dumps({"revision": 7}), 8, 8)
+    snap.apply("/p/deploy/d-1/other", b"{}", 9, 9)  # unknown child: ignored
+    snap.apply("/p/deploy/bad key", b"{}", 9, 9)  # not a deployment key: ignored
+    snap.apply("/q/deploy/d-2", b"{}", 9, 9)  # another prefix: ignored
+    assert set(snap.deployments) == {"d-1"} and snap.deployments["d-1"].revision == 7
+    assert snap.attempts == {"d-1": 7}
+    assert not snap.attempt_pending("d-1")  # its submitter still owns it
+    snap.remove("/p/deploy/d-1/owner")
+    assert snap.attempt_pending("d-1")  # owner gone, no job recorded: the job may exist unrecorded
+    snap.apply("/p/deploy/d-1/state", dumps(DeploymentState("d-1", 42, "PENDING").to_dict()), 7, 10)
+    assert not snap.attempt_pending("d-1") and snap.states["d-1"][1] == 10
+    snap.apply("/p/deploy/d-1", dumps({"key": "d-1", "kind": "slurm", "args": {}}), 11, 11)  # re-created
+    assert not snap.attempt_pending("d-1")  # the trace is of the earlier incarnation
+    snap.remove("/p/deploy/d-1")
+    assert snap.deployments == {} and "d-1" in snap.states

@@ -342,3 +342,19 @@ def test_a_submit_with_an_unverifiable_token_is_never_read_as_refused(version):
                      current_working_directory="/tmp")
     with pytest.raises(SubmitOutcomeUnknown if version == "v0.0.38" else SlurmAuthError):
         client.submit_job(req)
+@pytest.mark.parametrize("version", [v for v in VERSIONS if v != "v0.0.38"])
+def test_job_states_asks_for_ids_as_repeated_parameters_and_reads_base_states(version):
+    rec = recorded(version, "jobs_state")
+    done, failed, unknown = (int(value) for _, value in rec["request"]["params"])
+    client, replay = client_for(version, "jobs_state")
+    assert client.job_states([failed, done, unknown]) == {done: "COMPLETED", failed: "FAILED"}
+    assert replay.urls == [f"http://slurm.test:6820/slurm/{version}/jobs/state/"
+                           f"?job_id={min(done, failed)}&job_id={max(done, failed)}&job_id={unknown}"]
+    assert client.job_states([]) == {} and len(replay.urls) == 1  # never an unfiltered query
+
+
+def test_job_states_on_v0038_reads_each_job():
+    job_id = recorded("v0.0.38", "job_completed")["body"]["jobs"][0]["job_id"]
+    client, replay = client_for("v0.0.38", "job_completed")
+    assert client.job_states([job_id]) == {job_id: "COMPLETED"}
+    assert [p for _, p, _, _ in replay.sent] == [f"/slurm/v0.0.38/job/{job_id}"]

@@ -46,6 +46,15 @@ ESLURM_INVALID_JOB_ID = 2017
 AUTH_500_ERRORS = frozenset({-1, 5005})
 #: HTTP statuses of a submit after which Slurm may or may not have created the job.
 SUBMIT_UNKNOWN_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: job ids per ``GET .../jobs/state/`` request (3,000 repeated ``job_id`` parameters were
+#: answered fine by 24.11.5; chunks keep each URL well under common proxy limits of 8 KiB)
+JOB_STATE_CHUNK = 500
+
+#: base URL -> REST API version detected in this process. Every StackStorm action runs in
+#: a new process; the sensor and packrunner build many clients in one: probing once per
+#: process and URL saves a request per action there. Dropped again when a request says
+#: the version is gone (:meth:`SlurmClient.forget_api_version`).
+_DETECTED_VERSIONS = {}
 
 
 def build_session(retries=3, backoff_factor=0.2, verify=True):
@@ -151,6 +160,8 @@ class SlurmClient:
         self.session = session or build_session(retries=retries, verify=verify)
         self._requested_version = api_version
         self._api = None if api_version == "auto" else adapter(api_version)
+        #: requests sent and response bytes received by this client (for benchmarks and logs)
+        self.stats = {"requests": 0, "bytes": 0}
 
     @classmethod
     def from_settings(cls, settings, token_source=None):
@@ -177,10 +188,21 @@ class SlurmClient:
     # ------------------------------------------------------------------ version
     @property
     def api(self):
-        """The version adapter in use (detected on first use when ``auto``)."""
+        """The version adapter in use (detected on first use when ``auto``, at most once per
+        process and base URL)."""
         if self._api is None:
-            self._api = adapter(self.detect_api_version())
+            name = _DETECTED_VERSIONS.get(self.base_url)
+            if name is None:
+                name = _DETECTED_VERSIONS[self.base_url] = self.detect_api_version()
+            self._api = adapter(name)
         return self._api
+
+    def forget_api_version(self):
+        """Detect the version again on next use (``auto`` only): e.g. after slurmrestd was
+        restarted with other plugins."""
+        if self._requested_version == "auto":
+            self._api = None
+            _DETECTED_VERSIONS.pop(self.base_url, None)
 
     @property
     def api_version(self):
@@ -205,6 +227,7 @@ class SlurmClient:
         for name in reversed(list(ADAPTERS)):
             path = ADAPTERS[name].ping_path()
             try:
+                self.stats["requests"] += 1
                 answer = self.session.get(
                     self.base_url + path, headers=self.token_source.headers(), timeout=self.timeout
                 )
@@ -227,9 +250,12 @@ class SlurmClient:
     # ---------------------------------------------------------------- transport
     def _send(self, method, path, body=None, params=None):
         headers = dict(self.token_source.headers())
-        return self.session.request(
+        self.stats["requests"] += 1
+        answer = self.session.request(
             method, self.base_url + path, json=body, params=params, headers=headers, timeout=self.timeout
         )
+        self.stats["bytes"] += len(answer.content)
+        return answer
 
     def request(self, method, path, body=None, params=None, allow_statuses=()):
         """Send one request, refreshing the token once if slurmrestd rejects it.
@@ -370,7 +396,7 @@ class SlurmClient:
         if status in (404, 500):
             # a bare 404 is not "no such job" (e.g. the version's plugin is gone after a
             # slurmrestd restart): never let it read as a vanished job; detect the version again
-            self._api = None if self._requested_version == "auto" else self._api
+            self.forget_api_version()
             raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         for record in data.get("jobs") or []:
@@ -378,6 +404,45 @@ class SlurmClient:
             if job.job_id == int(job_id):
                 return job
         return None
+
+    def job_states(self, job_ids):
+        """The base states of the given jobs, at a cost independent of the queue size.
+
+        v0.0.40+: ``GET .../jobs/state/?job_id=A&job_id=B...`` (ids and states only, about
+        1.3 KiB and 2 ms per request on 24.11 whatever the queue holds), in chunks of
+        :data:`JOB_STATE_CHUNK`; older versions have no such endpoint and read each job
+        with ``GET .../job/{job_id}``.
+
+        Args:
+            job_ids: iterable of Slurm job ids.
+
+        Returns:
+            dict job_id (int) -> base job_state (str). Ids slurmctld does not know (never
+            existed, or purged after ``MinJobAge``) are absent.
+
+        Raises:
+            SlurmAPIError: any failure.
+        """
+        ids = sorted({int(i) for i in job_ids})
+        api = self.api
+        path = api.jobs_state_path()
+        out = {}
+        if path is None:
+            for job_id in ids:
+                job = self.get_job(job_id)
+                if job is not None:
+                    out[job.job_id] = job.job_state
+            return out
+        for start in range(0, len(ids), JOB_STATE_CHUNK):
+            chunk = ids[start:start + JOB_STATE_CHUNK]
+            # an empty query would list every job: never send one
+            _, data = self.request("GET", path, params=[("job_id", str(i)) for i in chunk])
+            wanted = set(chunk)
+            for record in data.get("jobs") or []:
+                parsed = api.parse_job_state(record)
+                if parsed is not None and parsed[0] in wanted:
+                    out[parsed[0]] = parsed[1]
+        return out
 
     def list_jobs(self):
         """List every job slurmctld holds (``GET /slurm/<v>/jobs``).

@@ -200,6 +200,15 @@ class ApiVersion:
     def submit_path(self):
         return f"{self.prefix}/job/submit"
 
+    def jobs_state_path(self):
+        """``GET .../jobs/state/`` (job ids and states only, filtered by ``job_id``), or None
+        when this version has no such endpoint (added in v0.0.40, Slurm 23.11)."""
+        return None
+
+    def parse_job_state(self, record):
+        """Read one ``jobs/state`` record as ``(job_id, job_state)``; None when unusable."""
+        return None
+
     # ---- request hooks
     def wrap_submit(self, job, script):
         """Return the submit body holding ``job`` (a dict of job fields) and ``script``."""
@@ -411,6 +420,20 @@ class V0040(V0039):
     def exit_status(self, value):
         value = value if isinstance(value, dict) else {}
         return no_val_number(value.get("return_code")), no_val_number((value.get("signal") or {}).get("id"))
+
+    def jobs_state_path(self):
+        # 24.11.5 /openapi/v3: "/slurm/v0.0.4x/jobs/state/" with query "job_id" on 40, 41, 42;
+        # several ids are repeated parameters (job_id=1&job_id=2): "1,2" encoded is refused
+        # with 422 "Query empty or not RFC7320 compliant" (seen on 24.11.5)
+        return f"{self.prefix}/jobs/state/"
+
+    def parse_job_state(self, record):
+        # recorded on 24.11.5: {"job_id": "1", "state": ["PENDING"]} (job_id a string)
+        job_id = no_val_number(record.get("job_id"))
+        if job_id is None:
+            return None
+        job_state, _ = self.job_states(record.get("state"))
+        return job_id, job_state
 
 
 class V0041(V0040):

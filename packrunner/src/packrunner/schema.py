@@ -146,6 +146,13 @@ def properties_schema(properties, additional_properties=True):
                                "additionalProperties": additional_properties})
 
 
+#: canonical JSON of schemas that passed the meta-schema check (a pack's schemas are few
+#: and fixed; checking them again on every trigger and execution cost more CPU than the rest
+#: of a dispatch - bench/reaction.py)
+_VALID_SCHEMAS = set()
+_VALID_SCHEMAS_MAX = 1024
+
+
 def check_schema(schema, where="schema"):
     """Check ``schema`` against StackStorm's ``custom.json`` meta-schema (draft-4 with boolean
     ``required`` and the ``secret``/``immutable``/``position`` keywords).
@@ -154,9 +161,17 @@ def check_schema(schema, where="schema"):
         SchemaConversionError: the schema is invalid for StackStorm's validator (message says where).
     """
     try:
+        canonical = json.dumps(schema, sort_keys=True, default=repr)
+    except (TypeError, ValueError):
+        canonical = None
+    if canonical is not None and canonical in _VALID_SCHEMAS:
+        return
+    try:
         CustomValidator.check_schema(schema)
     except jsonschema.exceptions.SchemaError as e:
         raise SchemaConversionError("%s is not a valid schema: %s" % (where, e.message)) from e
+    if canonical is not None and len(_VALID_SCHEMAS) < _VALID_SCHEMAS_MAX:
+        _VALID_SCHEMAS.add(canonical)
 
 
 def fill_defaults(instance, schema):

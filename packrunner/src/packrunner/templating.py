@@ -12,6 +12,7 @@ pack config.
 """
 
 import datetime
+import functools
 import json
 import os
 import re
@@ -259,6 +260,18 @@ def is_template(value):
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
+# Jinja compiles a source string on every from_string()/compile_expression(); a rule's
+# parameters are the same few strings for every trigger, so compile each once per environment.
+@functools.lru_cache(maxsize=512)
+def _compiled_template(env, source):
+    return env.from_string(source)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled_expression(env, source):
+    return env.compile_expression(source, undefined_to_none=False)
+
+
 def render_value(value, context, env=None):
     """Render one value.
 
@@ -280,14 +293,14 @@ def render_value(value, context, env=None):
     try:
         m = _SINGLE_EXPR.match(value)
         if m and "{{" not in m.group("expr") and "{%" not in value:
-            fn = env.compile_expression(m.group("expr").strip(), undefined_to_none=False)
+            fn = _compiled_expression(env, m.group("expr").strip())
             result = fn(**context)
             if isinstance(result, jinja2.Undefined):
                 # Force StrictUndefined to raise with a helpful message.
                 str(result)
                 raise TemplateRenderError("%r is undefined" % value)
             return _plain(result)
-        return env.from_string(value).render(**context)
+        return _compiled_template(env, value).render(**context)
     except TemplateRenderError:
         raise
     except jinja2.exceptions.TemplateError as e:

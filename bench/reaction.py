@@ -1,0 +1,123 @@
+"""Reaction, burst and runner memory of the whole pack under packrunner, against a floor.
+
+- reaction: deployments created one at a time; for each, the time from the etcd put to the
+  state carrying its slurm_job_id (seen through an etcd watch of the states), beside the
+  floor measured in the same run, interleaved: a bare loop doing the same etcd put, the
+  slurmrestd submit and the etcd state transaction with the same libraries (ConfigDB,
+  SlurmClient), nothing else.
+- burst: N deployments created at once; deployments per second until every state has its job
+  id, beside raw submit throughput (SlurmClient.submit_job in a loop, one thread, same
+  cluster, same run).
+- runner RSS: the packrunner process (sensor + actions) after the burst, with N tracked
+  live deployments, and after one more poll.
+
+Usage: .venv/bin/python bench/reaction.py [--quick] [--reuse DIR]
+"""
+
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+from slurmdeploy.configdb import Deployment  # noqa: E402
+from slurmdeploy.jobs import build_job  # noqa: E402
+from slurmdeploy.states import DeploymentState  # noqa: E402
+
+SCRIPT = "#!/bin/bash\ntrue\n"
+LIVE_SCRIPT = "#!/bin/bash\nsleep 3600\n"
+POLL = 15  # loop_interval of the runner: the poll is only the safety net now
+
+
+def floor_once(settings, db, slurm, key):
+    t0 = time.perf_counter()
+    db.create_deployment(key, "slurm", {"script": SCRIPT})
+    job_id = slurm.submit_job(build_job(settings, Deployment(key, "slurm", {"script": SCRIPT}, 0), {"PATH": "/bin"}))
+    db.write_state(key, DeploymentState(key, job_id, "PENDING", "Submitted"), 0)
+    return time.perf_counter() - t0
+
+
+def raw_submits(settings, slurm, n):
+    """Submit ``n`` jobs in a loop; return ``(jobs per second, CPU ms per job, job ids)``."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    ids = [slurm.submit_job(build_job(settings, Deployment(f"raw-{i}", "slurm", {"script": LIVE_SCRIPT}, 0),
+                                      {"PATH": "/bin"})) for i in range(n)]
+    return n / (time.perf_counter() - t0), (time.process_time() - c0) / n * 1000, ids
+
+
+def cancel(slurm, job_ids):
+    """Cancel the long jobs this benchmark left (on a reused cluster)."""
+    for job_id in job_ids:
+        try:
+            slurm.cancel_job(job_id)
+        except Exception:  # noqa: BLE001 - best effort
+            pass
+
+
+def main():
+    args = common.parser(__doc__.splitlines()[0]).parse_args()
+    n_react = 30 if args.quick else 200
+    n_burst = 100 if args.quick else 1000
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with common.bench_testbed(args.reuse) as (etcd, slurm_info), tempfile.TemporaryDirectory() as work:
+        os.chmod(work, 0o755)
+        alive = os.path.join(work, "alive")
+        config = common.pack_config(etcd, slurm_info, loop_interval=POLL, liveness_file=alive)
+        floor_config = common.pack_config(etcd, slurm_info)
+        settings, db, _ = common.services(config)
+        fsettings, fdb, fslurm = common.services(floor_config)
+        fslurm.api  # the floor's one version probe, outside the timings
+        watch = common.StateWatch(db)
+        with common.runner_process(config, work) as proc:
+            common.wait_alive(proc, alive)
+            pack, floor = [], []
+            for i in range(n_react):
+                floor.append(floor_once(fsettings, fdb, fslurm, f"f-{i}"))
+                key = f"r-{i}"
+                t0 = time.perf_counter()
+                db.create_deployment(key, "slurm", {"script": SCRIPT})
+                if not watch.wait([key], 60):
+                    raise SystemExit(f"deployment {key} got no job in 60 s; see {work}/runner.log")
+                pack.append(watch.seen[key] - t0)
+            load_react = common.load()
+            p, f = common.percentiles(pack), common.percentiles(floor)
+            rows = [("", "p50 ms", "p95 ms", "p99 ms", "max ms")]
+            for label, d in (("pack (runner)", p), ("floor (put+submit+txn)", f)):
+                rows.append((label, *(f"{d[k] * 1000:.1f}" for k in ("p50", "p95", "p99", "max"))))
+            rows.append(("ratio pack/floor", *(f"{p[k] / f[k]:.2f}x" for k in ("p50", "p95", "p99", "max"))))
+            common.emit(f"reaction, {n_react} deployments one at a time", rows, f"{started}, {load_react}")
+
+            keys = [f"b-{i}" for i in range(n_burst)]
+            cpu0 = common.cpu_seconds(proc.pid)
+            t0 = time.perf_counter()
+            for key in keys:
+                db.create_deployment(key, "slurm", {"script": LIVE_SCRIPT})
+            created = time.perf_counter() - t0
+            if not watch.wait(keys, 600):
+                missing = [k for k in keys if k not in watch.seen]
+                raise SystemExit(f"{len(missing)} burst deployments got no job in 600 s; see {work}/runner.log")
+            burst_rate = n_burst / (max(watch.seen[k] for k in keys) - t0)
+            burst_cpu = (common.cpu_seconds(proc.pid) - cpu0) / n_burst * 1000
+            load_burst = common.load()
+            rss_after_burst = common.rss_mib(proc.pid)
+            raw_rate, raw_cpu, raw_ids = raw_submits(fsettings, fslurm, n_burst)
+            time.sleep(POLL + 2)  # one more poll with every deployment tracked
+            rss_after_poll = common.rss_mib(proc.pid)
+            rows = [("", "deployments/s", "vs raw", "CPU ms each (runner / raw loop)")]
+            rows.append((f"pack burst of {n_burst} (created in {created:.2f} s)", f"{burst_rate:.1f}",
+                         f"{burst_rate / raw_rate * 100:.0f}%", f"{burst_cpu:.1f}"))
+            rows.append((f"raw submit, {n_burst} jobs, 1 thread", f"{raw_rate:.1f}", "100%", f"{raw_cpu:.1f}"))
+            common.emit(f"burst of {n_burst}", rows, f"{started}, {load_burst}")
+            rows = [("", "MiB"), (f"runner RSS, {n_burst} live tracked deployments", f"{rss_after_burst:.1f}"),
+                    ("runner RSS after one more poll", f"{rss_after_poll:.1f}")]
+            common.emit("runner RSS", rows, f"{started}, {common.load()}")
+        watch.close()
+        if args.reuse:
+            cancel(fslurm, raw_ids + list(watch.job_ids.values()))
+
+
+if __name__ == "__main__":
+    main()
