@@ -62,24 +62,24 @@ class Outcome(str, Enum):
         return self.value
 
 
-O = Outcome
+_O = Outcome  # shorthand for the tables below
 
 #: action -> the outcomes it returns; the ones of :data:`FAILED_OUTCOMES` make the execution fail
 #: (``ok`` False). ``cancel.jobs`` is the per-job outcome in ``cancel``'s ``result["jobs"]``.
 ACTION_OUTCOMES = {
-    "submit": (O.SUBMITTED, O.ADOPTED, O.ALREADY_SUBMITTED, O.CLAIMED_ELSEWHERE, O.CLAIM_LOST,
-               O.REJECTED, O.NOT_FOUND, O.NOT_OURS),
-    "cancel": (O.CANCELLED, O.NOTHING_TO_CANCEL, O.NOT_FOUND, O.REFUSED),
-    "cancel.jobs": (O.CANCELLED, O.KEPT, O.ALREADY_FINISHED, O.NOT_FOUND, O.REFUSED),
-    "update_state": (O.UPDATED, O.UNCHANGED, O.TERMINAL, O.DEPLOYMENT_GONE, O.NO_JOB, O.OTHER_JOB, O.CONFLICT,
-                     O.REFUSED),
+    "submit": (_O.SUBMITTED, _O.ADOPTED, _O.ALREADY_SUBMITTED, _O.CLAIMED_ELSEWHERE, _O.CLAIM_LOST,
+               _O.REJECTED, _O.NOT_FOUND, _O.NOT_OURS),
+    "cancel": (_O.CANCELLED, _O.NOTHING_TO_CANCEL, _O.NOT_FOUND, _O.REFUSED),
+    "cancel.jobs": (_O.CANCELLED, _O.KEPT, _O.ALREADY_FINISHED, _O.NOT_FOUND, _O.REFUSED),
+    "update_state": (_O.UPDATED, _O.UNCHANGED, _O.TERMINAL, _O.DEPLOYMENT_GONE, _O.NO_JOB, _O.OTHER_JOB, _O.CONFLICT,
+                     _O.REFUSED),
 }
 #: action -> its outcomes that fail the execution (``ok`` False)
 FAILED_OUTCOMES = {
-    "submit": (O.REJECTED, O.NOT_FOUND, O.NOT_OURS),
-    "cancel": (O.REFUSED,),
-    "cancel.jobs": (O.REFUSED,),
-    "update_state": (O.REFUSED,),
+    "submit": (_O.REJECTED, _O.NOT_FOUND, _O.NOT_OURS),
+    "cancel": (_O.REFUSED,),
+    "cancel.jobs": (_O.REFUSED,),
+    "update_state": (_O.REFUSED,),
 }
 
 
@@ -276,9 +276,9 @@ def submit_precheck(key, dep, state, deployment_path):
         claim it and submit.
     """
     if dep is None:
-        return Decision(O.NOT_FOUND, False, fields={"error": f"no deployment at {deployment_path}"})
+        return Decision(_O.NOT_FOUND, False, fields={"error": f"no deployment at {deployment_path}"})
     if dep.kind != "slurm":
-        return Decision(O.NOT_OURS, False, fields={
+        return Decision(_O.NOT_OURS, False, fields={
             "kind": dep.kind,
             "error": f"deployment {key!r} is of kind {dep.kind!r}; this deployer only runs 'slurm' "
                      "deployments and leaves the others (and their state) alone"})
@@ -288,7 +288,7 @@ def submit_precheck(key, dep, state, deployment_path):
 def already_submitted(state):
     """``already_submitted`` when ``state`` records a job or is terminal, else None."""
     if state.job_id is not None or state.terminal:
-        return Decision(O.ALREADY_SUBMITTED, fields={"job_id": state.job_id, "status": state.status})
+        return Decision(_O.ALREADY_SUBMITTED, fields={"job_id": state.job_id, "status": state.status})
     return None
 
 
@@ -306,19 +306,19 @@ def adoption(dep, jobs_named):
     job = pick_job(existing)
     new = DeploymentState(dep.key, job.job_id, states.sdp_status(job.job_state), job.state_reason,
                           job.state_description)
-    return Decision(O.ADOPTED, state=new, fields={"job_id": job.job_id, "status": new.status}, job=job)
+    return Decision(_O.ADOPTED, state=new, fields={"job_id": job.job_id, "status": new.status}, job=job)
 
 
 def invalid_decision(key, error):
     """``rejected``: the args cannot make a job (``error``: the message); state FAILED, ``InvalidDeployment``."""
     failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, error, error_state=error)
-    return Decision(O.REJECTED, False, failed, {"status": states.FAILED, "error": error})
+    return Decision(_O.REJECTED, False, failed, {"status": states.FAILED, "error": error})
 
 
 def submitted_decision(key, job_id, request):
     """``submitted``: Slurm accepted ``request`` (a :class:`JobRequest`) as ``job_id``; state PENDING."""
     new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
-    return Decision(O.SUBMITTED, state=new, fields={"job_id": job_id, "job_name": request.name,
+    return Decision(_O.SUBMITTED, state=new, fields={"job_id": job_id, "job_name": request.name,
                                                     "status": states.PENDING, "mcs_label": request.mcs_label})
 
 
@@ -327,7 +327,7 @@ def rejection_decision(key, job_id, message):
     job ``job_id`` it created anyway, or None); state FAILED, ``SubmitFailed``, recording
     that job so it is never left untracked."""
     failed = DeploymentState(key, job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message, error_state=message)
-    return Decision(O.REJECTED, False, failed, {"job_id": job_id, "status": states.FAILED, "error": message})
+    return Decision(_O.REJECTED, False, failed, {"job_id": job_id, "status": states.FAILED, "error": message})
 
 
 # ------------------------------------------------------------------------------ cancel
@@ -344,20 +344,20 @@ def cancel_job_decision(key, job, dep, state, force, mcs_label):
         send the cancel (``not_found`` when Slurm no longer knows the job).
     """
     if not names_deployment(job, key, mcs_label) or not has_marker(job, key):
-        return O.REFUSED
+        return _O.REFUSED
     if job.finished:
-        return O.ALREADY_FINISHED
+        return _O.ALREADY_FINISHED
     if dep is not None and wanted_job(job, dep, state) and not force:
-        return O.KEPT
-    return O.CANCELLED
+        return _O.KEPT
+    return _O.CANCELLED
 
 
 def cancel_summary(job_outcomes):
     """``(ok, outcome)`` of ``cancel`` from its per-job outcomes: ``refused`` (failed) when
     any job was refused, else ``cancelled`` when any was cancelled, else ``nothing_to_cancel``."""
-    if O.REFUSED in job_outcomes:
-        return False, O.REFUSED
-    return True, (O.CANCELLED if O.CANCELLED in job_outcomes else O.NOTHING_TO_CANCEL)
+    if _O.REFUSED in job_outcomes:
+        return False, _O.REFUSED
+    return True, (_O.CANCELLED if _O.CANCELLED in job_outcomes else _O.NOTHING_TO_CANCEL)
 
 
 # ------------------------------------------------------------------------ update_state
@@ -374,12 +374,12 @@ def update_target(dep, state, job_id):
         find this incarnation's job by name, label and marker).
     """
     if dep is None:
-        return Decision(O.DEPLOYMENT_GONE, fields={"job_id": job_id}), None
+        return Decision(_O.DEPLOYMENT_GONE, fields={"job_id": job_id}), None
     if state.terminal:
-        return Decision(O.TERMINAL, fields={"job_id": state.job_id, "status": state.status}), None
+        return Decision(_O.TERMINAL, fields={"job_id": state.job_id, "status": state.status}), None
     wanted = job_id if job_id is not None else state.job_id
     if state.job_id is not None and wanted != state.job_id:
-        return Decision(O.OTHER_JOB, fields={"job_id": wanted, "recorded_job_id": state.job_id}), None
+        return Decision(_O.OTHER_JOB, fields={"job_id": wanted, "recorded_job_id": state.job_id}), None
     return None, wanted
 
 
@@ -403,21 +403,21 @@ def update_decision(key, dep, state, wanted, job, mcs_label):
     """
     if job is None:
         if state.job_id is None:
-            return Decision(O.NO_JOB, fields={"job_id": wanted})
+            return Decision(_O.NO_JOB, fields={"job_id": wanted})
         new = vanished_state(key, wanted)
     elif state.job_id == job.job_id and job.mcs_label != mcs_label:
         new = vanished_state(key, wanted,
                              f"Slurm job {wanted} is gone: its id now belongs to a job without our mcs_label")
     else:
         if not names_deployment(job, key, mcs_label):
-            return Decision(O.REFUSED, False, fields={
+            return Decision(_O.REFUSED, False, fields={
                 "job_id": job.job_id,
                 "error": f"Slurm job {job.job_id} is not a job of deployment {key!r} "
                          f"(name {job.name!r}, mcs_label {job.mcs_label!r})"})
         if state.job_id is None and not belongs(job, dep):
-            return Decision(O.NO_JOB, fields={"job_id": job.job_id})
+            return Decision(_O.NO_JOB, fields={"job_id": job.job_id})
         new = job_state(key, job)
     if (new.status, new.job_id, new.state_reason) == (state.status, state.job_id, state.state_reason):
-        return Decision(O.UNCHANGED, fields={"job_id": new.job_id, "status": new.status})
-    return Decision(O.UPDATED, state=new, fields={"job_id": new.job_id, "previous_status": state.status,
+        return Decision(_O.UNCHANGED, fields={"job_id": new.job_id, "status": new.status})
+    return Decision(_O.UPDATED, state=new, fields={"job_id": new.job_id, "previous_status": state.status,
                                                   "status": new.status, "state_reason": new.state_reason})

@@ -18,6 +18,10 @@ job comment) and adopts it instead of submitting again; the state is written by
 compare-and-swap and the claim released.
 A crash anywhere leaves either no job (the claim expires, the next poll retries) or a
 job that the next poll adopts.
+
+This module is the I/O shell: what each operation decides (the events, the state to write,
+the :class:`slurmdeploy.decisions.Outcome`) is a pure function of what it read, in
+:mod:`slurmdeploy.decisions`.
 """
 
 import logging
@@ -512,5 +516,5 @@ class Observer:
         return fresh
 
 
-__all__ = ["Deployer", "Observer", "Event", "OnceLog", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
+__all__ = ["Deployer", "Observer", "Event", "OnceLog", "Outcome", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
            "JOB_STATE_CHANGED", "belongs", "deployment_marker", "wanted_job"]
