@@ -18,50 +18,48 @@ job comment) and adopts it instead of submitting again; the state is written by
 compare-and-swap and the claim released.
 A crash anywhere leaves either no job (the claim expires, the next poll retries) or a
 job that the next poll adopts.
+
+This module is the I/O shell: what each operation decides (the events, the state to write,
+the :class:`slurmdeploy.decisions.Outcome`) is a pure function of what it read, in
+:mod:`slurmdeploy.decisions`.
 """
 
 import logging
 import os
 import time
-from dataclasses import dataclass
 
-from slurmdeploy import states
+from slurmdeploy import decisions
 from slurmdeploy.configdb import ConfigDB
+from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED, Event, Outcome, belongs,
+                                   pick_job, wanted_job)
 from slurmdeploy.errors import ConfigDBError, InvalidDeployment, SlurmAPIError, SubmitOutcomeUnknown, SubmitRejected
-from slurmdeploy.jobs import build_job, deployment_marker, job_name, key_from_job_name, parse_marker
+from slurmdeploy.jobs import build_job, deployment_marker, job_name, key_from_job_name
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm.client import SlurmClient
 from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
 
-DEPLOYMENT_NEW = "deployment_new"
-DEPLOYMENT_REMOVED = "deployment_removed"
-JOB_STATE_CHANGED = "job_state_changed"
-
 #: Kinds of deployment other deployers run (left alone without a log line at INFO).
 OTHER_KINDS = frozenset({"helm"})
 
 
-@dataclass(frozen=True)
-class Event:
-    """A trigger instance to dispatch: ``trigger`` is the trigger name, ``payload`` a dict."""
-
-    trigger: str
-    payload: dict
-
-    @property
-    def identity(self):
-        """What makes two events the same for re-dispatch suppression."""
-        p = self.payload
-        return (self.trigger, p.get("key"), p.get("job_id"), p.get("status"))
-
-
 def result(outcome, key, **fields):
-    """An action result dict: ``{"outcome", "key", ...}`` with None values dropped."""
-    out = {"outcome": outcome, "key": key}
+    """An action result dict: ``{"outcome", "key", ...}`` with None values dropped.
+
+    Args:
+        outcome: an :class:`Outcome` (or its value); stored as the plain ``str`` value, so the
+            result is JSON and YAML exactly as StackStorm's python runner and packrunner keep it.
+        key: deployment key.
+    """
+    out = {"outcome": Outcome(outcome).value, "key": key}
     out.update({k: v for k, v in fields.items() if v is not None})
     return out
+
+
+def decided(key, decision, **fields):
+    """``(ok, result)`` of a :class:`slurmdeploy.decisions.Decision` (its fields, then ``fields``)."""
+    return decision.ok, result(decision.outcome, key, **dict(decision.fields, **fields))
 
 
 class Deployer:
@@ -152,16 +150,13 @@ class Deployer:
             for job in by_key[key]:
                 if job.finished or not self._is_ours(job, key):
                     continue
-                dep = snap.deployments.get(key)
-                if dep is not None and wanted_job(job, dep, states_now.get(key)):
+                if not decisions.unwanted(job, snap.deployments.get(key), states_now.get(key)):
                     continue
                 # confirm: the deployment may have been created after the snapshot
                 dep = self.configdb.get_deployment(key)
                 state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
-                if dep is None or not wanted_job(job, dep, state):
-                    events.append(
-                        Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state})
-                    )
+                if decisions.unwanted(job, dep, state):
+                    events.append(decisions.removed_event(key, job))
         self._drop_orphans(snap)
         self._once.forget_all_but(self._once_seen)
         self._once_seen = set()
@@ -204,8 +199,7 @@ class Deployer:
         """True when a job named ``sdp-<key>`` with our label carries a marker of ``key``
         (this or an earlier deployment with that key). A lookalike (label and name but no
         such marker: anyone may set both) is logged once and never touched."""
-        marker = parse_marker(job.comment)
-        if marker is not None and marker[0] == key:
+        if decisions.has_marker(job, key):
             return True
         self._log_once(logging.WARNING, ("lookalike", job.job_id),
                        "Slurm job %s (user %s) carries our mcs_label %r and the name %r of deployment %r but not "
@@ -214,48 +208,15 @@ class Deployer:
         return False
 
     def _observe_deployment(self, dep, state, owner, by_id, by_key):
-        key = dep.key
+        """The events of one live deployment (:func:`slurmdeploy.decisions.observe_deployment`),
+        reading its recorded job from Slurm when the listing or view lacks it."""
+        recorded = None
         if state.job_id is not None:
-            job = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
-            if job is not None and job.mcs_label != self.mcs_label:
-                job = None  # the id was reused by someone else's job: ours is gone
-            status = states.sdp_status(job.job_state) if job else states.FAILED
-            if job is None or status != state.status:
-                return [self._state_event(key, state, job, state.job_id)]
-            return []
-        if owner is not None:
-            LOG.debug("deployment %r is being submitted by pid %s on %s", key, owner.get("pid"), owner.get("hostname"))
-            return []
-        current = [j for j in by_key.get(key, []) if self._belongs(j, dep)]
-        if current:
-            return [self._state_event(key, state, _pick(current), None)]
-        return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args})]
-
-    def _belongs(self, job, dep):
-        """True when ``job`` is the job of this incarnation of deployment ``dep``."""
-        return belongs(job, dep)
-
-    def _state_event(self, key, state, job, job_id):
-        if job is None:
-            status, job_state = states.FAILED, "UNKNOWN"
-            reason = states.VANISHED_REASON
-            description = states.vanished_description(job_id)
-        else:
-            status, job_state = states.sdp_status(job.job_state), job.job_state
-            reason, description = job.state_reason, job.state_description
-            job_id = job.job_id
-        return Event(
-            JOB_STATE_CHANGED,
-            {
-                "key": key,
-                "job_id": job_id,
-                "job_state": job_state,
-                "previous_status": state.status,
-                "status": status,
-                "state_reason": reason,
-                "state_description": description,
-            },
-        )
+            recorded = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
+        elif owner is not None:
+            LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
+                      owner.get("hostname"))
+        return decisions.observe_deployment(dep, state, owner, recorded, by_key.get(dep.key, []), self.mcs_label)
 
     def touch_liveness(self):
         """Touch the liveness file (``liveness_file``), as the original deployer does."""
@@ -272,6 +233,10 @@ class Deployer:
     # -------------------------------------------------------------- submit
     def submit(self, key, args=None):
         """Submit the Slurm job of a deployment, exactly once.
+
+        The decisions are :mod:`slurmdeploy.decisions`' (``submit_precheck``, ``adoption``,
+        ``invalid_decision``, ``submitted_decision``, ``rejection_decision``); this method
+        reads, claims, submits and writes.
 
         Args:
             key: deployment key.
@@ -293,17 +258,12 @@ class Deployer:
             submitted.
         """
         dep, state, _, attempt = self.configdb.read_deployment(key)
-        if dep is None:
-            return False, result("not_found", key, error=f"no deployment at {self.configdb.deployment_path(key)}")
-        if dep.kind != "slurm":
-            return False, result("not_ours", key, kind=dep.kind,
-                                 error=f"deployment {key!r} is of kind {dep.kind!r}; this deployer only runs 'slurm' "
-                                       "deployments and leaves the others (and their state) alone")
+        decision = decisions.submit_precheck(key, dep, state, self.configdb.deployment_path(key))
+        if decision is not None:
+            return decided(key, decision)
         if args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
-        if state.job_id is not None or state.terminal:
-            return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
         # only a previous attempt's trace makes a job of this deployment possible: a fresh
         # deployment is submitted without listing the cluster (a listing grows with the queue)
         attempted = attempt == dep.revision
@@ -312,7 +272,7 @@ class Deployer:
             owner = self.configdb.get_owner(key) or {}
             owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
             LOG.info("deployment %r is being submitted by pid %s on %s", key, owner["pid"], owner["hostname"])
-            return True, result("claimed_elsewhere", key, owner=owner)
+            return True, result(Outcome.CLAIMED_ELSEWHERE, key, owner=owner)
         release = True
         try:
             ok, res = self._submit_claimed(dep, claim, attempted)
@@ -329,48 +289,48 @@ class Deployer:
             if release:
                 self.configdb.release(claim)
 
+    def _write_decided(self, dep, mod, decision):
+        """Write ``decision.state`` (compare-and-swap on ``mod``, ending the claim) and return
+        ``(ok, result)`` with ``state_written``."""
+        written = self.configdb.write_state(dep.key, decision.state, mod, dep.revision, done=True)
+        return decided(dep.key, decision, state_written=written)
+
     def _submit_claimed(self, dep, claim, attempted):
         key = dep.key
         # read by the claiming transaction (a state older than the deployment reads as none)
         state, mod = claim.state, claim.state_mod_revision
-        if state.job_id is not None or state.terminal:
-            return True, result("already_submitted", key, job_id=state.job_id, status=state.status)
-        existing = []
+        decision = decisions.already_submitted(state)
+        if decision is not None:
+            return decided(key, decision)
         if attempted:
             LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
-            existing = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
-        if existing:
-            job = _pick(existing)
-            new = DeploymentState(key, job.job_id, states.sdp_status(job.job_state), job.state_reason,
-                                  job.state_description)
-            written = self.configdb.write_state(key, new, mod, dep.revision, done=True)
-            LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, job.job_id, job.job_state)
-            return True, result("adopted", key, job_id=job.job_id, status=new.status, state_written=written)
+            decision = decisions.adoption(dep, self.slurm.find_jobs(self.mcs_label, job_name(key)))
+            if decision is not None:
+                ok, res = self._write_decided(dep, mod, decision)
+                LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, decision.job.job_id,
+                         decision.job.job_state)
+                return ok, res
         try:
             request = build_job(self.settings, dep, self.environ)
         except InvalidDeployment as exc:
-            failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, str(exc),
-                                     error_state=str(exc))
-            written = self.configdb.write_state(key, failed, mod, dep.revision, done=True)
+            ok, res = self._write_decided(dep, mod, decisions.invalid_decision(key, str(exc)))
             LOG.warning("deployment %r rejected: %s", key, exc)
-            return False, result("rejected", key, status=states.FAILED, error=str(exc), state_written=written)
+            return ok, res
         # the claim must outlive the submit request (sent only when provably still ours)
         if not self.configdb.refresh(claim, margin=self.settings.connect_timeout + self.settings.read_timeout):
             LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
-            return True, result("claim_lost", key)
+            return True, result(Outcome.CLAIM_LOST, key)
         try:
             job_id = self.slurm.submit_job(request)
         except SubmitRejected as exc:
             return self._record_rejection(dep, mod, exc)
-        new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
-        written = self.configdb.write_state(key, new, mod, dep.revision, done=True)
-        if written:
+        ok, res = self._write_decided(dep, mod, decisions.submitted_decision(key, job_id, request))
+        if res["state_written"]:
             LOG.info("deployment %r: submitted Slurm job %s", key, job_id)
         else:
             LOG.warning("deployment %r: submitted Slurm job %s but the deployment changed meanwhile; "
                         "the next poll reconciles it", key, job_id)
-        return True, result("submitted", key, job_id=job_id, job_name=request.name, status=states.PENDING,
-                            mcs_label=request.mcs_label, state_written=written)
+        return ok, res
 
     def _record_rejection(self, dep, mod, exc):
         """Write FAILED (``SubmitFailed``) for a refused submit; a job Slurm created anyway
@@ -381,8 +341,8 @@ class Deployer:
         if job_id is None:
             # 24.11 answers e.g. error 2014 with HTTP 500 and no job id, yet lists a FAILED
             # job (BadConstraints) with our marker: record it, so no job of ours is untracked
-            made = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
-            job_id = _pick(made).job_id if made else None
+            made = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if belongs(j, dep)]
+            job_id = pick_job(made).job_id if made else None
             if job_id is not None:
                 message += f"; Slurm lists it as job {job_id}"
         if job_id is not None:
@@ -394,12 +354,9 @@ class Deployer:
             except SlurmAPIError as cancel_exc:
                 # recorded anyway: the sensor cancels the job of a SubmitFailed state (wanted_job)
                 message += f"; cancelling job {job_id} failed ({cancel_exc}), the deployer retries"
-        failed = DeploymentState(key, job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message,
-                                 error_state=message)
-        written = self.configdb.write_state(key, failed, mod, dep.revision, done=True)
+        ok, res = self._write_decided(dep, mod, decisions.rejection_decision(key, job_id, message))
         LOG.warning("%s", message)
-        return False, result("rejected", key, job_id=job_id, status=states.FAILED, error=message,
-                             state_written=written)
+        return ok, res
 
     # -------------------------------------------------------------- cancel
     def cancel(self, key, job_id=None, force=False):
@@ -407,7 +364,8 @@ class Deployer:
 
         Only jobs with our mcs_label, the name ``sdp-<key>`` and a deployment marker of
         ``<key>`` in their comment are ever cancelled: a lookalike (label and name without
-        the marker; any Slurm user can set both) is refused, never cancelled.
+        the marker; any Slurm user can set both) is refused, never cancelled. The decisions
+        are :func:`slurmdeploy.decisions.cancel_job_decision` and ``cancel_summary``.
 
         Args:
             key: deployment key.
@@ -427,38 +385,35 @@ class Deployer:
             job = self.slurm.get_job(job_id)
             candidates = [job] if job is not None else []
             if job is None:
-                return True, result("not_found", key, jobs=[{"job_id": int(job_id), "outcome": "not_found"}])
+                return True, result(Outcome.NOT_FOUND, key,
+                                    jobs=[{"job_id": int(job_id), "outcome": Outcome.NOT_FOUND.value}])
         else:
             candidates = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key))
                           if not j.finished and self._is_ours(j, key)]
-        outcomes, ok = [], True
+        outcomes = []
         for job in candidates:
-            outcome = self._cancel_one(key, job, dep, state, force)
-            ok = ok and outcome != "refused"
-            outcomes.append({"job_id": job.job_id, "outcome": outcome})
+            outcomes.append({"job_id": job.job_id, "outcome": self._cancel_one(key, job, dep, state, force).value})
         if dep is None:
             self.configdb.drop_orphan_state(key)
-        summary = "cancelled" if any(o["outcome"] == "cancelled" for o in outcomes) else "nothing_to_cancel"
-        if not ok:
-            summary = "refused"
+        ok, summary = decisions.cancel_summary([o["outcome"] for o in outcomes])
         return ok, result(summary, key, jobs=outcomes)
 
     def _cancel_one(self, key, job, dep, state, force):
-        if job.mcs_label != self.mcs_label or job.name != job_name(key):
-            LOG.warning("refusing to cancel Slurm job %s (name %r, mcs_label %r): not a job of deployment %r "
-                        "with label %r", job.job_id, job.name, job.mcs_label, key, self.mcs_label)
-            return "refused"
-        if not self._is_ours(job, key):
-            return "refused"
-        if job.finished:
-            return "already_finished"
-        if dep is not None and wanted_job(job, dep, state) and not force:
+        """Cancel one job as :func:`slurmdeploy.decisions.cancel_job_decision` decides; returns its Outcome."""
+        outcome = decisions.cancel_job_decision(key, job, dep, state, force, self.mcs_label)
+        if outcome is Outcome.REFUSED:
+            if not decisions.names_deployment(job, key, self.mcs_label):
+                LOG.warning("refusing to cancel Slurm job %s (name %r, mcs_label %r): not a job of deployment %r "
+                            "with label %r", job.job_id, job.name, job.mcs_label, key, self.mcs_label)
+            else:
+                self._is_ours(job, key)  # a lookalike: logged once
+        elif outcome is Outcome.KEPT:
             LOG.info("deployment %r exists: keeping Slurm job %s (use force=true to cancel it)", key, job.job_id)
-            return "kept"
-        if self.slurm.cancel_job(job.job_id):
+        elif outcome is Outcome.CANCELLED:
+            if not self.slurm.cancel_job(job.job_id):
+                return Outcome.NOT_FOUND
             LOG.info("deployment %r: cancelled Slurm job %s", key, job.job_id)
-            return "cancelled"
-        return "not_found"
+        return outcome
 
     # -------------------------------------------------------- update_state
     def update_state(self, key, job_id=None, attempts=3):
@@ -466,7 +421,8 @@ class Deployer:
 
         Re-reads the job from Slurm (the trigger may be stale); never overwrites a
         FINISHED, CANCELLED or FAILED state; a recorded job that slurmctld no longer
-        knows becomes FAILED with state_reason ``JobVanished``.
+        knows becomes FAILED with state_reason ``JobVanished``. The decisions are
+        :func:`slurmdeploy.decisions.update_target` and ``update_decision``.
 
         Args:
             key: deployment key.
@@ -476,89 +432,29 @@ class Deployer:
 
         Returns:
             ``(ok, result)``; outcome ``updated``, ``unchanged``, ``terminal``,
-            ``deployment_gone``, ``no_job``, ``other_job`` or ``refused`` (not our job).
+            ``deployment_gone``, ``no_job``, ``other_job``, ``conflict`` or ``refused`` (not our job).
         """
         for _ in range(attempts):
             dep = self.configdb.get_deployment(key)
-            if dep is None:
-                return True, result("deployment_gone", key, job_id=job_id)
-            state, mod = self.configdb.get_state(key, dep.revision)
-            if state.terminal:
-                return True, result("terminal", key, job_id=state.job_id, status=state.status)
-            wanted = job_id if job_id is not None else state.job_id
-            if state.job_id is not None and wanted != state.job_id:
-                return True, result("other_job", key, job_id=wanted, recorded_job_id=state.job_id)
+            state, mod = self.configdb.get_state(key, dep.revision) if dep is not None else (None, 0)
+            decision, wanted = decisions.update_target(dep, state, job_id)
+            if decision is not None:
+                return decided(key, decision)
             if wanted is None:
-                found = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._belongs(j, dep)]
-                if not found:
-                    return True, result("no_job", key)
-                job = _pick(found)
+                found = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if belongs(j, dep)]
+                job = pick_job(found) if found else None
             else:
                 job = self.slurm.get_job(wanted)
-            if job is None:
-                if state.job_id is None:
-                    return True, result("no_job", key, job_id=wanted)
-                new = DeploymentState(key, wanted, states.FAILED, states.VANISHED_REASON,
-                                      states.vanished_description(wanted))
-            elif state.job_id == job.job_id and job.mcs_label != self.mcs_label:
-                new = DeploymentState(
-                    key, wanted, states.FAILED, states.VANISHED_REASON,
-                    f"Slurm job {wanted} is gone: its id now belongs to a job without our mcs_label",
-                )
-            else:
-                if job.mcs_label != self.mcs_label or job.name != job_name(key):
-                    return False, result("refused", key, job_id=job.job_id,
-                                         error=f"Slurm job {job.job_id} is not a job of deployment {key!r} "
-                                               f"(name {job.name!r}, mcs_label {job.mcs_label!r})")
-                if state.job_id is None and not self._belongs(job, dep):
-                    return True, result("no_job", key, job_id=job.job_id)
-                new = self._state_of(key, job)
-            if (new.status, new.job_id, new.state_reason) == (state.status, state.job_id, state.state_reason):
-                return True, result("unchanged", key, job_id=new.job_id, status=new.status)
+            decision = decisions.update_decision(key, dep, state, wanted, job, self.mcs_label)
+            if decision.state is None:
+                return decided(key, decision)
+            new = decision.state
             if self.configdb.write_state(key, new, mod, dep.revision):
                 LOG.info("deployment %r: Slurm job %s %s -> %s (%s)", key, new.job_id, state.status, new.status,
                          new.state_reason)
-                return True, result("updated", key, job_id=new.job_id, previous_status=state.status,
-                                    status=new.status, state_reason=new.state_reason)
-        return True, result("conflict", key, job_id=job_id,
+                return decided(key, decision)
+        return True, result(Outcome.CONFLICT, key, job_id=job_id,
                             error=f"the state of deployment {key!r} kept changing; the next poll retries")
-
-    @staticmethod
-    def _state_of(key, job):
-        status = states.sdp_status(job.job_state)
-        error = None
-        if status == states.FAILED:
-            detail = f"exit code {job.exit_code}" if job.exit_code is not None else "no exit code"
-            if job.exit_signal:
-                detail += f", signal {job.exit_signal}"
-            error = f"Slurm job {job.job_id} ended {job.job_state} (state_reason {job.state_reason}, {detail})"
-        return DeploymentState(key, job.job_id, status, job.state_reason, job.state_description, error)
-
-
-def belongs(job, dep):
-    """True when ``job`` is the job of this incarnation of deployment ``dep``: its comment
-    is exactly the marker ``sdp-deployment:<key>@<create_revision>``
-    (:func:`slurmdeploy.jobs.deployment_marker`). A job without it - even with our
-    mcs_label and the job name ``sdp-<key>``, which any Slurm user can set - is never
-    adopted or updated. A deployment of another kind has no job (one whose value is
-    unreadable may be a damaged ``slurm`` one: its job is kept)."""
-    if dep.kind != "slurm" and dep.valid:
-        return False
-    return parse_marker(job.comment) == (dep.key, dep.revision)
-
-
-def wanted_job(job, dep, state):
-    """True when the unfinished ``job`` is the one deployment ``dep`` keeps: it belongs to
-    this incarnation and the state (a :class:`DeploymentState` or None) records no job or
-    this one. A job recorded by a ``SubmitFailed`` state (Slurm created it while saying no)
-    is not wanted: the sensor reports it as removed and ``cancel`` cancels it."""
-    if not belongs(job, dep):
-        return False
-    if state is None:
-        return True
-    if state.status == states.FAILED and state.state_reason == states.SUBMIT_FAILED_REASON:
-        return False
-    return state.job_id in (None, job.job_id)
 
 
 class OnceLog:
@@ -585,12 +481,6 @@ class OnceLog:
     def forget_all_but(self, identities):
         """Forget every identity not in ``identities``."""
         self.logged &= set(identities)
-
-
-def _pick(jobs):
-    """The job to adopt among several: an unfinished one if any, else the newest."""
-    unfinished = [j for j in jobs if not j.finished]
-    return min(unfinished, key=lambda j: j.job_id) if unfinished else max(jobs, key=lambda j: j.job_id)
 
 
 class Observer:
@@ -626,5 +516,5 @@ class Observer:
         return fresh
 
 
-__all__ = ["Deployer", "Observer", "Event", "OnceLog", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
+__all__ = ["Deployer", "Observer", "Event", "OnceLog", "Outcome", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
            "JOB_STATE_CHANGED", "belongs", "deployment_marker", "wanted_job"]

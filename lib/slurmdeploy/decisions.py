@@ -1,0 +1,423 @@
+"""The deployer's decisions as pure functions over plain data.
+
+:class:`slurmdeploy.deployer.Deployer` is the I/O shell: it reads the Configuration DB and
+Slurm, calls these functions and writes what they decide. Nothing here sends a request,
+logs or reads a clock, so every decision is tested row by row in milliseconds
+(``tests/unit/test_decisions.py``); the integration tests stay the end-to-end proof.
+
+Plain data in: a deployment (:class:`slurmdeploy.configdb.Deployment`: ``key``, ``kind``,
+``args``, ``revision``, ``valid``), its state (:class:`slurmdeploy.states.DeploymentState`),
+Slurm jobs (:class:`slurmdeploy.slurm.models.SlurmJob`), our ``mcs_label`` (str). Out: the
+:class:`Outcome` of an action (with the state to write, a :class:`Decision`) or the
+:class:`Event` list of an observation.
+
+A job is a deployment's when it carries our mcs_label, the name ``sdp-<key>`` and exactly
+the marker ``sdp-deployment:<key>@<create_revision>`` in its comment
+(:func:`slurmdeploy.jobs.deployment_marker`); label and name alone prove nothing (any Slurm
+user can set both).
+"""
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Optional
+
+from slurmdeploy import states
+from slurmdeploy.jobs import job_name, parse_marker
+from slurmdeploy.states import DeploymentState
+
+DEPLOYMENT_NEW = "deployment_new"
+DEPLOYMENT_REMOVED = "deployment_removed"
+JOB_STATE_CHANGED = "job_state_changed"
+
+
+class Outcome(str, Enum):
+    """``result["outcome"]`` of the actions ``submit``, ``cancel`` and ``update_state`` (and of
+    each job in ``cancel``'s ``result["jobs"]``). A ``str`` subclass, so it compares equal to
+    its value; results store the plain value (:func:`slurmdeploy.deployer.result`), so they
+    stay JSON (and YAML) exactly as before. README.md, "Action reference", lists them per
+    action (kept in sync by ``tests/unit/test_decisions.py``)."""
+
+    SUBMITTED = "submitted"
+    ADOPTED = "adopted"
+    ALREADY_SUBMITTED = "already_submitted"
+    CLAIMED_ELSEWHERE = "claimed_elsewhere"
+    CLAIM_LOST = "claim_lost"
+    REJECTED = "rejected"
+    NOT_FOUND = "not_found"
+    NOT_OURS = "not_ours"
+    CANCELLED = "cancelled"
+    NOTHING_TO_CANCEL = "nothing_to_cancel"
+    KEPT = "kept"
+    ALREADY_FINISHED = "already_finished"
+    REFUSED = "refused"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    TERMINAL = "terminal"
+    DEPLOYMENT_GONE = "deployment_gone"
+    NO_JOB = "no_job"
+    OTHER_JOB = "other_job"
+    CONFLICT = "conflict"
+
+    def __str__(self):
+        return self.value
+
+
+_O = Outcome  # shorthand for the tables below
+
+#: action -> the outcomes it returns; the ones of :data:`FAILED_OUTCOMES` make the execution fail
+#: (``ok`` False). ``cancel.jobs`` is the per-job outcome in ``cancel``'s ``result["jobs"]``.
+ACTION_OUTCOMES = {
+    "submit": (_O.SUBMITTED, _O.ADOPTED, _O.ALREADY_SUBMITTED, _O.CLAIMED_ELSEWHERE, _O.CLAIM_LOST,
+               _O.REJECTED, _O.NOT_FOUND, _O.NOT_OURS),
+    "cancel": (_O.CANCELLED, _O.NOTHING_TO_CANCEL, _O.NOT_FOUND, _O.REFUSED),
+    "cancel.jobs": (_O.CANCELLED, _O.KEPT, _O.ALREADY_FINISHED, _O.NOT_FOUND, _O.REFUSED),
+    "update_state": (_O.UPDATED, _O.UNCHANGED, _O.TERMINAL, _O.DEPLOYMENT_GONE, _O.NO_JOB, _O.OTHER_JOB, _O.CONFLICT,
+                     _O.REFUSED),
+}
+#: action -> its outcomes that fail the execution (``ok`` False)
+FAILED_OUTCOMES = {
+    "submit": (_O.REJECTED, _O.NOT_FOUND, _O.NOT_OURS),
+    "cancel": (_O.REFUSED,),
+    "cancel.jobs": (_O.REFUSED,),
+    "update_state": (_O.REFUSED,),
+}
+
+
+@dataclass(frozen=True)
+class Event:
+    """A trigger instance to dispatch: ``trigger`` is the trigger name, ``payload`` a dict."""
+
+    trigger: str
+    payload: dict
+
+    @property
+    def identity(self):
+        """What makes two events the same for re-dispatch suppression."""
+        p = self.payload
+        return (self.trigger, p.get("key"), p.get("job_id"), p.get("status"))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an action decided.
+
+    Attributes:
+        outcome: an :class:`Outcome`.
+        ok: False when the execution fails (the outcome is in :data:`FAILED_OUTCOMES`).
+        state: the :class:`DeploymentState` to write by compare-and-swap, or None.
+        fields: the result's other fields (``job_id``, ``status``, ``error``...).
+        job: the :class:`SlurmJob` decided about (``adopted``), or None.
+    """
+
+    outcome: Outcome
+    ok: bool = True
+    state: Optional[DeploymentState] = None
+    fields: dict = field(default_factory=dict)
+    job: Optional[object] = None
+
+
+# ------------------------------------------------------------------ which job is whose
+def belongs(job, dep):
+    """True when ``job`` is the job of this incarnation of deployment ``dep``: its comment
+    is exactly the marker ``sdp-deployment:<key>@<create_revision>``
+    (:func:`slurmdeploy.jobs.deployment_marker`). A job without it - even with our
+    mcs_label and the job name ``sdp-<key>``, which any Slurm user can set - is never
+    adopted or updated. A deployment of another kind has no job (one whose value is
+    unreadable may be a damaged ``slurm`` one: its job is kept)."""
+    if dep.kind != "slurm" and dep.valid:
+        return False
+    return parse_marker(job.comment) == (dep.key, dep.revision)
+
+
+def wanted_job(job, dep, state):
+    """True when the unfinished ``job`` is the one deployment ``dep`` keeps: it belongs to
+    this incarnation and the state (a :class:`DeploymentState` or None) records no job or
+    this one. A job recorded by a ``SubmitFailed`` state (Slurm created it while saying no)
+    is not wanted: the sensor reports it as removed and ``cancel`` cancels it."""
+    if not belongs(job, dep):
+        return False
+    if state is None:
+        return True
+    if state.status == states.FAILED and state.state_reason == states.SUBMIT_FAILED_REASON:
+        return False
+    return state.job_id in (None, job.job_id)
+
+
+def has_marker(job, key):
+    """True when ``job`` carries a marker of deployment ``key`` (this or an earlier deployment
+    with that key). A job with our label and the name ``sdp-<key>`` but no such marker is a
+    lookalike: never adopted, updated or cancelled."""
+    marker = parse_marker(job.comment)
+    return marker is not None and marker[0] == key
+
+
+def names_deployment(job, key, mcs_label):
+    """True when ``job`` has our ``mcs_label`` and the job name ``sdp-<key>``."""
+    return job.mcs_label == mcs_label and job.name == job_name(key)
+
+
+def pick_job(jobs):
+    """The job to adopt among several (a non-empty list): the oldest unfinished one if any,
+    else the newest."""
+    unfinished = [j for j in jobs if not j.finished]
+    return min(unfinished, key=lambda j: j.job_id) if unfinished else max(jobs, key=lambda j: j.job_id)
+
+
+def job_state(key, job):
+    """The :class:`DeploymentState` that records ``job`` (a :class:`SlurmJob`) for ``key``:
+    its SDP status (:func:`slurmdeploy.states.sdp_status`), state_reason and description; a
+    FAILED one says why in ``error_state`` (job state, reason, exit code and signal).
+
+    Raises:
+        ValueError: a job state this library does not know.
+    """
+    status = states.sdp_status(job.job_state)
+    error = None
+    if status == states.FAILED:
+        detail = f"exit code {job.exit_code}" if job.exit_code is not None else "no exit code"
+        if job.exit_signal:
+            detail += f", signal {job.exit_signal}"
+        error = f"Slurm job {job.job_id} ended {job.job_state} (state_reason {job.state_reason}, {detail})"
+    return DeploymentState(key, job.job_id, status, job.state_reason, job.state_description, error)
+
+
+def vanished_state(key, job_id, description=None):
+    """The FAILED state (``JobVanished``) of a recorded job slurmctld no longer knows."""
+    return DeploymentState(key, job_id, states.FAILED, states.VANISHED_REASON,
+                           description or states.vanished_description(job_id))
+
+
+# ----------------------------------------------------------------------------- observe
+def state_event(key, state, job, job_id):
+    """The ``job_state_changed`` event of deployment ``key`` whose recorded ``state`` differs
+    from ``job`` (a :class:`SlurmJob`), or whose job ``job_id`` is gone (``job`` None:
+    FAILED, ``JobVanished``)."""
+    if job is None:
+        status, slurm_state = states.FAILED, "UNKNOWN"
+        reason = states.VANISHED_REASON
+        description = states.vanished_description(job_id)
+    else:
+        status, slurm_state = states.sdp_status(job.job_state), job.job_state
+        reason, description = job.state_reason, job.state_description
+        job_id = job.job_id
+    return Event(JOB_STATE_CHANGED, {
+        "key": key,
+        "job_id": job_id,
+        "job_state": slurm_state,
+        "previous_status": state.status,
+        "status": status,
+        "state_reason": reason,
+        "state_description": description,
+    })
+
+
+def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label):
+    """The events one live ``slurm`` deployment needs (its state not terminal).
+
+    Args:
+        dep: the deployment.
+        state: its :class:`DeploymentState`.
+        owner: the decoded owner value (a submit is in progress), or None.
+        recorded_job: the :class:`SlurmJob` with ``state.job_id`` as Slurm reports it, or
+            None when Slurm does not know it (ignored when the state records no job).
+        jobs_named: our jobs named ``sdp-<key>`` (a list of :class:`SlurmJob`).
+        mcs_label: our label.
+
+    Returns:
+        A list of :class:`Event`: ``job_state_changed`` when the recorded job's status
+        changed or it is gone (its id now carrying another label counts as gone); none
+        while a submit owns the deployment; ``job_state_changed`` for a job of this
+        incarnation not recorded yet (adoption); else ``deployment_new``.
+
+    Raises:
+        ValueError: a job state this library does not know (the deployment is skipped).
+    """
+    key = dep.key
+    if state.job_id is not None:
+        job = recorded_job
+        if job is not None and job.mcs_label != mcs_label:
+            job = None  # the id was reused by someone else's job: ours is gone
+        status = states.sdp_status(job.job_state) if job else states.FAILED
+        if job is None or status != state.status:
+            return [state_event(key, state, job, state.job_id)]
+        return []
+    if owner is not None:
+        return []
+    current = [j for j in jobs_named if belongs(j, dep)]
+    if current:
+        return [state_event(key, state, pick_job(current), None)]
+    return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args})]
+
+
+def unwanted(job, dep, state):
+    """True when our unfinished, marked ``job`` is no deployment's to keep: ``dep`` (None:
+    no deployment with its key) does not want it (:func:`wanted_job`). The observation
+    confirms it with a second read before it reports ``deployment_removed``."""
+    return dep is None or not wanted_job(job, dep, state)
+
+
+def removed_event(key, job):
+    """The ``deployment_removed`` event of ``job`` (a :class:`SlurmJob`) of deployment ``key``."""
+    return Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state})
+
+
+# ------------------------------------------------------------------------------ submit
+def submit_precheck(key, dep, state, deployment_path):
+    """Whether ``submit`` goes on to claim the deployment.
+
+    Args:
+        key: deployment key.
+        dep: the deployment or None; state: its :class:`DeploymentState` (a stale one reads
+            as UNSET).
+        deployment_path: ``[prefix]/deploy/<key>``, for the ``not_found`` error.
+
+    Returns:
+        A :class:`Decision` (``not_found``, ``not_ours``, ``already_submitted``), or None:
+        claim it and submit.
+    """
+    if dep is None:
+        return Decision(_O.NOT_FOUND, False, fields={"error": f"no deployment at {deployment_path}"})
+    if dep.kind != "slurm":
+        return Decision(_O.NOT_OURS, False, fields={
+            "kind": dep.kind,
+            "error": f"deployment {key!r} is of kind {dep.kind!r}; this deployer only runs 'slurm' "
+                     "deployments and leaves the others (and their state) alone"})
+    return already_submitted(state)
+
+
+def already_submitted(state):
+    """``already_submitted`` when ``state`` records a job or is terminal, else None."""
+    if state.job_id is not None or state.terminal:
+        return Decision(_O.ALREADY_SUBMITTED, fields={"job_id": state.job_id, "status": state.status})
+    return None
+
+
+def adoption(dep, jobs_named):
+    """The ``adopted`` decision when one of ``jobs_named`` (our jobs named ``sdp-<key>``,
+    listed because a previous attempt left a trace) belongs to this incarnation of ``dep``:
+    its state records that job (:func:`pick_job` among several). None: submit.
+
+    Raises:
+        ValueError: a job state this library does not know.
+    """
+    existing = [j for j in jobs_named if belongs(j, dep)]
+    if not existing:
+        return None
+    job = pick_job(existing)
+    new = DeploymentState(dep.key, job.job_id, states.sdp_status(job.job_state), job.state_reason,
+                          job.state_description)
+    return Decision(_O.ADOPTED, state=new, fields={"job_id": job.job_id, "status": new.status}, job=job)
+
+
+def invalid_decision(key, error):
+    """``rejected``: the args cannot make a job (``error``: the message); state FAILED, ``InvalidDeployment``."""
+    failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, error, error_state=error)
+    return Decision(_O.REJECTED, False, failed, {"status": states.FAILED, "error": error})
+
+
+def submitted_decision(key, job_id, request):
+    """``submitted``: Slurm accepted ``request`` (a :class:`JobRequest`) as ``job_id``; state PENDING."""
+    new = DeploymentState(key, job_id, states.PENDING, "Submitted", f"submitted as Slurm job {job_id}")
+    return Decision(_O.SUBMITTED, state=new, fields={"job_id": job_id, "job_name": request.name,
+                                                    "status": states.PENDING, "mcs_label": request.mcs_label})
+
+
+def rejection_decision(key, job_id, message):
+    """``rejected``: Slurm refused the submit (``message`` says how, and what happened to a
+    job ``job_id`` it created anyway, or None); state FAILED, ``SubmitFailed``, recording
+    that job so it is never left untracked."""
+    failed = DeploymentState(key, job_id, states.FAILED, states.SUBMIT_FAILED_REASON, message, error_state=message)
+    return Decision(_O.REJECTED, False, failed, {"job_id": job_id, "status": states.FAILED, "error": message})
+
+
+# ------------------------------------------------------------------------------ cancel
+def cancel_job_decision(key, job, dep, state, force, mcs_label):
+    """What ``cancel`` does with ``job`` (a :class:`SlurmJob`) of deployment ``key``.
+
+    Args:
+        dep: the deployment or None (gone); state: its state (None when gone).
+        force: also cancel the job of a deployment that still exists.
+
+    Returns:
+        ``refused`` (not our label and name, or no marker of ``key``: a lookalike),
+        ``already_finished``, ``kept`` (the deployment still wants it), or ``cancelled``:
+        send the cancel (``not_found`` when Slurm no longer knows the job).
+    """
+    if not names_deployment(job, key, mcs_label) or not has_marker(job, key):
+        return _O.REFUSED
+    if job.finished:
+        return _O.ALREADY_FINISHED
+    if dep is not None and wanted_job(job, dep, state) and not force:
+        return _O.KEPT
+    return _O.CANCELLED
+
+
+def cancel_summary(job_outcomes):
+    """``(ok, outcome)`` of ``cancel`` from its per-job outcomes: ``refused`` (failed) when
+    any job was refused, else ``cancelled`` when any was cancelled, else ``nothing_to_cancel``."""
+    if _O.REFUSED in job_outcomes:
+        return False, _O.REFUSED
+    return True, (_O.CANCELLED if _O.CANCELLED in job_outcomes else _O.NOTHING_TO_CANCEL)
+
+
+# ------------------------------------------------------------------------ update_state
+def update_target(dep, state, job_id):
+    """Which job ``update_state`` reads.
+
+    Args:
+        dep: the deployment or None; state: its :class:`DeploymentState`.
+        job_id: the job id asked for, or None.
+
+    Returns:
+        ``(decision, wanted)``: a :class:`Decision` (``deployment_gone``, ``terminal``,
+        ``other_job``: done) and None; or None and the job id to read (``wanted``; None:
+        find this incarnation's job by name, label and marker).
+    """
+    if dep is None:
+        return Decision(_O.DEPLOYMENT_GONE, fields={"job_id": job_id}), None
+    if state.terminal:
+        return Decision(_O.TERMINAL, fields={"job_id": state.job_id, "status": state.status}), None
+    wanted = job_id if job_id is not None else state.job_id
+    if state.job_id is not None and wanted != state.job_id:
+        return Decision(_O.OTHER_JOB, fields={"job_id": wanted, "recorded_job_id": state.job_id}), None
+    return None, wanted
+
+
+def update_decision(key, dep, state, wanted, job, mcs_label):
+    """The state ``update_state`` writes for the job it read.
+
+    Args:
+        dep, state: the deployment and its (non-terminal) state.
+        wanted: the job id read (:func:`update_target`), or None when found by name.
+        job: the :class:`SlurmJob` read (by id, or :func:`pick_job` of this incarnation's
+            jobs found by name), or None when Slurm knows none.
+        mcs_label: our label.
+
+    Returns:
+        A :class:`Decision`: ``no_job``, ``refused`` (not our label and name), ``unchanged``,
+        or ``updated`` with the state to write (a recorded job gone or whose id now has
+        another label: FAILED, ``JobVanished``).
+
+    Raises:
+        ValueError: a job state this library does not know.
+    """
+    if job is None:
+        if state.job_id is None:
+            return Decision(_O.NO_JOB, fields={"job_id": wanted})
+        new = vanished_state(key, wanted)
+    elif state.job_id == job.job_id and job.mcs_label != mcs_label:
+        new = vanished_state(key, wanted,
+                             f"Slurm job {wanted} is gone: its id now belongs to a job without our mcs_label")
+    else:
+        if not names_deployment(job, key, mcs_label):
+            return Decision(_O.REFUSED, False, fields={
+                "job_id": job.job_id,
+                "error": f"Slurm job {job.job_id} is not a job of deployment {key!r} "
+                         f"(name {job.name!r}, mcs_label {job.mcs_label!r})"})
+        if state.job_id is None and not belongs(job, dep):
+            return Decision(_O.NO_JOB, fields={"job_id": job.job_id})
+        new = job_state(key, job)
+    if (new.status, new.job_id, new.state_reason) == (state.status, state.job_id, state.state_reason):
+        return Decision(_O.UNCHANGED, fields={"job_id": new.job_id, "status": new.status})
+    return Decision(_O.UPDATED, state=new, fields={"job_id": new.job_id, "previous_status": state.status,
+                                                  "status": new.status, "state_reason": new.state_reason})
