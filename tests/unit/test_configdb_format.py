@@ -55,3 +55,46 @@ def test_a_watched_snapshot_applies_puts_and_deletes_of_the_layout_only():
     assert not snap.attempt_pending("d-1")  # the trace is of the earlier incarnation
     snap.remove("/p/deploy/d-1")
     assert snap.deployments == {} and "d-1" in snap.states
+
+
+def test_a_watched_snapshot_reads_an_earlier_incarnations_state_as_none_whatever_the_event_order():
+    # issue 9 (a state older than its deployment is stale) on issue 10's watched snapshot: the
+    # state and the deployment may arrive in either order; a re-creation makes the state stale
+    from slurmdeploy.configdb import Snapshot
+    from slurmdeploy.states import DeploymentState
+
+    old = dumps(DeploymentState("d-1", 42, "CANCELLED").to_dict())
+    dep = dumps({"key": "d-1", "kind": "slurm", "args": {}})
+    for order in ("state first", "deployment first"):
+        snap = Snapshot({}, {}, {}, 0, base="/deploy/")
+        events = [("/deploy/d-1/state", old, 5, 6), ("/deploy/d-1", dep, 9, 9)]
+        for path, raw, create_rev, mod_rev in (events if order == "state first" else events[::-1]):
+            snap.apply(path, raw, create_rev, mod_rev)
+        state, mod = snap.states["d-1"]
+        assert (state.status, state.job_id, mod) == ("UNSET", None, 6), order  # real mod_revision kept
+    snap.apply("/deploy/d-1/state", dumps(DeploymentState("d-1", 43, "PENDING").to_dict()), 5, 10)
+    assert snap.states["d-1"][0].job_id == 43  # written for this incarnation
+    snap.apply("/deploy/d-1", dep, 11, 11)  # deleted alone and created again
+    assert snap.states["d-1"][0].status == "UNSET"
+
+
+def test_a_watched_snapshot_lists_ignored_entries_and_orphans_and_forgets_them_on_delete():
+    from slurmdeploy.configdb import Snapshot
+    from slurmdeploy.states import DeploymentState
+
+    snap = Snapshot({}, {}, {}, 0, base="/deploy/")
+    snap.apply("/deploy/bad key", b"{}", 3, 3)
+    snap.apply("/deploy/d-1/sub/key", b"{}", 4, 4)
+    assert [(path, rev) for path, rev, _ in snap.ignored] == [("/deploy/bad key", 3), ("/deploy/d-1/sub/key", 4)]
+    assert "ska-sdp-config rejects it" in snap.ignored[0][2]
+    snap.remove("/deploy/bad key")
+    assert [path for path, _, _ in snap.ignored] == ["/deploy/d-1/sub/key"]
+    # leftovers of deployments deleted alone: our state format, our owner, an attempt trace
+    snap.apply("/deploy/s-1/state", dumps(DeploymentState("s-1", 7, "FINISHED").to_dict()), 5, 5)
+    snap.apply("/deploy/o-1/owner", dumps({"command": ["slurmdeploy", "submit", "o-1"]}), 6, 6)
+    snap.apply("/deploy/a-1/attempt", dumps({"revision": 2}), 7, 7)
+    snap.apply("/deploy/h-1/state", dumps({"status": "RUNNING"}), 8, 8)  # another deployer's: not ours
+    snap.apply("/deploy/x-1/owner", dumps({"command": ["helm-deployer"]}), 9, 9)  # not ours
+    assert snap.orphans == ["a-1", "o-1", "s-1"]
+    snap.apply("/deploy/s-1", dumps({"key": "s-1", "kind": "slurm", "args": {}}), 10, 10)
+    assert snap.orphans == ["a-1", "o-1"]  # s-1 has a deployment again
