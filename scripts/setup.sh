@@ -3,7 +3,8 @@
 #
 # As root on Debian 12 (fresh or not):
 #   1. apt-get install what is missing: python3 python3-venv python3-pip curl ca-certificates
-#      etcd-server debootstrap (apt-get update only when something must be installed)
+#      etcd-server debootstrap git (apt-get update only when something must be installed; git:
+#      scripts/st2-run-pack-tests.sh copies the pack's tracked files, as `st2 pack install` does)
 #   2. create .venv in the repo if missing (or broken), pip install -r requirements-dev.txt
 #      (the pack's requirements.txt + requirements-tests.txt) and the local runner as its own
 #      package: pip install -e ./packrunner (skipped when requirements*.txt and
@@ -32,7 +33,7 @@ step() {   # name command...
     log "$name: done in $(( $(ms) - t0 )) ms"
 }
 
-APT_PACKAGES=(ca-certificates curl python3 python3-venv python3-pip etcd-server debootstrap)
+APT_PACKAGES=(ca-certificates curl python3 python3-venv python3-pip etcd-server debootstrap git)
 
 apt_packages() {
     local missing=() p

@@ -27,8 +27,16 @@ say() { echo "[st2-run-pack-tests] $*" >&2; }
 
 mkdir -p "$WORK"; chmod 0755 "$WORK"
 rm -rf "$PACK"; mkdir -p "$PACK"
-git -C "$REPO" ls-files -z --cached --others --exclude-standard \
-    | (cd "$REPO" && xargs -0 -r tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$PACK"
+if command -v git > /dev/null 2>&1 && git -C "$REPO" rev-parse --git-dir > /dev/null 2>&1; then
+    # what `st2 pack install` would get: the files git knows (plus new, not ignored ones)
+    git -C "$REPO" ls-files -z --cached --others --exclude-standard \
+        | (cd "$REPO" && xargs -0 -r tar -cf - --ignore-failed-read 2>/dev/null) | tar -xf - -C "$PACK"
+else
+    # no git checkout (e.g. a source archive of the pack): the tree without local state
+    say "no git checkout at $REPO: copying the tree without .git, .venv, .state, node_modules"
+    tar -C "$REPO" -cf - --exclude=./.git --exclude=./.venv --exclude=./.state --exclude=node_modules \
+        --exclude=__pycache__ . | tar -xf - -C "$PACK"
+fi
 chmod -R a+rX "$PACK"
 
 want=$(cat "$PACK/requirements.txt" "$PACK/requirements-tests.txt" | sha256sum | cut -d' ' -f1)
