@@ -24,8 +24,13 @@ the :class:`slurmdeploy.decisions.Outcome`) is a pure function of what it read, 
 :mod:`slurmdeploy.decisions`.
 """
 
+import collections
+import dataclasses
+import hashlib
+import json
 import logging
 import os
+import threading
 import time
 
 from slurmdeploy import decisions
@@ -42,6 +47,48 @@ LOG = logging.getLogger(__name__)
 
 #: Kinds of deployment other deployers run (left alone without a log line at INFO).
 OTHER_KINDS = frozenset({"helm"})
+
+#: how many distinct settings keep their shared clients (see :func:`shared_clients`)
+SHARED_CLIENTS_KEPT = 8
+_SHARED_CLIENTS = collections.OrderedDict()  # sha256 of the settings -> (ConfigDB, SlurmClient)
+_SHARED_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_clients(settings):
+    """The Configuration DB and Slurm clients of ``settings``, shared by every caller in this
+    process with the same settings (secrets included, so a rotated secret gets new clients).
+
+    Each action execution builds a deployer. Under StackStorm that is one per process, so
+    this changes nothing there; under a local runner (packrunner: actions in threads of one
+    process) it lets executions reuse the HTTP connections (requests' pooled sessions, which
+    are thread-safe) instead of opening and closing two TCP connections per execution. The
+    clients hold no per-operation state: the claim, the lease and the state writes are
+    etcd transactions, as with separate clients. The last :data:`SHARED_CLIENTS_KEPT`
+    settings are kept; older clients are dropped (closed by garbage collection once unused).
+
+    Args:
+        settings: :class:`slurmdeploy.settings.Settings`.
+
+    Returns:
+        ``(ConfigDB, SlurmClient)``.
+
+    Raises:
+        ConfigDBError: etcd authentication failed (nothing is kept).
+        ConfigurationError, MissingAuthEnvVar: see :meth:`SlurmClient.from_settings`.
+    """
+    fingerprint = hashlib.sha256(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+                                 .encode("utf-8")).hexdigest()
+    with _SHARED_CLIENTS_LOCK:
+        clients = _SHARED_CLIENTS.get(fingerprint)
+        if clients is not None:
+            _SHARED_CLIENTS.move_to_end(fingerprint)
+            return clients
+    clients = (ConfigDB.from_settings(settings), SlurmClient.from_settings(settings))
+    with _SHARED_CLIENTS_LOCK:
+        clients = _SHARED_CLIENTS.setdefault(fingerprint, clients)
+        while len(_SHARED_CLIENTS) > SHARED_CLIENTS_KEPT:
+            _SHARED_CLIENTS.popitem(last=False)
+    return clients
 
 
 def result(outcome, key, **fields):
@@ -87,16 +134,26 @@ class Deployer:
         self.job_view = None
 
     @classmethod
-    def from_config(cls, config=None, environ=None, get_secret=None):
+    def from_config(cls, config=None, environ=None, get_secret=None, share_clients=False):
         """Build a deployer from a pack config (StackStorm ``self.config``), the datastore
         (``get_secret``, see :meth:`Settings.from_config`) and the environment.
 
+        Args:
+            share_clients: reuse this process's clients for the same settings
+                (:func:`shared_clients`; the actions do), instead of new ones (the sensor's
+                deployer, whose watch and job view are its own).
+
         Raises:
             ConfigurationError, MissingAuthEnvVar: a setting is missing or wrong.
+            ConfigDBError: etcd authentication failed.
         """
         environ = os.environ if environ is None else environ
         settings = Settings.from_config(config, environ, get_secret=get_secret)
-        return cls(settings, ConfigDB.from_settings(settings), SlurmClient.from_settings(settings), environ)
+        if share_clients:
+            configdb, slurm = shared_clients(settings)
+        else:
+            configdb, slurm = ConfigDB.from_settings(settings), SlurmClient.from_settings(settings)
+        return cls(settings, configdb, slurm, environ)
 
     # ------------------------------------------------------------ observe
     def observe(self):
