@@ -195,7 +195,8 @@ class Deployer:
             dep = snap.deployments[key]
             if dep.kind != "slurm":
                 continue
-            state, _ = snap.states.get(key, (DeploymentState.from_dict(key, None), 0))
+            recorded = snap.states.get(key)  # the UNSET default only when needed: this loop runs per wake
+            state = recorded[0] if recorded is not None else DeploymentState.from_dict(key, None)
             states_now[key] = state
             if state.terminal:
                 continue
