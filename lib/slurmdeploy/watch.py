@@ -213,8 +213,9 @@ class SensorLoop:
     - A watch event: the snapshot is brought up to date from the events (no etcd request)
       and the deployments those events touched are observed (``Observer.poll(incremental=True)``)
       with the jobs already known (:class:`JobView`, no Slurm request unless a
-      state names a job not seen yet): a new deployment is dispatched within milliseconds,
-      and the cost of a wake does not grow with the number of deployments.
+      state names a job not seen yet): a new deployment is dispatched within milliseconds.
+      Only those deployments are compared with Slurm; the job view and the job maps are
+      still walked in full (O(tracked jobs) per wake, a small constant each).
     - The poll timer (``poll_interval``, the pack's ``loop_interval``): the safety net.
       Everything is read again from etcd, the watch restarted from that read, and the
       tracked jobs' states are asked from Slurm (Slurm job changes are seen at this pace).
