@@ -54,8 +54,9 @@ class RecordedObservations:
     def __init__(self, events):
         self.events = events
         self.observations = 0
+        self.observed_keys = None  # every observation is a full one
 
-    def observe(self):
+    def observe(self, incremental=False):
         self.observations += 1
         return list(self.events)
 

@@ -36,6 +36,7 @@ class DeployerAction(Action):
         """The deployer (built on first use, so configuration errors fail the execution)."""
         if self._deployer is None:
             get_secret = self._get_secret if self.action_service is not None else None
-            self._deployer = Deployer.from_config(self.config, get_secret=get_secret)
+            # one set of HTTP clients per settings and process: see slurmdeploy.deployer.shared_clients
+            self._deployer = Deployer.from_config(self.config, get_secret=get_secret, share_clients=True)
             apply_log_level(self._deployer.settings.log_level)
         return self._deployer

@@ -129,10 +129,12 @@ class Snapshot:
     def orphans(self):
         """Keys with a state in the Slurm deployer's format, an owner or a submit-attempt trace
         written by this deployer but no deployment (left by a non-recursive delete), sorted."""
-        return sorted(k for k in set(self.raw_states) | set(self.owners) | set(self.attempts)
-                      if k not in self.deployments
-                      and (is_slurm_state(self.raw_states.get(k, (None, 0))[0]) or is_our_owner(self.owners.get(k))
-                           or k in self.attempts))
+        return sorted(k for k in set(self.raw_states) | set(self.owners) | set(self.attempts) if self.is_orphan(k))
+
+    def is_orphan(self, key):
+        """True when ``key`` is one of :attr:`orphans`."""
+        return key not in self.deployments and (is_slurm_state(self.raw_states.get(key, (None, 0))[0])
+                                                or is_our_owner(self.owners.get(key)) or key in self.attempts)
 
     def _split(self, path):
         """``(key, [child...])`` of a path under :attr:`base`; ``(None, reason)`` for an

@@ -24,8 +24,13 @@ the :class:`slurmdeploy.decisions.Outcome`) is a pure function of what it read, 
 :mod:`slurmdeploy.decisions`.
 """
 
+import collections
+import dataclasses
+import hashlib
+import json
 import logging
 import os
+import threading
 import time
 
 from slurmdeploy import decisions
@@ -42,6 +47,48 @@ LOG = logging.getLogger(__name__)
 
 #: Kinds of deployment other deployers run (left alone without a log line at INFO).
 OTHER_KINDS = frozenset({"helm"})
+
+#: how many distinct settings keep their shared clients (see :func:`shared_clients`)
+SHARED_CLIENTS_KEPT = 8
+_SHARED_CLIENTS = collections.OrderedDict()  # sha256 of the settings -> (ConfigDB, SlurmClient)
+_SHARED_CLIENTS_LOCK = threading.Lock()
+
+
+def shared_clients(settings):
+    """The Configuration DB and Slurm clients of ``settings``, shared by every caller in this
+    process with the same settings (secrets included, so a rotated secret gets new clients).
+
+    Each action execution builds a deployer. Under StackStorm that is one per process, so
+    this changes nothing there; under a local runner (packrunner: actions in threads of one
+    process) it lets executions reuse the HTTP connections (requests' pooled sessions, which
+    are thread-safe) instead of opening and closing two TCP connections per execution. The
+    clients hold no per-operation state: the claim, the lease and the state writes are
+    etcd transactions, as with separate clients. The last :data:`SHARED_CLIENTS_KEPT`
+    settings are kept; older clients are dropped (closed by garbage collection once unused).
+
+    Args:
+        settings: :class:`slurmdeploy.settings.Settings`.
+
+    Returns:
+        ``(ConfigDB, SlurmClient)``.
+
+    Raises:
+        ConfigDBError: etcd authentication failed (nothing is kept).
+        ConfigurationError, MissingAuthEnvVar: see :meth:`SlurmClient.from_settings`.
+    """
+    fingerprint = hashlib.sha256(json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
+                                 .encode("utf-8")).hexdigest()
+    with _SHARED_CLIENTS_LOCK:
+        clients = _SHARED_CLIENTS.get(fingerprint)
+        if clients is not None:
+            _SHARED_CLIENTS.move_to_end(fingerprint)
+            return clients
+    clients = (ConfigDB.from_settings(settings), SlurmClient.from_settings(settings))
+    with _SHARED_CLIENTS_LOCK:
+        clients = _SHARED_CLIENTS.setdefault(fingerprint, clients)
+        while len(_SHARED_CLIENTS) > SHARED_CLIENTS_KEPT:
+            _SHARED_CLIENTS.popitem(last=False)
+    return clients
 
 
 def result(outcome, key, **fields):
@@ -85,22 +132,41 @@ class Deployer:
         #: everything from etcd and list the whole cluster on every call)
         self.watch = None
         self.job_view = None
+        #: the keys the last :meth:`observe` looked at (None: every key)
+        self.observed_keys = None
 
     @classmethod
-    def from_config(cls, config=None, environ=None, get_secret=None):
+    def from_config(cls, config=None, environ=None, get_secret=None, share_clients=False):
         """Build a deployer from a pack config (StackStorm ``self.config``), the datastore
         (``get_secret``, see :meth:`Settings.from_config`) and the environment.
 
+        Args:
+            share_clients: reuse this process's clients for the same settings
+                (:func:`shared_clients`; the actions do), instead of new ones (the sensor's
+                deployer, whose watch and job view are its own).
+
         Raises:
             ConfigurationError, MissingAuthEnvVar: a setting is missing or wrong.
+            ConfigDBError: etcd authentication failed.
         """
         environ = os.environ if environ is None else environ
         settings = Settings.from_config(config, environ, get_secret=get_secret)
-        return cls(settings, ConfigDB.from_settings(settings), SlurmClient.from_settings(settings), environ)
+        if share_clients:
+            configdb, slurm = shared_clients(settings)
+        else:
+            configdb, slurm = ConfigDB.from_settings(settings), SlurmClient.from_settings(settings)
+        return cls(settings, configdb, slurm, environ)
 
     # ------------------------------------------------------------ observe
-    def observe(self):
+    def observe(self, incremental=False):
         """Compare the Configuration DB with Slurm; return the events to dispatch.
+
+        With ``incremental`` (the sensor's watch wake), only the deployments whose keys the
+        watched snapshot just applied events for (:attr:`DeploymentWatch.changed`) and
+        their jobs are observed; their events are exactly those a full observation gives
+        for these keys (the job view has not listed the cluster: if it did, or the snapshot
+        was read afresh, the observation is full). :attr:`observed_keys` tells which keys
+        were observed (None: all).
 
         The Configuration DB is read first (a fresh range read, or the sensor's watched
         snapshot: :attr:`watch`), then our jobs (Slurm's whole job list, or the sensor's
@@ -125,20 +191,25 @@ class Deployer:
         """
         snap = self.configdb.snapshot() if self.watch is None else self.watch.snapshot()
         our_jobs = self.slurm.find_jobs(self.mcs_label) if self.job_view is None else self.job_view.our_jobs(snap)
+        keys = None
+        if incremental and self.watch is not None and self.job_view is not None and self.job_view.last_mode != "full":
+            keys = self.watch.changed
+        self.observed_keys = keys
         by_id = {job.job_id: job for job in our_jobs}
         by_key = {}
         for job in our_jobs:
             key = key_from_job_name(job.name)
             if key is not None:
                 by_key.setdefault(key, []).append(job)
-        self._log_ignored(snap)
+        self._log_ignored(snap, keys)
         events = []
         states_now = {}
-        for key in sorted(snap.deployments):
+        for key in sorted(snap.deployments) if keys is None else sorted(k for k in keys if k in snap.deployments):
             dep = snap.deployments[key]
             if dep.kind != "slurm":
                 continue
-            state, _ = snap.states.get(key, (DeploymentState.from_dict(key, None), 0))
+            recorded = snap.states.get(key)  # the UNSET default only when needed: this loop runs per wake
+            state = recorded[0] if recorded is not None else DeploymentState.from_dict(key, None)
             states_now[key] = state
             if state.terminal:
                 continue
@@ -146,7 +217,7 @@ class Deployer:
                 events.extend(self._observe_deployment(dep, state, snap.owners.get(key), by_id, by_key))
             except ValueError as exc:  # e.g. a job state this library does not know
                 LOG.warning("deployment %r skipped this poll: %s", key, exc)
-        for key in sorted(by_key):
+        for key in sorted(by_key) if keys is None else sorted(k for k in keys if k in by_key):
             for job in by_key[key]:
                 if job.finished or not self._is_ours(job, key):
                     continue
@@ -157,9 +228,10 @@ class Deployer:
                 state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
                 if decisions.unwanted(job, dep, state):
                     events.append(decisions.removed_event(key, job))
-        self._drop_orphans(snap)
-        self._once.forget_all_but(self._once_seen)
-        self._once_seen = set()
+        self._drop_orphans(snap, keys)
+        if keys is None:  # an incremental observation did not see every identity
+            self._once.forget_all_but(self._once_seen)
+            self._once_seen = set()
         self.touch_liveness()
         return events
 
@@ -168,13 +240,16 @@ class Deployer:
         self._once_seen.add(identity)
         self._once.log(level, identity, message, *args)
 
-    def _log_ignored(self, snap):
-        """Log every unusable entry of the snapshot once (per path and mod_revision)."""
+    def _log_ignored(self, snap, keys=None):
+        """Log every unusable entry of the snapshot once (per path and mod_revision); of the
+        deployments, only those of ``keys`` when given."""
         for path, mod_rev, reason in snap.ignored:
             self._log_once(logging.WARNING, ("ignored", path, mod_rev),
                            "Configuration DB entry %s ignored: %s. Fix: create the deployment again with a key of "
                            "letters, digits and '-' (at most 96 characters)", path[:80], reason)
-        for key, dep in sorted(snap.deployments.items()):
+        deployments = snap.deployments if keys is None else {k: snap.deployments[k] for k in keys
+                                                               if k in snap.deployments}
+        for key, dep in sorted(deployments.items()):
             if dep.kind is None or (not dep.valid and dep.kind != "slurm"):
                 self._log_once(logging.WARNING, ("bad", key, dep.mod_revision),
                                "deployment %r ignored: %s; no state is written (the deployer cannot tell whose "
@@ -185,9 +260,10 @@ class Deployer:
                                "deployment %r ignored: kind %r is not 'slurm' (this deployer runs only 'slurm'; "
                                "helm deployments are the Helm deployer's)", key, dep.kind)
 
-    def _drop_orphans(self, snap):
-        """Delete the state/owner of deployments whose key is gone (see :meth:`observe`)."""
-        for key in snap.orphans:
+    def _drop_orphans(self, snap, keys=None):
+        """Delete the state/owner of deployments whose key is gone (see :meth:`observe`);
+        only among ``keys`` when given."""
+        for key in snap.orphans if keys is None else sorted(k for k in keys if snap.is_orphan(k)):
             try:
                 if self.configdb.drop_orphan_state(key):
                     LOG.info("deployment %r is gone: removed its leftover state and owner", key)
@@ -501,12 +577,20 @@ class Observer:
         self.clock = clock
         self._sent = {}
 
-    def poll(self):
-        """Return the events of one observation that were not sent within the quiet period."""
+    def poll(self, incremental=False):
+        """Return the events of one observation that were not sent within the quiet period.
+
+        Args:
+            incremental: observe only the deployments the sensor's watch saw change
+                (``Deployer.observe(incremental=True)``); the suppression of the events of
+                the other deployments is kept as it was (the next full observation decides).
+        """
         now = self.clock()
-        events = self.deployer.observe()
+        events = self.deployer.observe(incremental=incremental)
         current = {e.identity for e in events}
-        self._sent = {k: t for k, t in self._sent.items() if k in current and now - t < self.quiet_period}
+        keys = self.deployer.observed_keys
+        self._sent = {k: t for k, t in self._sent.items()
+                      if (k in current or (keys is not None and k[1] not in keys)) and now - t < self.quiet_period}
         fresh = []
         for event in events:
             if event.identity in self._sent:

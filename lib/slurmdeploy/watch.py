@@ -63,6 +63,9 @@ class DeploymentWatch:
         self._applied = 0  # store revision the snapshot is current to
         self._term = None
         self._stale = None  # revision the last check found undelivered changes after
+        #: deployment keys the last :meth:`snapshot` applied events for; None when it read
+        #: everything afresh (then any key may have changed)
+        self.changed = None
 
     # ----------------------------------------------------------------- the stream
     def _on_event(self, event):
@@ -128,7 +131,8 @@ class DeploymentWatch:
 
     def snapshot(self):
         """The current snapshot: the pending events applied (no etcd request), or a fresh
-        read when there is no snapshot or no stream.
+        read when there is no snapshot or no stream. Sets :attr:`changed` (the keys of the
+        events applied, or None after a fresh read).
 
         Returns:
             A :class:`slurmdeploy.configdb.Snapshot`.
@@ -138,13 +142,18 @@ class DeploymentWatch:
         """
         if self._snap is None or self._watcher is None:
             self.resync()
+            self.changed = None
             return self._snap
         self.wake.clear()
         with self._lock:
             events, self._events = self._events, []
+        changed = set()
         for deleted, path, raw, create_rev, mod_rev in events:
             if mod_rev <= self._applied:
                 continue  # already in the snapshot (read after the event was sent)
+            key, _ = self._snap._split(path)
+            if key is not None:
+                changed.add(key)
             if deleted:
                 self._snap.remove(path)
             else:
@@ -152,6 +161,7 @@ class DeploymentWatch:
             self._snap.revision = max(self._snap.revision, mod_rev)
         if events:
             self._applied = max(self._applied, max(e[4] for e in events))
+        self.changed = changed
         return self._snap
 
     def check(self):
@@ -201,8 +211,11 @@ class SensorLoop:
     or the poll timer, then observe.
 
     - A watch event: the snapshot is brought up to date from the events (no etcd request)
-      and observed with the jobs already known (:class:`JobView`, no Slurm request unless a
+      and the deployments those events touched are observed (``Observer.poll(incremental=True)``)
+      with the jobs already known (:class:`JobView`, no Slurm request unless a
       state names a job not seen yet): a new deployment is dispatched within milliseconds.
+      Only those deployments are compared with Slurm; the job view and the job maps are
+      still walked in full (O(tracked jobs) per wake, a small constant each).
     - The poll timer (``poll_interval``, the pack's ``loop_interval``): the safety net.
       Everything is read again from etcd, the watch restarted from that read, and the
       tracked jobs' states are asked from Slurm (Slurm job changes are seen at this pace).
@@ -281,7 +294,13 @@ class SensorLoop:
         else:
             self.wakeups += 1
         started = self.clock()
-        events = self.observer.poll()
+        try:
+            # a watch wake observes only the deployments its events touched; the poll all
+            events = self.observer.poll(incremental=not poll)
+        except Exception:
+            if not poll:
+                self.poll_now()  # the changes of a failed wake are not lost: the next step polls
+            raise
         self._last_end = self.clock()
         self._busy = self._last_end - started
         return events

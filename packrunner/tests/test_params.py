@@ -162,3 +162,21 @@ def test_casts_like_st2():
             cast_parameter(value, {"type": ptype})
     with pytest.raises(ParamCastError, match='"n" cannot be cast to integer'):
         finalized({}, {"n": {"type": "integer"}}, {"n": "many"})
+
+
+def test_templates_compiled_once_and_rendered_per_call():
+    """A rule's parameter templates are the same strings for every trigger: the second
+    render reuses the compiled template and its parsed dependencies, yet renders the new
+    values, and a syntax error is still reported as before (not cached)."""
+    from packrunner import params as params_module
+    from packrunner.templating import compiled_template
+
+    params = {"key": "{{ trigger.key }}-x", "args": {"k": "{{trigger}}"}}
+    first = render_live_params({}, {}, params, {"trigger": {"key": "a"}})
+    before = compiled_template.cache_info().hits, params_module._dependencies.cache_info().hits
+    second = render_live_params({}, {}, params, {"trigger": {"key": "b"}})
+    after = compiled_template.cache_info().hits, params_module._dependencies.cache_info().hits
+    assert first["key"] == "a-x" and second["key"] == "b-x"
+    assert second["args"] == {"k": {"key": "b"}}
+    assert after[0] >= before[0] + 2 and after[1] >= before[1] + 2
+    assert render_live_params({}, {}, {"bad": "{{ x"}, {})["bad"] == "{{ x"  # not Jinja after all, as in st2

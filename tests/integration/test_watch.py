@@ -136,3 +136,43 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
     ok, res = deployer.submit("att-2")
     assert ok and res["outcome"] == "adopted" and res["job_id"] == job_2
     assert db.get_attempt("att-2") is None and db.get_owner("att-2") is None
+
+
+def _pending_paths(loop):
+    """Paths (relative to the deployment prefix) of the watch events not applied yet."""
+    with loop.watch._lock:
+        return {path[len(loop.watch.configdb.deploy_prefix):] for _, path, *_ in loop.watch._events}
+
+
+def test_a_watch_wake_observes_only_the_changed_deployments_with_the_events_of_a_full_observation(loop):
+    from slurmdeploy.states import DeploymentState
+
+    deployer = loop.deployer
+    db = deployer.configdb
+    _run(loop, deployer)
+    for key, script in (("eq-a", "sleep 300"), ("eq-b", "true")):
+        db.create_deployment(key, "slurm", {"script": f"#!/bin/bash\n{script}\n"})
+    wait_for(lambda: _run(loop, deployer) is not None and all(db.get_state(k)[0].job_id for k in ("eq-a", "eq-b")),
+             timeout=60, what="eq-a and eq-b submitted")
+    job_a = db.get_state("eq-a")[0].job_id
+    db.create_deployment("eq-f", "slurm", {"script": "#!/bin/bash\ntrue\n"})  # seen, never submitted
+    wait_for(lambda: any(e.payload["key"] == "eq-f" for e in loop.step(timeout=2)), what="eq-f observed")
+    loop.view.refresh = False  # both observations below: the jobs as a watch wake sees them
+    # three changes the next wake must see: a removal, a new deployment, a vanished job
+    db.delete_deployment("eq-a")
+    db.create_deployment("eq-d", "slurm", {"script": "#!/bin/bash\ntrue\n"})
+    db.create_deployment("eq-c", "slurm", {"script": "#!/bin/bash\ntrue\n"})
+    assert db.write_state("eq-c", DeploymentState("eq-c", 99999999, "RUNNING"), 0)
+    wait_for(lambda: {"eq-a", "eq-c/state", "eq-d"} <= _pending_paths(loop), what="the watch events")
+    incremental = deployer.observe(incremental=True)
+    keys = deployer.observed_keys
+    full = deployer.observe()
+    assert deployer.observed_keys is None
+    assert keys == {"eq-a", "eq-c", "eq-d"}
+    assert incremental == [e for e in full if e.payload["key"] in keys]
+    # (eq-a's removal is observed in both or in neither: its job as the view knows it may
+    # lack the marker until the view reads it in full)
+    assert {("deployment_new", "eq-d"), ("job_state_changed", "eq-c")} <= {
+        (e.trigger, e.payload["key"]) for e in incremental}
+    assert [e.payload["key"] for e in full if e.payload["key"] not in keys] == ["eq-f"]
+    deployer.slurm.cancel_job(job_a)

@@ -23,6 +23,7 @@ Mirrors ``st2common/st2common/util/param.py`` (``render_live_params``,
 """
 
 import ast
+import functools
 import json
 import re
 
@@ -30,7 +31,7 @@ import jinja2
 from jinja2 import meta
 
 from .errors import PackrunnerError
-from .templating import NONE_MAGIC_VALUE, get_environment, is_template
+from .templating import NONE_MAGIC_VALUE, compiled_template, get_environment, is_template
 
 __all__ = [
     "ParamException",
@@ -192,16 +193,27 @@ class _Graph:
         return order
 
 
+@functools.lru_cache(maxsize=512)
+def _dependencies(source):
+    """The variables template ``source`` reads (``meta.find_undeclared_variables``), in the
+    order Jinja gives them; parsed once per source string (the same few for every trigger).
+
+    Raises:
+        jinja2.exceptions.TemplateSyntaxError: not valid Jinja (not cached).
+    """
+    return tuple(meta.find_undeclared_variables(_ENV.parse(source)))
+
+
 def _process(graph, name, value):
     complex_value_str = str(value) if isinstance(value, (list, dict)) else None
     if is_template(value) or is_template(complex_value_str):
         try:
-            template_ast = _ENV.parse(str(value))
+            dependencies = _dependencies(str(value))
         except jinja2.exceptions.TemplateSyntaxError:
             graph.add_node(name, value=value)  # not Jinja after all (st2 does the same)
             return
         graph.add_node(name, template=value)
-        for dependency in meta.find_undeclared_variables(template_ast):
+        for dependency in dependencies:
             graph.add_edge(dependency, name)
     else:
         graph.add_node(name, value=value)
@@ -223,7 +235,7 @@ def _render(node, context):
         complex_type = isinstance(template, (list, dict))
         if complex_type:
             template = _COMPLEX_NAME.sub(r"{{\1 | to_complex}}", json.dumps(template))
-        result = _ENV.from_string(str(template)).render(context)
+        result = compiled_template(_ENV, str(template)).render(context)
         return json.loads(result) if complex_type else result
     return node.get("value")
 

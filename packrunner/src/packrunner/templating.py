@@ -263,8 +263,16 @@ def is_template(value):
 # Jinja compiles a source string on every from_string()/compile_expression(); a rule's
 # parameters are the same few strings for every trigger, so compile each once per environment.
 @functools.lru_cache(maxsize=512)
-def _compiled_template(env, source):
+def compiled_template(env, source):
+    """``env.from_string(source)``, compiled once per environment and source string (the
+    most recent 512 kept). A compiled ``jinja2.Template`` holds no render state, so one
+    object serves every render and thread.
+
+    Raises:
+        jinja2.exceptions.TemplateSyntaxError: ``source`` is not valid Jinja (not cached).
+    """
     return env.from_string(source)
+
 
 
 @functools.lru_cache(maxsize=512)
@@ -300,7 +308,7 @@ def render_value(value, context, env=None):
                 str(result)
                 raise TemplateRenderError("%r is undefined" % value)
             return _plain(result)
-        return _compiled_template(env, value).render(**context)
+        return compiled_template(env, value).render(**context)
     except TemplateRenderError:
         raise
     except jinja2.exceptions.TemplateError as e:
