@@ -14,15 +14,15 @@ thread that serves it, so :class:`JobView` lists the cluster only
 and otherwise asks only about the jobs it tracks (the ids in the non-terminal states and
 the unfinished jobs of ours it knows): ``GET .../jobs/state/?job_id=...`` on REST v0.0.40+
 (ids and states only, cost independent of the queue), ``GET .../job/{id}`` on older
-versions; full job details only for jobs whose state changed.
+versions; full job details only for jobs new to the view (their comment carries the
+deployment marker) and jobs whose state changed.
 """
 
+import dataclasses
 import logging
 import time
 
 from slurmdeploy import states
-from slurmdeploy.jobs import job_name
-from slurmdeploy.slurm.models import SlurmJob
 
 LOG = logging.getLogger(__name__)
 
@@ -108,13 +108,16 @@ class JobView:
                 self._jobs.pop(job_id, None)  # gone: observe confirms with a GET of its own
             elif cached is not None and cached.job_state == job_state:
                 continue
-            elif job_id in recorded and _status(job_state) == recorded[job_id][1]:
-                # what the state records still holds: the id and state suffice (a job we
-                # submitted under this label; observe compares only the status)
-                self._jobs[job_id] = SlurmJob(job_id=job_id, name=job_name(recorded[job_id][0]),
-                                              job_state=job_state, mcs_label=self.mcs_label)
+            elif cached is not None and job_id in recorded and _status(job_state) == recorded[job_id][1]:
+                # what the state records still holds: keep the details read before (name,
+                # label and the comment with the deployment marker, which observe checks
+                # before it touches a job) with the new base state; observe compares only
+                # the status
+                self._jobs[job_id] = dataclasses.replace(cached, job_state=job_state)
             else:
-                job = self.slurm.get_job(job_id)  # changed: full details for the event
+                # new to the view, or changed: full details, once per job and change (a job is
+                # ours only with its deployment marker, which jobs/state does not report)
+                job = self.slurm.get_job(job_id)
                 if job is None or job.mcs_label != self.mcs_label:
                     self._jobs.pop(job_id, None)
                 else:
