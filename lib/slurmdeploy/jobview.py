@@ -14,8 +14,8 @@ thread that serves it, so :class:`JobView` lists the cluster only
 and otherwise asks only about the jobs it tracks (the ids in the non-terminal states and
 the unfinished jobs of ours it knows): ``GET .../jobs/state/?job_id=...`` on REST v0.0.40+
 (ids and states only, cost independent of the queue), ``GET .../job/{id}`` on older
-versions; full job details only for jobs new to the view (their comment carries the
-deployment marker) and jobs whose state changed.
+versions; full job details only for jobs whose state changed (a job the view first sees as
+its state records it gets that incarnation's deployment marker from the state).
 """
 
 import dataclasses
@@ -23,6 +23,8 @@ import logging
 import time
 
 from slurmdeploy import states
+from slurmdeploy.jobs import deployment_marker, job_name
+from slurmdeploy.slurm.models import SlurmJob
 
 LOG = logging.getLogger(__name__)
 
@@ -92,7 +94,7 @@ class JobView:
         recorded = {}  # job_id -> (key, recorded SDP status) of the live states
         for key, (state, _) in snap.states.items():
             if state.job_id is not None and not state.terminal and key in snap.deployments:
-                recorded[state.job_id] = (key, state.status)
+                recorded[state.job_id] = (key, state.status, snap.deployments[key].revision)
         tracked = set(recorded) | {i for i, j in self._jobs.items() if not j.finished}
         if refresh:
             query = tracked
@@ -114,9 +116,18 @@ class JobView:
                 # before it touches a job) with the new base state; observe compares only
                 # the status
                 self._jobs[job_id] = dataclasses.replace(cached, job_state=job_state)
+            elif job_id in recorded and _status(job_state) == recorded[job_id][1]:
+                # new to the view, as its state records it: every job id the deployer records
+                # is of a job carrying this incarnation's marker (it submitted the job with
+                # it, or adopted or updated it only after checking it), so the record gets
+                # that marker without a GET; an action acting on it (cancel) reads the job
+                # from Slurm and checks the marker again
+                key, _status_recorded, revision = recorded[job_id]
+                self._jobs[job_id] = SlurmJob(job_id=job_id, name=job_name(key), job_state=job_state,
+                                              mcs_label=self.mcs_label, comment=deployment_marker(key, revision))
             else:
-                # new to the view, or changed: full details, once per job and change (a job is
-                # ours only with its deployment marker, which jobs/state does not report)
+                # changed: full details for the event (with the comment, which jobs/state
+                # does not report)
                 job = self.slurm.get_job(job_id)
                 if job is None or job.mcs_label != self.mcs_label:
                     self._jobs.pop(job_id, None)
