@@ -138,9 +138,9 @@ class Snapshot:
 
     def _split(self, path):
         """``(key, [child...])`` of a path under :attr:`base`; ``(None, reason)`` for an
-        entry ska-sdp-config's layout has no place for."""
+        entry ska-sdp-config's layout has no place for; ``(None, None)`` outside :attr:`base`."""
         if not path.startswith(self.base):
-            return None, "outside the deployment prefix"
+            return None, None  # not under the deployment prefix: not ours to judge
         parts = path[len(self.base):].split("/")
         if not KEY_PATTERN.match(parts[0]):
             return None, (f"deployment key {_shown_key(path[len(self.base):])} does not match "
@@ -158,18 +158,15 @@ class Snapshot:
         if key not in self.raw_states:
             self.states.pop(key, None)
             return
-        value, mod_rev = self.raw_states[key]
         dep = self.deployments.get(key)
-        if dep is not None and is_stale_state(mod_rev, dep.revision):
-            value = None
-        self.states[key] = (DeploymentState.from_dict(key, value), mod_rev)
+        self.states[key] = _read_state(key, *self.raw_states[key], dep.revision if dep is not None else None)
 
     def apply(self, path, raw, create_rev, mod_rev):
         """Record one key's value (a range item or a watch PUT event). Entries that do not
         fit ska-sdp-config's layout are kept in :attr:`ignored_entries`."""
         key, rest = self._split(path)
         if key is None:
-            if rest != "outside the deployment prefix":
+            if rest is not None:
                 self.ignored_entries[path] = (path, mod_rev, rest)
             return
         if not rest:
@@ -423,8 +420,7 @@ class ConfigDB:
         if deployment_revision is not None and is_stale_state(mod_rev, deployment_revision):
             LOG.debug("deployment %r: the state written at revision %s predates the deployment (revision %s); "
                       "ignored", key, mod_rev, deployment_revision)
-            return DeploymentState.from_dict(key, None), mod_rev
-        return DeploymentState.from_dict(key, loads(raw)), mod_rev
+        return _read_state(key, loads(raw), mod_rev, deployment_revision)
 
     def get_attempt(self, key):
         """Return the deployment revision of a recorded submit attempt, or None when none."""
@@ -624,11 +620,18 @@ def _decode_state(key, kv, deployment_revision=None):
     next compare-and-swap write replaces it (:func:`is_stale_state`)."""
     if kv is None:
         return DeploymentState.from_dict(key, None), 0
-    mod = int(kv.get("mod_revision", 0))
-    value = loads(base64.b64decode(kv.get("value", "")))
-    if deployment_revision is not None and is_stale_state(mod, deployment_revision):
+    return _read_state(key, loads(base64.b64decode(kv.get("value", ""))), int(kv.get("mod_revision", 0)),
+                       deployment_revision)
+
+
+def _read_state(key, value, mod_revision, deployment_revision=None):
+    """``(DeploymentState, mod_revision)`` of a decoded state value: the one place the stale
+    rule is applied (:meth:`ConfigDB.get_state`, :func:`_decode_state`, the watched
+    :class:`Snapshot`). A state older than ``deployment_revision`` (:func:`is_stale_state`)
+    reads as no state but keeps its mod_revision, so a compare-and-swap write replaces it."""
+    if deployment_revision is not None and is_stale_state(mod_revision, deployment_revision):
         value = None
-    return DeploymentState.from_dict(key, value), mod
+    return DeploymentState.from_dict(key, value), mod_revision
 
 
 def _shown_key(key, limit=60):
