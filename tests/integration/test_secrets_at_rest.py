@@ -125,3 +125,27 @@ def test_testbed_rest_env_with_the_jwt_is_refused_to_another_user(slurm_cluster)
     assert sum(line.startswith("SLURM_JWT=") for line in lines) == 1 and "SLURM_REST_URL=" + slurm_cluster["url"] in lines
     p = _as_nobody("cat", rest_env)
     assert p.returncode != 0 and "SLURM_JWT" not in p.stdout
+
+
+def test_the_pack_reads_its_encrypted_jwt_through_the_runner(slurm_cluster, tmp_path):
+    """`slurm_jwt_key` under packrunner: the JWT stored with --encrypt, the action reads it with
+    get_value(decrypt=True) and reaches the real slurmrestd; the token is in no record and not
+    in the raw SQLite file."""
+    from packrunner import Runner
+    from packrunner.datastore import Store
+
+    jwt = str(slurm_cluster["jwt"])
+    state = tmp_path / "state"
+    store = Store(str(state))
+    store.set("slurm_jwt", jwt, secret=True)
+    store.close()
+    config = {"slurm_url": slurm_cluster["url"], "client_id": slurm_cluster["user"], "slurm_jwt_key": "slurm_jwt",
+              "connect_timeout": 2, "read_timeout": 20}
+    with Runner(str(REPO), config=config, state_dir=str(state)) as runner:
+        record = runner.run_action("slurmdeploy.ping", {})
+        assert record["status"] == "succeeded", record.get("error")
+        assert runner.datastore.get("slurm_jwt") != jwt
+        raw = b"".join(Path(runner.datastore.path + s).read_bytes() for s in ("", "-wal")
+                       if Path(runner.datastore.path + s).exists())
+    assert jwt not in repr(record)
+    assert jwt.encode() not in raw
