@@ -210,7 +210,7 @@ class Store:
         # Create the file 0600 before SQLite opens it (SQLite would create it with the umask's
         # mode, 0644 by default): SQLite gives the -wal and -shm files the database file's mode
         # (os_unix.c findCreateFileMode).
-        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        os.close(os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o600))
         for path in (self.path, self.path + "-wal", self.path + "-shm"):
             if os.path.exists(path):
                 crypto.tighten_mode(path, path, 0o600, "datastore file")
