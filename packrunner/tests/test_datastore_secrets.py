@@ -263,3 +263,39 @@ def test_clear_text_secrets_of_an_older_state_file_are_encrypted_and_wiped(tmp_p
     with caplog.at_level(logging.WARNING, logger="packrunner.datastore"):
         Store(str(state)).close()  # once only
     assert "older packrunner" not in caplog.text
+
+
+def test_cli_key_load_like_st2_key_load(tmp_path):
+    """`key load FILE` (st2client KeyValuePairLoadCommand): secrets from a file, never on a command line;
+    `encrypted: true` loads StackStorm's ciphertext as it is when it decrypts with the key file."""
+    state, key_file = tmp_path / "s", tmp_path / "st2_datastore_key.json"
+    key_file.write_text(ST2_KEY_JSON)
+    os.chmod(key_file, 0o600)
+    items = tmp_path / "keys.yaml"
+    items.write_text("- {name: slurm_jwt, value: '%s', secret: true}\n"
+                     "- {name: from_st2, value: %s, secret: true, encrypted: true}\n"
+                     "- {name: limits, value: {cpus: 4}}\n"
+                     "- {name: pref, value: dark, scope: st2kv.user, ttl: 600}\n" % (SECRET, ST2_CIPHERTEXT))
+    p = _cli(state, "load", str(items), key_file=key_file)
+    assert p.returncode == 2 and "item 'limits' has a value that is not a string; pass -c/--convert" in p.stderr
+    p = _cli(state, "load", "-c", str(items), key_file=key_file)
+    assert p.returncode == 0, p.stderr
+    assert SECRET not in p.stdout + p.stderr and ST2_CIPHERTEXT not in p.stdout
+    assert [(k["name"], k["secret"], k["scope"]) for k in json.loads(p.stdout)] == [
+        ("slurm_jwt", True, "st2kv.system"), ("from_st2", True, "st2kv.system"), ("limits", False, "st2kv.system"),
+        ("pref", False, "st2kv.user")]
+    assert _cli(state, "get", "slurm_jwt", "--decrypt", key_file=key_file).stdout.strip() == SECRET
+    assert _cli(state, "get", "from_st2", key_file=key_file).stdout.strip() == ST2_CIPHERTEXT  # stored as it is
+    assert _cli(state, "get", "from_st2", "--decrypt", key_file=key_file).stdout.strip() == "jwt-from-stackstorm \u00e9"
+    assert json.loads(_cli(state, "get", "limits", key_file=key_file).stdout) == {"cpus": 4}
+    # ciphertext of another key file is refused, naming the item
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text("- {name: x, value: %s, secret: true, encrypted: true}\n" % ST2_CIPHERTEXT)
+    assert _cli(tmp_path / "own", "set", "a", "b", "--encrypt").returncode == 0  # a state dir with its own key
+    p = _cli(tmp_path / "own", "load", str(wrong))
+    assert p.returncode == 2 and "item 'x': cannot decrypt the value of x with the datastore key file" in p.stderr
+    # a broken file is reported by line, never with its text (it may hold a secret)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("- name: slurm_jwt\n  value: '%s\n  secret: [true\n" % SECRET)
+    p = _cli(state, "load", str(broken))
+    assert p.returncode == 2 and "is not valid JSON/YAML" in p.stderr and SECRET not in p.stderr

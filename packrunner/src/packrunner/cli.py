@@ -163,6 +163,16 @@ def build_parser():
                    help="store the value encrypted with the datastore key file (AES-256, StackStorm's "
                         "format); 'key get'/'key list' show its ciphertext unless --decrypt")
     scope_arg(q)
+    q = ksub.add_parser("load", help="set the keys of a JSON/YAML file, like 'st2 key load' (a secret never on "
+                                     "a command line)",
+                        description="Set keys from a JSON or YAML file, like 'st2 key load': a list of (or one) "
+                                    "{name, value, scope, user, secret, encrypted, ttl}. secret: store encrypted; "
+                                    "secret + encrypted: the value is ciphertext already (e.g. from 'st2 key list "
+                                    "--json' with the same key file) and is checked to decrypt. Prints the loaded "
+                                    "keys without their values.")
+    q.add_argument("file", help="JSON/YAML file")
+    q.add_argument("-c", "--convert", action="store_true",
+                   help="store non-string values as JSON strings (else they are an error)")
     q = ksub.add_parser("delete", help="delete a key (exit 1 if missing)")
     q.add_argument("name", help="full key name")
     scope_arg(q)
@@ -349,6 +359,9 @@ def _cmd_key(args):
         except ValueError as e:
             raise UsageError(str(e)) from e
         return EXIT_OK
+    if args.subcommand == "load":
+        _print_json(_load_keys(store, args.file, args.convert))
+        return EXIT_OK
     if args.subcommand == "delete":
         if not store.delete(args.name, scope=args.scope):
             print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
@@ -356,6 +369,53 @@ def _cmd_key(args):
         return EXIT_OK
     _print_json([kv.to_dict() for kv in store.list(prefix=args.prefix, scope=args.scope, decrypt=args.decrypt)])
     return EXIT_OK
+
+
+def _load_keys(store, path, convert):
+    """``key load``: st2client's ``KeyValuePairLoadCommand`` (st2client/commands/keyvalue.py).
+
+    Returns:
+        ``[{"name", "scope", "user", "secret", "ttl"}]`` of the keys set (never their values).
+
+    Raises:
+        UsageError: unreadable file, bad JSON/YAML (reported by line only: the text may hold a
+            secret), an item without name/value, a non-string value without ``convert``, or an
+            ``encrypted`` value that does not decrypt with the key file.
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            items = yaml.safe_load(f)
+    except OSError as e:
+        raise UsageError("cannot read %s: %s" % (path, e.strerror)) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise UsageError("%s is not valid JSON/YAML%s" % (path, " (line %d)" % (mark.line + 1) if mark else "")) from None
+    if not items:
+        return []
+    loaded = []
+    for i, item in enumerate(items if isinstance(items, list) else [items]):
+        if not isinstance(item, dict) or "name" not in item or "value" not in item:
+            raise UsageError("%s: item %d needs 'name' and 'value'" % (path, i))
+        name, value = item["name"], item["value"]
+        if not isinstance(value, str):
+            if not convert:
+                raise UsageError("%s: item %r has a value that is not a string; pass -c/--convert to store it as "
+                                 "JSON" % (path, name))
+            value = json.dumps(value)
+        scope = str(item.get("scope") or "system").replace("st2kv.", "")
+        secret, encrypted = bool(item.get("secret")), bool(item.get("encrypted"))
+        try:
+            if encrypted:
+                store.decrypt_value(value, name=name)  # ciphertext of this key file, or refuse
+            store.set(name, value, ttl=item.get("ttl") or None, scope=scope, user=item.get("user"),
+                      secret=secret or encrypted, encrypted=encrypted)
+        except ValueError as e:
+            raise UsageError("%s: item %r: %s" % (path, name, e)) from e
+        loaded.append({"name": name, "scope": "st2kv." + scope, "user": item.get("user"),
+                       "secret": secret or encrypted, "ttl": item.get("ttl")})
+    return loaded
 
 
 def _cmd_trigger(args):

@@ -331,7 +331,7 @@ class Store:
             return crypto.decrypt(self.datastore_key(), value, name=name)
         return value
 
-    def set(self, name, value, ttl=None, scope=SYSTEM_SCOPE, user=None, secret=False):
+    def set(self, name, value, ttl=None, scope=SYSTEM_SCOPE, user=None, secret=False, encrypted=False):
         """Store ``str(value)`` under ``name`` (StackStorm stores strings).
 
         Args:
@@ -342,6 +342,8 @@ class Store:
             user: owner of a user-scoped key (default :func:`current_user`).
             secret: store it encrypted (``st2 key set --encrypt``); creates the key file on
                 first use.
+            encrypted: with ``secret``, ``value`` is ciphertext already (``st2 key load`` with
+                ``encrypted: true``) and is stored as it is.
 
         Raises:
             ValueError: on an empty name, a non-positive ttl or an unknown scope.
@@ -357,7 +359,7 @@ class Store:
             if ttl <= 0:
                 raise ValueError("ttl must be a positive number of seconds")
             expire_at = time.time() + ttl
-        if secret:
+        if secret and not encrypted:
             value = crypto.encrypt(self.datastore_key(create=True), value)
         self._execute(
             "INSERT INTO kv(name, value, expire_at, scope, secret) VALUES (?, ?, ?, ?, ?) "
