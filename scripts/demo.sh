@@ -26,7 +26,11 @@ T0=$(date +%s%N)
 ./scripts/setup.sh
 say "set-up took $(( ($(date +%s%N) - T0) / 1000000 )) ms"
 
-mkdir -p "$DEMO_DIR"; chmod 0755 "$DEMO_DIR"
+mkdir -p "$DEMO_DIR"; chmod 0755 "$DEMO_DIR"   # 0755: Slurm's daemons and jobs reach $DEMO_DIR/slurm
+# private FILE: make FILE empty and readable by root only before a secret is written into it (the
+# JWT in slurm.env and config.yaml; the runner's log): created under umask 077, an existing file
+# (an older demo's, maybe 0644) truncated first, then set to 0600.
+private() { (umask 077; : > "$1"); chmod 0600 "$1"; }
 RUNNER_PID=""
 cleanup() {
     if [ "${DEMO_KEEP:-0}" = 1 ]; then
@@ -44,6 +48,7 @@ cleanup() {
 trap cleanup EXIT
 
 say "starting etcd (the SDP Configuration Database)"
+private "$DEMO_DIR/etcd.env"; private "$DEMO_DIR/slurm.env"
 ETCD_LAB_PORT=${ETCD_LAB_PORT:-22379} ETCD_LAB_PEER_PORT=${ETCD_LAB_PEER_PORT:-22380} \
     testbed/etcd.sh start "$DEMO_DIR/etcd" > "$DEMO_DIR/etcd.env"
 say "starting Slurm 24.11 with slurmrestd (JWT auth)"
@@ -54,7 +59,7 @@ set -a; . "$DEMO_DIR/etcd.env"; . "$DEMO_DIR/slurm.env"; set +a
 
 # The pack config, as /opt/stackstorm/configs/slurmdeploy.yaml would hold it. The JWT
 # goes into this 0600 file only, never on a command line or in the output.
-umask 077
+private "$DEMO_DIR/config.yaml"
 cat > "$DEMO_DIR/config.yaml" <<YAML
 slurm_url: "$SLURM_REST_URL"
 client_id: "$SLURM_REST_USER"
@@ -65,11 +70,11 @@ loop_interval: 2
 liveness_file: "$DEMO_DIR/alive"
 namespace: demo
 YAML
-umask 022
 unset SLURM_JWT
 
 say "starting the pack with the local runner: python -m packrunner start (log: $DEMO_DIR/runner.log)"
-rm -rf "$DEMO_DIR/state"
+rm -rf "$DEMO_DIR/state"   # packrunner creates it 0700 (datastore, key file 0600)
+private "$DEMO_DIR/runner.log"
 .venv/bin/python -m packrunner --pack "$REPO" --config "$DEMO_DIR/config.yaml" \
     --state-dir "$DEMO_DIR/state" start > "$DEMO_DIR/runner.log" 2>&1 &
 RUNNER_PID=$!

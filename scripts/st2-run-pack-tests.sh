@@ -6,7 +6,8 @@
 #      and caches) to $ST2_PACK_TESTS_DIR/slurmdeploy, readable by every user;
 #   2. a fresh virtualenv with only the pack's requirements.txt and requirements-tests.txt
 #      (nothing from .venv: no packrunner, no st2tests - the tests then use packrunner's shims of
-#      StackStorm's base classes and st2tests, found in the pack's own packrunner/ directory);
+#      StackStorm's base classes and st2tests, and packrunner's source for the rule replays and
+#      metadata validation, both found in the pack's own packrunner/ directory by tests/conftest.py);
 #   3. `python -m pytest tests/` from the pack root with PYTHONPATH = lib/ sensors/ actions/
 #      actions/lib/ etc/ (lib/ because StackStorm-Exchange CI enables common libs), and with no
 #      SLURMDEPLOY_INTEGRATION, so the integration tests are skipped;

@@ -65,11 +65,46 @@ def _stackstorm_or_shims():
 
 ST2 = _stackstorm_or_shims()
 
+#: packrunner's source (src layout), used by the rule replays and metadata validation when
+#: packrunner is not installed.
+PACKRUNNER_SRC = REPO / "packrunner" / "src"
+
+
+def _packrunner_installed_or_source():
+    """``"installed"`` when ``import packrunner`` works, else put ``packrunner/src`` on sys.path
+    (and on ``PYTHONPATH``, for the tests that run ``python -m packrunner``): ``"source"``.
+
+    Why not ``./packrunner`` in requirements-tests.txt: StackStorm's st2-run-pack-tests
+    (st2common/bin/st2-run-pack-tests) runs ``pip install -r <pack>/requirements-tests.txt``
+    from the caller's working directory, and pip resolves a relative path in a requirements file
+    against that directory, not the file's (pip 23.2: ``Invalid requirement: './packrunner'
+    ... File './packrunner' does not exist`` when run from /tmp), so the whole pip step would
+    fail unless the caller happens to be in the pack root. packrunner's own dependencies
+    (PyYAML, jsonschema, Jinja2 in requirements.txt; cryptography in requirements-tests.txt)
+    are installed there, so its source runs as it is; the pack itself never needs it at run time.
+    """
+    try:
+        import packrunner.runner  # noqa: F401
+    except ImportError:
+        # `python -m pytest` from the pack root puts the root on sys.path, where the directory
+        # packrunner/ imports as an empty namespace package: drop it before using the source.
+        for name in [m for m in sys.modules if m == "packrunner" or m.startswith("packrunner.")]:
+            del sys.modules[name]
+        sys.path.insert(0, str(PACKRUNNER_SRC))
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(PACKRUNNER_SRC), os.environ.get("PYTHONPATH", "")) if p)
+        return "source"
+    return "installed"
+
+
+PACKRUNNER = _packrunner_installed_or_source()
+
 
 def pytest_report_header(config):
     import pwd
 
     return [f"StackStorm base classes and st2tests: {'StackStorm' if ST2 == 'st2' else f'shims in {ST2_SHIMS}'}",
+            f"packrunner: {'installed' if PACKRUNNER == 'installed' else f'source in {PACKRUNNER_SRC}'}",
             f"user: {pwd.getpwuid(os.geteuid()).pw_name} (uid {os.geteuid()})"]
 
 import testbed  # noqa: E402  (tests/testbed.py)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-pytest.importorskip("packrunner.runner", reason="the rule tests replay rules with packrunner (pip install -e ./packrunner)")
+# packrunner: installed, or its source put on sys.path by tests/conftest.py (never skipped)
 
 from packrunner import Runner  # noqa: E402
 from packrunner.tester import RuleTestError, evaluate_rule, load_rule, load_trigger_instance  # noqa: E402

@@ -3,6 +3,7 @@
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -65,7 +66,9 @@ def test_cli_key_scope_and_encrypt(tmp_path):
     assert _cli(tmp_path, "set", "api_key", "hunter2", "--encrypt").returncode == 0
     assert _cli(tmp_path, "set", "pref", "dark", "--scope", "user").returncode == 0
     listed = json.loads(_cli(tmp_path, "list").stdout)
-    assert [(k["name"], k["value"], k["scope"]) for k in listed] == [("api_key", "********", "st2kv.system")]
+    assert [(k["name"], k["scope"], k["secret"]) for k in listed] == [("api_key", "st2kv.system", True)]
+    # as `st2 key list`: a secret's ciphertext (StackStorm's format: upper-case hex), never its plaintext
+    assert re.fullmatch("[0-9A-F]{64,}", listed[0]["value"]) and "hunter2" not in listed[0]["value"]
     p = _cli(tmp_path, "list", "--scope", "all")
     assert "hunter2" not in p.stdout
     assert [(k["name"], k["scope"], k["user"]) for k in json.loads(p.stdout)] == [

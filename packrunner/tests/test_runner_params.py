@@ -146,3 +146,11 @@ def test_secret_config_value_never_in_config_error(pack, tmp_path):
 def test_python_runner_status_conventions(runner, mode, status, result):
     rec = runner.run_action("ret", {"mode": mode})
     assert (rec["status"], rec["result"]) == (status, result)
+
+
+def test_action_parameters_get_a_secret_only_through_decrypt_kv(runner):
+    runner.datastore.set("tok", "s3cret-param", secret=True)
+    rec = runner.run_action("echo", {"msg": "{{ st2kv.system.tok | decrypt_kv }}", "notype": "{{ st2kv.system.tok }}"})
+    assert rec["status"] == "succeeded", rec
+    assert rec["result"]["msg"] == ["s3cret-param", "str"]
+    assert rec["result"]["notype"][0] == runner.datastore.get("tok") != "s3cret-param"  # the ciphertext

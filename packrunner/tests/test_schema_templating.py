@@ -71,7 +71,7 @@ def test_config_validation(demo_pack):
 
 def test_config_file_and_kv_template(demo_pack, tmp_path):
     store = Store(str(tmp_path / "s"))
-    store.set("tok", "from-kv")
+    store.set("tok", "from-kv", secret=True)  # api_token is `secret: true`: decrypted, as StackStorm does
     store.set("thr", "7")
     path = tmp_path / "c.yaml"
     path.write_text("api_token: '{{ st2kv.system.tok }}'\nthreshold: '{{ st2kv.system.thr }}'\n")

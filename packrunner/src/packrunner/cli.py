@@ -13,6 +13,7 @@ import signal
 import sys
 import threading
 
+from .crypto import DatastoreKeyError, DecryptionError
 from .errors import PackrunnerError
 from .pack import Pack, PackError
 from .runner import ActionNotFound, ConfigError, ParameterError, Runner
@@ -95,7 +96,12 @@ def build_parser():
                              "schema defaults only)")
     parser.add_argument("--state-dir", metavar="DIR",
                         default=os.environ.get("PACKRUNNER_STATE_DIR") or os.path.join(os.getcwd(), ".state"),
-                        help="directory of packrunner.sqlite (default: $PACKRUNNER_STATE_DIR or ./.state)")
+                        help="directory of packrunner.sqlite (default: $PACKRUNNER_STATE_DIR or ./.state); "
+                             "created 0700")
+    parser.add_argument("--datastore-key", metavar="FILE", default=None,
+                        help="datastore key file encrypting secret values (StackStorm's datastore_key.json "
+                             "format; default: $PACKRUNNER_DATASTORE_KEY or STATE_DIR/datastore_key.json, "
+                             "created 0600 when the first secret is set)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                         help="logging level (default INFO); logs go to stderr")
@@ -144,23 +150,35 @@ def build_parser():
         q.add_argument("--scope", default="system", choices=["system", "user"] + (["all"] if all_allowed else []),
                        help="key scope (default system)%s" % (", 'all' lists both" if all_allowed else ""))
 
-    q = ksub.add_parser("get", help="print the value of a key (exit 1 if missing)")
+    q = ksub.add_parser("get", help="print the value of a key (exit 1 if missing); a secret key's ciphertext "
+                                    "unless --decrypt")
     q.add_argument("name", help="full key name (local sensor keys: <pack>.<Class>:<name>)")
+    q.add_argument("--decrypt", action="store_true", help="print a secret key's plaintext")
     scope_arg(q)
     q = ksub.add_parser("set", help="set a key")
     q.add_argument("name", help="full key name")
     q.add_argument("value", help="value (stored as a string)")
     q.add_argument("--ttl", type=float, default=None, help="expire after S seconds")
     q.add_argument("--encrypt", action="store_true",
-                   help="mark the value secret: masked in 'key list' unless --decrypt (it is NOT encrypted in "
-                        "the local SQLite file)")
+                   help="store the value encrypted with the datastore key file (AES-256, StackStorm's "
+                        "format); 'key get'/'key list' show its ciphertext unless --decrypt")
     scope_arg(q)
+    q = ksub.add_parser("load", help="set the keys of a JSON/YAML file, like 'st2 key load' (a secret never on "
+                                     "a command line)",
+                        description="Set keys from a JSON or YAML file, like 'st2 key load': a list of (or one) "
+                                    "{name, value, scope, user, secret, encrypted, ttl}. secret: store encrypted; "
+                                    "secret + encrypted: the value is ciphertext already (e.g. from 'st2 key list "
+                                    "--json' with the same key file) and is checked to decrypt. Prints the loaded "
+                                    "keys without their values.")
+    q.add_argument("file", help="JSON/YAML file")
+    q.add_argument("-c", "--convert", action="store_true",
+                   help="store non-string values as JSON strings (else they are an error)")
     q = ksub.add_parser("delete", help="delete a key (exit 1 if missing)")
     q.add_argument("name", help="full key name")
     scope_arg(q)
     q = ksub.add_parser("list", help="list keys as JSON (name, value, scope, user, secret, expire_timestamp)")
     q.add_argument("--prefix", default=None, help="only names starting with P")
-    q.add_argument("--decrypt", action="store_true", help="show the values of secret keys")
+    q.add_argument("--decrypt", action="store_true", help="show the plaintext of secret keys (else ciphertext)")
     scope_arg(q, all_allowed=True)
 
     p = sub.add_parser("trigger", help="inspect the pack's triggers")
@@ -211,7 +229,8 @@ def _setup_logging(level):
 
 
 def _cmd_start(args):
-    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=args.workers)
+    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=args.workers,
+                    datastore_key=args.datastore_key)
     stop = threading.Event()
 
     def handler(signum, _frame):
@@ -285,7 +304,8 @@ def _cmd_run(args):
             raise ActionNotFound(e.args[0]) from e
         sys.stdout.write(action_help(meta))
         return EXIT_OK
-    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=1)
+    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=1,
+                    datastore_key=args.datastore_key)
     try:
         try:
             meta = runner.pack.resolve_action(args.action)
@@ -303,7 +323,7 @@ def _cmd_run(args):
 def _store(args):
     from .datastore import Store
 
-    return Store(args.state_dir)
+    return Store(args.state_dir, key_path=args.datastore_key)
 
 
 def _cmd_execution(args):
@@ -327,7 +347,7 @@ def _cmd_execution(args):
 def _cmd_key(args):
     store = _store(args)
     if args.subcommand == "get":
-        value = store.get(args.name, scope=args.scope)
+        value = store.get(args.name, scope=args.scope, decrypt=args.decrypt)
         if value is None:
             print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
             return EXIT_FAILED
@@ -339,13 +359,63 @@ def _cmd_key(args):
         except ValueError as e:
             raise UsageError(str(e)) from e
         return EXIT_OK
+    if args.subcommand == "load":
+        _print_json(_load_keys(store, args.file, args.convert))
+        return EXIT_OK
     if args.subcommand == "delete":
         if not store.delete(args.name, scope=args.scope):
             print("key %s not found in scope %s" % (args.name, args.scope), file=sys.stderr)
             return EXIT_FAILED
         return EXIT_OK
-    _print_json([kv.to_dict(decrypt=args.decrypt) for kv in store.list(prefix=args.prefix, scope=args.scope)])
+    _print_json([kv.to_dict() for kv in store.list(prefix=args.prefix, scope=args.scope, decrypt=args.decrypt)])
     return EXIT_OK
+
+
+def _load_keys(store, path, convert):
+    """``key load``: st2client's ``KeyValuePairLoadCommand`` (st2client/commands/keyvalue.py).
+
+    Returns:
+        ``[{"name", "scope", "user", "secret", "ttl"}]`` of the keys set (never their values).
+
+    Raises:
+        UsageError: unreadable file, bad JSON/YAML (reported by line only: the text may hold a
+            secret), an item without name/value, a non-string value without ``convert``, or an
+            ``encrypted`` value that does not decrypt with the key file.
+    """
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            items = yaml.safe_load(f)
+    except OSError as e:
+        raise UsageError("cannot read %s: %s" % (path, e.strerror)) from e
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise UsageError("%s is not valid JSON/YAML%s" % (path, " (line %d)" % (mark.line + 1) if mark else "")) from None
+    if not items:
+        return []
+    loaded = []
+    for i, item in enumerate(items if isinstance(items, list) else [items]):
+        if not isinstance(item, dict) or "name" not in item or "value" not in item:
+            raise UsageError("%s: item %d needs 'name' and 'value'" % (path, i))
+        name, value = item["name"], item["value"]
+        if not isinstance(value, str):
+            if not convert:
+                raise UsageError("%s: item %r has a value that is not a string; pass -c/--convert to store it as "
+                                 "JSON" % (path, name))
+            value = json.dumps(value)
+        scope = str(item.get("scope") or "system").replace("st2kv.", "")
+        secret, encrypted = bool(item.get("secret")), bool(item.get("encrypted"))
+        try:
+            if encrypted:
+                store.decrypt_value(value, name=name)  # ciphertext of this key file, or refuse
+            store.set(name, value, ttl=item.get("ttl") or None, scope=scope, user=item.get("user"),
+                      secret=secret or encrypted, encrypted=encrypted)
+        except ValueError as e:
+            raise UsageError("%s: item %r: %s" % (path, name, e)) from e
+        loaded.append({"name": name, "scope": "st2kv." + scope, "user": item.get("user"),
+                       "secret": secret or encrypted, "ttl": item.get("ttl")})
+    return loaded
 
 
 def _cmd_trigger(args):
@@ -393,7 +463,8 @@ def _cmd_rule(args):
         return EXIT_OK
     from .tester import RuleTestError, evaluate_rule, load_rule, load_trigger_instance
 
-    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=1)
+    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=1,
+                    datastore_key=args.datastore_key)
     try:
         try:
             rule, enabled = load_rule(runner.pack, args.rule)
@@ -431,6 +502,7 @@ def main(argv=None):
     _setup_logging(args.log_level)
     try:
         return COMMANDS[args.command](args)
-    except (UsageError, ConfigError, ParameterError, ActionNotFound, PackError) as e:
+    except (UsageError, ConfigError, ParameterError, ActionNotFound, PackError, DatastoreKeyError,
+            DecryptionError) as e:
         print("error: %s" % e, file=sys.stderr)
         return EXIT_USAGE

@@ -5,6 +5,7 @@ import copy
 import logging
 import os
 
+from .crypto import DatastoreKeyError, DecryptionError
 from .errors import ConfigError
 from .pack import PackError, load_yaml
 from .schema import (
@@ -55,15 +56,26 @@ def load_config(pack, config, store=None, strict=None):
         raise ConfigError("config must be a mapping, got %s" % type(config).__name__)
     props = pack.config_schema or {}
     config = copy.deepcopy(config)
-    # Render {{ st2kv.system.x }} string values (st2's ContentPackConfigLoader).
+    # Render {{ st2kv.system.x }} string values (st2's ContentPackConfigLoader
+    # _get_datastore_value_for_expression): a secret key renders as its ciphertext; the rendered
+    # value of a property marked `secret: true` is then decrypted (deserialize_key_value), so it
+    # must be exactly one key set with --encrypt, without `| decrypt_kv`.
     context = build_context(store=store)
     for key, value in list(config.items()):
         if is_template(value):
+            prop = props.get(key) or {}
             try:
                 rendered = render_value(value, context)
             except TemplateRenderError as e:
                 raise ConfigError("config key %r: %s" % (key, e)) from e
-            prop = props.get(key) or {}
+            if isinstance(prop, dict) and prop.get("secret") is True and rendered not in (None, ""):
+                try:
+                    rendered = store.decrypt_value(str(rendered), name="config key %s" % key)
+                except (DecryptionError, DatastoreKeyError) as e:
+                    raise ConfigError(
+                        "config key %r is marked secret, so its rendered value is decrypted (as StackStorm "
+                        "does): it must be one datastore key set with --encrypt, without '| decrypt_kv' "
+                        "(%s)" % (key, e)) from e
             config[key] = cast_value(rendered, prop.get("type")) if isinstance(prop, dict) else rendered
     schema = properties_schema(props, additional_properties=True)
     if strict:

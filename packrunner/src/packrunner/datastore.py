@@ -11,8 +11,17 @@ Keys live in the ``system`` scope (shown as ``st2kv.system``) or in the
 ``user`` scope of one user (``st2kv.user``; stored as ``<user>:<name>`` as
 StackStorm stores them). The user is ``$PACKRUNNER_USER``, default ``stanley``
 (StackStorm's system user, which runs sensors and rule-triggered actions).
-Keys set with ``secret=True`` (``st2 key set --encrypt``) are not encrypted in
-the SQLite file, but their values are masked in listings.
+Keys set with ``secret=True`` (``st2 key set --encrypt``) are stored encrypted, as
+StackStorm stores them (AES-256-CBC + HMAC-SHA1 in StackStorm's ciphertext format, with a
+keyczar JSON key file like ``/etc/st2/keys/datastore_key.json``: :mod:`packrunner.crypto`).
+Reads return the ciphertext unless ``decrypt=True`` (``st2 key get --decrypt``,
+``get_value(..., decrypt=True)``). The key file is ``<state-dir>/datastore_key.json`` unless
+``key_path``/``$PACKRUNNER_DATASTORE_KEY`` names another; it is created 0600 when the first
+secret is set.
+
+Files: the state directory is created 0700, the SQLite file 0600 before SQLite opens it (SQLite
+gives its ``-wal`` and ``-shm`` files the database file's mode); existing ones that other users
+could read are tightened on start, with a WARNING each.
 """
 
 import json
@@ -22,7 +31,18 @@ import sqlite3
 import threading
 import time
 
-__all__ = ["Store", "KeyValuePair", "SYSTEM_SCOPE", "USER_SCOPE", "ALL_SCOPE", "current_user"]
+from . import crypto
+
+__all__ = ["Store", "KeyValuePair", "SYSTEM_SCOPE", "USER_SCOPE", "ALL_SCOPE", "current_user", "KEY_FILE_ENV",
+           "DEFAULT_KEY_FILE"]
+
+#: environment variable naming the datastore key file (like st2.conf ``[keyvalue] encryption_key_path``)
+KEY_FILE_ENV = "PACKRUNNER_DATASTORE_KEY"
+#: the key file's name in the state directory when neither ``key_path`` nor the variable is set
+DEFAULT_KEY_FILE = "datastore_key.json"
+#: ``PRAGMA user_version`` of a state file whose secret values are encrypted (0: older
+#: packrunner, secret values in clear text; migrated on open)
+_SECRETS_ENCRYPTED_VERSION = 1
 
 SYSTEM_SCOPE, USER_SCOPE, ALL_SCOPE = "system", "user", "all"
 _SCOPES = (SYSTEM_SCOPE, USER_SCOPE)
@@ -108,13 +128,38 @@ def _migrate_kv(conn):
     LOG.info("datastore: migrated the kv table to PRIMARY KEY (scope, name)")
 
 
+def _migrate_secrets(store, conn):
+    """Encrypt the secret values an older packrunner (``PRAGMA user_version`` 0) stored in clear
+    text, then rewrite the file (``secure_delete`` + ``VACUUM`` + WAL truncation) so the clear
+    text is gone from the SQLite file and its WAL. Logs a WARNING naming the keys (never the
+    values) and telling to rotate them when other users could read them before."""
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= _SECRETS_ENCRYPTED_VERSION:
+        return
+    rows = conn.execute("SELECT scope, name, value FROM kv WHERE secret = 1").fetchall()
+    if rows:
+        key = store.datastore_key(create=True)
+        for r in rows:
+            conn.execute("UPDATE kv SET value = ? WHERE scope = ? AND name = ?",
+                         (crypto.encrypt(key, r["value"]), r["scope"], r["name"]))
+    conn.execute("PRAGMA user_version = %d" % _SECRETS_ENCRYPTED_VERSION)
+    conn.commit()
+    if rows:
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        LOG.warning("datastore: encrypted %d secret value(s) that an older packrunner stored in clear text in %s "
+                    "(%s) with the key file %s; if other users could read the state directory before, treat "
+                    "these secrets as disclosed and rotate them", len(rows), store.path,
+                    ", ".join("st2kv.%s:%s" % (r["scope"], r["name"]) for r in rows), store.key_path)
+
+
 class KeyValuePair:
     """A datastore item as returned by ``list_values`` (like st2client's KeyValuePair).
 
     Attributes: ``name`` (key name; for user keys without the ``<user>:``
     prefix), ``value`` (str), ``expire_timestamp`` (epoch seconds or None),
     ``scope`` (``"st2kv.system"`` or ``"st2kv.user"``, as StackStorm shows
-    it), ``user`` (user-scoped keys only), ``secret`` (bool).
+    it), ``user`` (user-scoped keys only), ``secret`` (bool). The ``value`` of a
+    secret key is its ciphertext unless it was listed with ``decrypt=True``.
     """
 
     def __init__(self, name, value, expire_timestamp=None, scope=SYSTEM_SCOPE, user=None, secret=False):
@@ -125,10 +170,10 @@ class KeyValuePair:
         self.user = user
         self.secret = bool(secret)
 
-    def to_dict(self, decrypt=False):
-        """Return ``{"name", "value", "scope", "user", "secret", "expire_timestamp"}``;
-        a secret value is ``********`` unless ``decrypt``."""
-        return {"name": self.name, "value": "********" if self.secret and not decrypt else self.value,
+    def to_dict(self):
+        """Return ``{"name", "value", "scope", "user", "secret", "expire_timestamp"}``
+        (a secret value as listed: ciphertext unless listed with ``decrypt=True``)."""
+        return {"name": self.name, "value": self.value,
                 "scope": self.scope, "user": self.user, "secret": self.secret,
                 "expire_timestamp": self.expire_timestamp}
 
@@ -140,15 +185,37 @@ class Store:
     """Thread-safe SQLite store.
 
     Args:
-        state_dir: directory holding ``packrunner.sqlite`` (created if missing).
+        state_dir: directory holding ``packrunner.sqlite`` (created 0700 if missing; an
+            existing one other users can read is tightened to 0700 with a WARNING).
+        key_path: the datastore key file (default ``$PACKRUNNER_DATASTORE_KEY``, else
+            ``<state_dir>/datastore_key.json``); created 0600 when the first secret is set.
 
     Attributes:
         path: the database file path.
+        key_path: the datastore key file path (it may not exist yet).
+
+    Raises:
+        crypto.DatastoreKeyError: clear-text secrets of an older state file must be encrypted
+            and the key file cannot be read or created.
     """
 
-    def __init__(self, state_dir):
-        os.makedirs(state_dir, exist_ok=True)
-        self.path = os.path.join(os.path.abspath(state_dir), "packrunner.sqlite")
+    def __init__(self, state_dir, key_path=None):
+        state_dir = os.path.abspath(state_dir)
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        crypto.tighten_mode(state_dir, state_dir, 0o700, "state directory")
+        self.path = os.path.join(state_dir, "packrunner.sqlite")
+        self.key_path = os.path.abspath(key_path or os.environ.get(KEY_FILE_ENV)
+                                        or os.path.join(state_dir, DEFAULT_KEY_FILE))
+        self._key = None
+        # Create the file 0600 before SQLite opens it (SQLite would create it with the umask's
+        # mode, 0644 by default): SQLite gives the -wal and -shm files the database file's mode
+        # (os_unix.c findCreateFileMode).
+        os.close(os.open(self.path, os.O_RDONLY | os.O_CREAT, 0o600))
+        for path in (self.path, self.path + "-wal", self.path + "-shm"):
+            if os.path.exists(path):
+                crypto.tighten_mode(path, path, 0o600, "datastore file")
+        if os.path.exists(self.key_path):
+            crypto.tighten_mode(self.key_path, self.key_path, 0o600, "datastore key file")
         self._local = threading.local()
         self._lock = threading.RLock()
         self._conns = []
@@ -158,6 +225,33 @@ class Store:
             _migrate_kv(conn)
             _migrate_executions(conn)
             conn.commit()
+            _migrate_secrets(self, conn)
+
+    # -- encryption ------------------------------------------------------------
+    def datastore_key(self, create=False):
+        """The datastore key (:class:`packrunner.crypto.DatastoreKey`), read once from
+        :attr:`key_path`; with ``create``, a missing file is created (0600).
+
+        Raises:
+            crypto.DatastoreKeyError: the file is missing (and not ``create``), unreadable or
+                malformed; the message names the file and how to fix it.
+        """
+        with self._lock:
+            if self._key is None:
+                if create and not os.path.exists(self.key_path):
+                    self._key = crypto.create_key(self.key_path)
+                else:
+                    self._key = crypto.load_key(self.key_path)
+            return self._key
+
+    def decrypt_value(self, ciphertext, name=None):
+        """Decrypt a secret value read without ``decrypt`` (the ``decrypt_kv`` filter).
+
+        Raises:
+            crypto.DecryptionError: not ciphertext, or another key (names ``name``, never the value).
+            crypto.DatastoreKeyError: no usable key file.
+        """
+        return crypto.decrypt(self.datastore_key(), ciphertext, name=name)
 
     # -- connection handling -------------------------------------------------
     def _conn(self):
@@ -172,6 +266,9 @@ class Store:
             # with FULL, fsyncs were about a third of a dispatch's latency (bench/reaction.py).
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA busy_timeout=30000")
+            # overwrite deleted content with zeros (sqlite.org/pragma.html#pragma_secure_delete):
+            # an old value, e.g. the clear text of a migrated secret, does not linger in free pages
+            conn.execute("PRAGMA secure_delete=ON")
             self._local.conn = conn
             with self._lock:
                 self._conns.append(conn)
@@ -205,16 +302,24 @@ class Store:
     def _stored_name(name, scope, user):
         return "%s:%s" % (user or current_user(), name) if _scope(scope) == USER_SCOPE else name
 
-    def get(self, name, scope=SYSTEM_SCOPE, user=None):
+    def get(self, name, scope=SYSTEM_SCOPE, user=None, decrypt=False):
         """Return the string value of ``name`` or None when missing/expired.
 
         Args:
             name: key name (user scope: without the ``<user>:`` prefix).
             scope: ``system`` or ``user`` (also ``st2kv.system``/``st2kv.user``).
             user: owner of a user-scoped key (default :func:`current_user`).
+            decrypt: return a secret key's plaintext; without it, its ciphertext (as
+                StackStorm's ``st2 key get`` and ``get_value(decrypt=False)``). No effect on
+                keys that are not secret.
+
+        Raises:
+            crypto.DecryptionError, crypto.DatastoreKeyError: ``decrypt`` and the value cannot
+                be decrypted (wrong or missing key file).
         """
         stored = self._stored_name(name, scope, user)
-        rows = self._query("SELECT value, expire_at FROM kv WHERE name = ? AND scope = ?", (stored, _scope(scope)))
+        rows = self._query("SELECT value, expire_at, secret FROM kv WHERE name = ? AND scope = ?",
+                           (stored, _scope(scope)))
         if not rows:
             return None
         value, expire_at = rows[0]["value"], rows[0]["expire_at"]
@@ -222,9 +327,11 @@ class Store:
             self._execute("DELETE FROM kv WHERE name = ? AND scope = ? AND expire_at <= ?",
                           (stored, _scope(scope), time.time()))
             return None
+        if decrypt and rows[0]["secret"]:
+            return crypto.decrypt(self.datastore_key(), value, name=name)
         return value
 
-    def set(self, name, value, ttl=None, scope=SYSTEM_SCOPE, user=None, secret=False):
+    def set(self, name, value, ttl=None, scope=SYSTEM_SCOPE, user=None, secret=False, encrypted=False):
         """Store ``str(value)`` under ``name`` (StackStorm stores strings).
 
         Args:
@@ -233,10 +340,14 @@ class Store:
             ttl: seconds until expiry (None = never; must be > 0).
             scope: ``system`` or ``user``.
             user: owner of a user-scoped key (default :func:`current_user`).
-            secret: mask the value in listings (``st2 key set --encrypt``).
+            secret: store it encrypted (``st2 key set --encrypt``); creates the key file on
+                first use.
+            encrypted: with ``secret``, ``value`` is ciphertext already (``st2 key load`` with
+                ``encrypted: true``) and is stored as it is.
 
         Raises:
             ValueError: on an empty name, a non-positive ttl or an unknown scope.
+            crypto.DatastoreKeyError: ``secret`` and the key file cannot be read or created.
         """
         if not name:
             raise ValueError("key name must not be empty")
@@ -248,6 +359,8 @@ class Store:
             if ttl <= 0:
                 raise ValueError("ttl must be a positive number of seconds")
             expire_at = time.time() + ttl
+        if secret and not encrypted:
+            value = crypto.encrypt(self.datastore_key(create=True), value)
         self._execute(
             "INSERT INTO kv(name, value, expire_at, scope, secret) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT(scope, name) DO UPDATE SET value = excluded.value, expire_at = excluded.expire_at, "
@@ -263,7 +376,7 @@ class Store:
                       (self._stored_name(name, scope, user), _scope(scope)))
         return existed
 
-    def list(self, prefix=None, scope=SYSTEM_SCOPE, user=None, limit=None, offset=0):
+    def list(self, prefix=None, scope=SYSTEM_SCOPE, user=None, limit=None, offset=0, decrypt=False):
         """Return non-expired :class:`KeyValuePair` items, sorted by name.
 
         Args:
@@ -274,6 +387,11 @@ class Store:
             scope: ``system``, ``user`` (the keys of ``user``) or ``all``
                 (like ``st2 key list --scope``).
             user: for user scope (default :func:`current_user`).
+            decrypt: secret values in plaintext (else ciphertext, as ``st2 key list``).
+
+        Raises:
+            crypto.DecryptionError, crypto.DatastoreKeyError: ``decrypt`` and a value cannot
+                be decrypted.
         """
         now = time.time()
         user = user or current_user()
@@ -289,7 +407,10 @@ class Store:
                 if r["expire_at"] is not None and r["expire_at"] <= now:
                     continue
                 name = r["name"][len(user) + 1:] if sc == USER_SCOPE else r["name"]
-                out.append(KeyValuePair(name, r["value"], r["expire_at"], sc, user if sc == USER_SCOPE else None,
+                value = r["value"]
+                if decrypt and r["secret"]:
+                    value = crypto.decrypt(self.datastore_key(), value, name=name)
+                out.append(KeyValuePair(name, value, r["expire_at"], sc, user if sc == USER_SCOPE else None,
                                         r["secret"]))
         out = out[int(offset or 0):]
         return out if limit is None else out[:int(limit)]

@@ -67,8 +67,10 @@ class Runner:
     Args:
         pack_dir: pack root directory.
         config: pack config (dict, YAML path, or None).
-        state_dir: directory for ``packrunner.sqlite`` (default ``./.state``).
+        state_dir: directory for ``packrunner.sqlite`` (default ``./.state``; created 0700).
         workers: size of the action thread pool (default 4).
+        datastore_key: the datastore key file for secret values (default
+            ``$PACKRUNNER_DATASTORE_KEY``, else ``<state_dir>/datastore_key.json``).
         strict_config: see :func:`packrunner.config.load_config`.
 
     Raises:
@@ -83,13 +85,13 @@ class Runner:
         sensors, rules_engine, resolver, executor: the parts (see the module docstring).
     """
 
-    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None):
+    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None, datastore_key=None):
         self.pack = Pack(pack_dir)
         self.pack.setup_sys_path()
         from st2common.runners.base_action import Action  # after setup_sys_path
 
         self.state_dir = os.path.abspath(state_dir or os.path.join(os.getcwd(), ".state"))
-        self.datastore = Store(self.state_dir)
+        self.datastore = Store(self.state_dir, key_path=datastore_key)
         self.runner_id = runner_id()
         for execution_id in self.datastore.abandon_executions(runner_alive):
             EXEC_LOG.warning("execution %s abandoned: the runner that ran it is gone (killed?)", execution_id)

@@ -5,8 +5,9 @@ Local keys (``local=True``) are stored as ``<pack>.<ClassName>:<name>``;
 ``local=False`` uses the plain name. As in StackStorm 3.x
 (``BaseDatastoreService``), ``scope`` must be ``system``: any other scope
 raises ``ValueError("Scope <scope> is unsupported.")``. Values are stored as
-strings (``str(value)``) like StackStorm; ``encrypt=True`` marks the key
-secret (masked in listings), it is not encrypted in the local SQLite file.
+strings (``str(value)``) like StackStorm; ``encrypt=True`` stores the value
+encrypted (:mod:`packrunner.crypto`) and ``get_value(decrypt=True)`` returns its
+plaintext; without ``decrypt`` a secret key reads as its ciphertext, as in StackStorm.
 """
 
 import logging
@@ -45,14 +46,18 @@ class DatastoreService:
         return self._prefix() + name if local else name
 
     def get_value(self, name, local=True, scope=SYSTEM_SCOPE, decrypt=False):
-        """Return the stored string or None (also None on error, as st2).
+        """Return the stored string or None (also None on error, as st2, e.g. a secret that
+        cannot be decrypted with the key file: logged with the reason, never the value).
+
+        ``decrypt``: a secret key's plaintext; without it, its ciphertext (StackStorm's
+        ``DatastoreService.get_value``: the API returns ciphertext unless ``decrypt=true``).
 
         Raises:
             ValueError: ``scope`` is not ``system`` (st2 3.x datastore service).
         """
         _check_scope(scope)
         try:
-            return self._store.get(self._name(name, local), scope=scope)
+            return self._store.get(self._name(name, local), scope=scope, decrypt=decrypt)
         except Exception:
             self._logger.exception("get_value(%r) failed", name)
             return None

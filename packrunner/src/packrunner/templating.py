@@ -112,9 +112,26 @@ def _regex_substring(value, pattern, result_index=0, ignorecase=False):
     return found[result_index]
 
 
-def _decrypt_kv(value):
-    # packrunner does not encrypt; secrets are stored in clear in the local SQLite file.
-    return str(value)
+def _pass_context(func):
+    """Jinja2 3's ``pass_context`` (``contextfilter`` in 2.11)."""
+    return (getattr(jinja2, "pass_context", None) or jinja2.contextfilter)(func)
+
+
+@_pass_context
+def _decrypt_kv(context, value):
+    """``decrypt_kv`` (``st2common/expressions/functions/datastore.py``): the plaintext of a
+    secret datastore value. ``{{ st2kv.system.x | decrypt_kv }}`` decrypts key ``x`` (an error
+    naming ``st2kv.system.x`` when it does not exist, as StackStorm's); a plain string is taken
+    as ciphertext and decrypted with the datastore key of the rendering context's store."""
+    if isinstance(value, KeyValueLookup):
+        return value.decrypted()
+    store = None
+    st2kv = context.get("st2kv")
+    if isinstance(st2kv, dict) and isinstance(st2kv.get("system"), KeyValueLookup):
+        store = st2kv["system"]._store
+    if store is None:
+        raise ValueError("decrypt_kv: no datastore to read the key file from")
+    return store.decrypt_value(str(value))
 
 
 def _use_none(value):
@@ -164,6 +181,8 @@ class KeyValueLookup:
     ``{{ st2kv.system.a.b }}`` looks up the key ``a.b``; the object renders to
     the stored string (empty string when missing, as in StackStorm).
     ``{{ st2kv.user.x }}`` reads the user-scoped key ``x`` of the current user.
+    A secret key renders as its ciphertext, as in StackStorm; ``| decrypt_kv`` gives the
+    plaintext.
 
     Args:
         store: a :class:`packrunner.datastore.Store`.
@@ -181,6 +200,19 @@ class KeyValueLookup:
             return ""
         value = self._store.get(self._key_prefix, scope=self._scope)
         return "" if value is None else value
+
+    def decrypted(self):
+        """The plaintext of this key (``| decrypt_kv``).
+
+        Raises:
+            ValueError: the key does not exist (names ``st2kv.<scope>.<key>``).
+            crypto.DecryptionError: not ciphertext (not a secret key), or another key file.
+        """
+        value = self._value()
+        if value == "":
+            raise ValueError("Referenced datastore item \"st2kv.%s.%s\" doesn't exist"
+                             % (self._scope, self._key_prefix))
+        return self._store.decrypt_value(value, name=self._key_prefix)
 
     def __getattr__(self, name):
         if name.startswith("__"):
