@@ -10,8 +10,8 @@ import pytest
 import testbed
 from integration.conftest import settle, wait_for
 
-#: run a test on Slurm 24.11 (trixie) and 22.05 (bookworm)
-BOTH_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
+#: run a test on Slurm 24.11 (trixie), 22.05 (bookworm) and 26.05 (forky)
+ALL_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm", "forky"], indirect=True)
 
 
 def delete_only_the_deployment(db, key):
@@ -124,7 +124,7 @@ def test_a_label_only_lookalike_does_not_stop_a_deployment_from_running(deployer
 
 
 # ------------------------------------------------------------------ defect 5
-@BOTH_SLURMS
+@ALL_SLURMS
 def test_a_job_slurm_creates_while_refusing_it_is_recorded_and_cancelled(deployer, deployer_cluster):
     db = deployer.configdb
     db.create_deployment("cpu-1", "slurm", {"script": "#!/bin/bash\ntrue\n", "cpus_per_task": 999})

@@ -31,9 +31,9 @@ SensorService = pytest.importorskip("packrunner.services").SensorService
 REPO = Path(__file__).resolve().parents[2]
 NODE = "localhost"
 #: flavour -> REST versions this library speaks there, newest first
-FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40")}
+FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40"), "forky": ("v0.0.42",)}
 CASES = [(f, v) for f, versions in sorted(FLAVOUR_VERSIONS.items()) for v in versions]
-RELEASES = {"bookworm": "22.05.", "trixie": "24.11."}
+RELEASES = {"bookworm": "22.05.", "trixie": "24.11.", "forky": "26.05."}
 _ROOT_TOKENS = {}
 
 
