@@ -30,7 +30,10 @@ writes ``<out>/<version>/<name>.json``, each ``{"request": {"method", "path", "b
 With SLURM_ADMIN_JWT (a token of a Slurm administrator, e.g. `scontrol token username=root`) and
 --admin-user, REST v0.0.43+ also records reservation writes (a day ahead, on --node):
 
+  nodes                     GET  .../nodes
+  reservations_none         GET  .../reservations before (none may exist then)
   reservation_create        POST .../reservation (name rec-resv, node, start +1 day, 10 min, users)
+  reservations              GET  .../reservations after it
   reservation_get           GET  .../reservation/rec-resv
   reservation_update        POST .../reservation (rec-resv, duration 20)
   reservation_overlap       POST .../reservation of another name, same node and time (422, 2058)
@@ -114,7 +117,10 @@ class Recorder:
             return dict({"name": name, "node_list": [node], "start_time": number(start),
                          "duration": number(10), "users": [user]}, **extra)
         try:
+            self.save(v, "nodes", self.call("GET", f"/slurm/{v}/nodes"))
+            self.save(v, "reservations_none", self.call("GET", f"/slurm/{v}/reservations"))
             self.save(v, "reservation_create", self.call("POST", f"/slurm/{v}/reservation", body("rec-resv")))
+            self.save(v, "reservations", self.call("GET", f"/slurm/{v}/reservations"))
             self.save(v, "reservation_get", self.call("GET", f"/slurm/{v}/reservation/rec-resv"))
             self.save(v, "reservation_update", self.call("POST", f"/slurm/{v}/reservation",
                                                          {"name": "rec-resv", "duration": number(20)}))
