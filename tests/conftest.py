@@ -74,8 +74,8 @@ def pytest_report_header(config):
 
 import testbed  # noqa: E402  (tests/testbed.py)
 
-INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "slurm_cluster_bookworm", "any_slurm_cluster", "slurm_cluster_of",
-                        "etcd_client"}
+INTEGRATION_FIXTURES = {"etcd_server", "slurm_cluster", "slurm_cluster_bookworm", "slurm_cluster_forky",
+                        "any_slurm_cluster", "slurm_cluster_of", "etcd_client"}
 REUSE = os.environ.get("SLURMDEPLOY_TESTBED_REUSE", "") == "1"
 
 
@@ -170,7 +170,7 @@ def etcd_server(testbed_dir):
 def _slurm(testbed_dir, flavour, name):
     """Start (or reuse) a cluster of ``flavour`` in ``testbed_dir/name``; stop it afterwards."""
     state_dir = os.path.join(testbed_dir, name)
-    reuse_ports = {"slurm": None, "slurm-bookworm": (16917, 16918, 16920)}.get(name)
+    reuse_ports = {"slurm": None, "slurm-bookworm": (16917, 16918, 16920), "slurm-forky": (17017, 17018, 17020)}.get(name)
 
     def start(sd, reuse):
         return testbed.start_slurm(sd, flavour=flavour, ports=reuse_ports if reuse else testbed.free_ports(3))
@@ -192,8 +192,15 @@ def slurm_cluster_bookworm(testbed_dir):
     yield from _slurm(testbed_dir, "bookworm", "slurm-bookworm")
 
 
+@pytest.fixture(scope="session")
+def slurm_cluster_forky(testbed_dir):
+    """Slurm 26.05 (Debian testing chroot, REST v0.0.42-v0.0.45), beside ``slurm_cluster``."""
+    yield from _slurm(testbed_dir, "forky", "slurm-forky")
+
+
 #: flavour -> the session fixture of its cluster
-SLURM_FLAVOUR_FIXTURES = {"trixie": "slurm_cluster", "bookworm": "slurm_cluster_bookworm"}
+SLURM_FLAVOUR_FIXTURES = {"trixie": "slurm_cluster", "bookworm": "slurm_cluster_bookworm",
+                          "forky": "slurm_cluster_forky"}
 
 
 @pytest.fixture
@@ -210,7 +217,7 @@ def slurm_cluster_of(request):
 
 @pytest.fixture(params=sorted(SLURM_FLAVOUR_FIXTURES))
 def any_slurm_cluster(request, slurm_cluster_of):
-    """Each testbed flavour in turn: Slurm 22.05 (bookworm) and 24.11 (trixie)."""
+    """Each testbed flavour in turn: Slurm 22.05 (bookworm), 26.05 (forky) and 24.11 (trixie)."""
     return slurm_cluster_of(request.param)
 
 

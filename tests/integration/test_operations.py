@@ -31,9 +31,10 @@ SensorService = pytest.importorskip("packrunner.services").SensorService
 REPO = Path(__file__).resolve().parents[2]
 NODE = "localhost"
 #: flavour -> REST versions this library speaks there, newest first
-FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40")}
+FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40"),
+                    "forky": ("v0.0.45", "v0.0.44", "v0.0.43", "v0.0.42")}
 CASES = [(f, v) for f, versions in sorted(FLAVOUR_VERSIONS.items()) for v in versions]
-RELEASES = {"bookworm": "22.05.", "trixie": "24.11."}
+RELEASES = {"bookworm": "22.05.", "trixie": "24.11.", "forky": "26.05."}
 _ROOT_TOKENS = {}
 
 
@@ -216,8 +217,9 @@ def test_find_hold_release_update_and_cancel_by_name(cluster, flavour, version):
 # -------------------------------------------------------------------------------- reservations
 
 def test_reservations_are_read_on_every_version_and_written_on_none(any_slurm_cluster):
-    """No REST version up to v0.0.42 writes reservations: the test creates one with the
-    testbed's scontrol (tooling, not the pack), a day ahead so no job is affected."""
+    """Reservations are read on every version; no REST version up to v0.0.42 writes them (the
+    writes of v0.0.43+ on Slurm 26.05: tests/integration/test_slurm_2605.py). The test creates
+    one with the testbed's scontrol (tooling, not the pack), a day ahead so no job is affected."""
     c = any_slurm_cluster
     ops = operations(c)
     name = f"ops-resv-{uuid.uuid4().hex[:6]}"
@@ -229,10 +231,14 @@ def test_reservations_are_read_on_every_version_and_written_on_none(any_slurm_cl
         assert record["node_list"] == NODE and record["users"] == "root"
         with pytest.raises(NotFound, match=f"Slurm reservation 'nope' not found .*{name}"):
             ops.get_reservation("nope")
-        for call in (lambda: ops.create_reservation({"name": "x"}), lambda: ops.update_reservation(name, {}),
-                     lambda: ops.delete_reservation(name)):
-            with pytest.raises(UnsupportedOperation, match=r"needs Slurm >= 25\.05 \(REST v0\.0\.43\)"):
-                call()
+        for version in FLAVOUR_VERSIONS[c["flavour"]]:
+            if ADAPTERS[version].supports("reservation_create"):
+                continue
+            old = operations(c, api_version=version)
+            for call in (lambda: old.create_reservation("x"), lambda: old.update_reservation(name, duration=5),
+                         lambda: old.delete_reservation(name)):
+                with pytest.raises(UnsupportedOperation, match=r"needs Slurm >= 25\.05 \(REST v0\.0\.43\)"):
+                    call()
     finally:
         testbed.slurm_exec(c["state_dir"], "scontrol", "delete", f"reservationname={name}")
     assert name not in [r["name"] for r in ops.list_reservations()]
@@ -338,7 +344,7 @@ def test_operations_actions_run_through_the_runner(slurm_cluster, tmp_path):
                             ("partition_list", {}), ("job_find", {"criteria": {"name": "none"}, "ids_only": True}),
                             ("config_get", {"item": "api_version"}), ("diag", {}), ("licenses", {}),
                             ("reservation_list", {}), ("node_drain", {"node": "no-such-node", "reason": "x"}),
-                            ("reservation_create", {"fields": {"name": "x"}}), ("job_get", {"job_id": 999999}),
+                            ("reservation_create", {"name": "x"}), ("job_get", {"job_id": 999999}),
                             ("job_update", {"job_id": 999999, "time_limit": 5})]:
             results[ref] = runner.run_action(f"slurmdeploy.{ref}", params)
     status = {ref: r["status"] for ref, r in results.items()}
