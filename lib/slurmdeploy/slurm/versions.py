@@ -149,6 +149,14 @@ ENDPOINTS = {
 }
 
 
+#: (operation, older version) -> the Slurm release from which slurmrestd serves the operation
+#: under that older version too. Slurm 26.05.5 binds ``DELETE /reservation/{name}`` for every
+#: data_parser it loads, v0.0.42 included (its ``GET /openapi/v3`` lists it and a DELETE there
+#: removes the reservation, seen); 24.11.5 serves only GET there. This library still asks for
+#: v0.0.43 for every reservation write (create needs v0.0.43's ``reservation_desc_msg``).
+ALSO_SERVED_FROM = {("reservation_delete", "v0.0.42"): "26.05"}
+
+
 def _version_key(name):
     return tuple(int(part) for part in name.lstrip("v").split("."))
 
