@@ -143,10 +143,19 @@ def test_ping_diag_licenses_config_and_partitions(any_slurm_cluster):
     assert config["api_version"] == FLAVOUR_VERSIONS[any_slurm_cluster["flavour"]][0]
     assert config["slurm_release"] == ping["slurm_release"] and list(config["partitions"]) == ["debug"]
     assert config["cluster_name"] == (None if any_slurm_cluster["flavour"] == "bookworm" else "labcluster")
-    assert "scontrol show config" in config["not_available"]
     assert [c["hostname"] for c in ops.config("controllers")["controllers"]] == [c["hostname"] for c in config["controllers"]]
-    with pytest.raises(BadRequest, match="config item 'MinJobAge' is not available through the REST API.*scontrol"):
-        ops.config("MinJobAge")
+    if ops.api.supports("slurm_conf"):  # v0.0.45 (26.05): GET /conf, slurm.conf as scontrol prints it
+        shown = testbed.slurm_exec(any_slurm_cluster["state_dir"], "scontrol", "show", "config", check=True).stdout
+        min_job_age = next(line.split("=", 1)[1].strip() for line in shown.splitlines()
+                           if line.startswith("MinJobAge "))
+        assert ops.config("MinJobAge") == {"MinJobAge": int(min_job_age.split()[0])}
+        assert config["slurm_conf"]["ClusterName"] == "labcluster" and "not_available" not in config
+        with pytest.raises(BadRequest, match="config item 'NoSuchItem' is neither one of .* nor a slurm.conf item"):
+            ops.config("NoSuchItem")
+    else:
+        assert "scontrol show config" in config["not_available"]
+        with pytest.raises(BadRequest, match="config item 'MinJobAge' is not available through the REST API.*scontrol"):
+            ops.config("MinJobAge")
     assert ops.get_partition("debug")["name"] == "debug"
     with pytest.raises(NotFound, match=r"Slurm partition 'nope' not found \(partitions: debug\)"):
         ops.get_partition("nope")

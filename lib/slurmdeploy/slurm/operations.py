@@ -37,11 +37,12 @@ from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_
 from slurmdeploy.slurm.client import ESLURM_INVALID_JOB_ID, SlurmClient
 from slurmdeploy.slurm.versions import no_val_number
 
-#: what slurmctld's REST API cannot give compared with ``scontrol show config``
+#: what slurmctld's REST API cannot give compared with ``scontrol show config`` (up to v0.0.44;
+#: v0.0.45 serves ``GET /conf``, see :meth:`SlurmOperations.config`)
 CONFIG_NOT_AVAILABLE = (
-    "slurmctld's REST API (every version up to v0.0.42) has no endpoint for the slurm.conf "
+    "slurmctld's REST API up to v0.0.44 has no endpoint for the slurm.conf "
     "settings that `scontrol show config` prints (SchedulerType, SelectType, MinJobAge, "
-    "AuthType, timeouts, plugins...); config_get returns what the API exposes instead: the "
+    "AuthType, timeouts, plugins...; REST v0.0.45, Slurm 26.05, serves them); config_get returns what the API exposes instead: the "
     "Slurm release and cluster name, the REST API version, the controllers (ping) and each "
     "partition's configuration. For slurm.conf items use `scontrol show config` on a host of "
     "the cluster."
@@ -180,7 +181,9 @@ class SlurmOperations:
         Returns:
             ``{"slurm_release", "cluster_name" (None on v0.0.38), "api_version",
             "controllers": pings, "partitions": {name: record}, "not_available": str}``
-            or ``{item: value}``.
+            or ``{item: value}``. On REST v0.0.45 (Slurm 26.05) ``"slurm_conf"`` (``GET /conf``:
+            every slurm.conf item, ``scontrol show config``'s names) replaces
+            ``"not_available"``, and ``item`` may name a slurm.conf item (``MinJobAge``).
 
         Raises:
             BadRequest: ``item`` is not one of those keys.
@@ -195,9 +198,21 @@ class SlurmOperations:
             "partitions": {p.get("name"): p for p in self.list_partitions()},
             "not_available": CONFIG_NOT_AVAILABLE,
         }
+        if self.api.supports("slurm_conf"):
+            # REST v0.0.45 (Slurm 26.05): GET /conf is slurm.conf as `scontrol show config`
+            # prints it ({"slurm_conf": {"MinJobAge": 3600, ...}, "slurm_conf_meta": {...}}, seen
+            # on 26.05.5); its items are then config items too (config_get item=MinJobAge)
+            _, conf = self.call("slurm_conf")
+            out["slurm_conf"] = conf.get("slurm_conf") or {}
+            out.pop("not_available")
+            if item and item not in out and item in out["slurm_conf"]:
+                return {item: out["slurm_conf"][item]}
         if item is None or item == "":
             return out
         if item not in out:
+            if "slurm_conf" in out:
+                raise BadRequest(f"config item {item!r} is neither one of {', '.join(out)} nor a slurm.conf item "
+                                 "of this Slurm (names as `scontrol show config` prints them, e.g. MinJobAge)")
             raise BadRequest(f"config item {item!r} is not available through the REST API; items: "
                              f"{', '.join(out)}. {CONFIG_NOT_AVAILABLE}")
         return {item: out[item]}

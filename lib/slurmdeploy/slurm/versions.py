@@ -146,6 +146,8 @@ ENDPOINTS = {
     "reservation_create": ("POST", "/reservation", "v0.0.43"),
     "reservation_update": ("POST", "/reservation", "v0.0.43"),
     "reservation_delete": ("DELETE", "/reservation/{reservation_name}", "v0.0.43"),
+    # slurm.conf as `scontrol show config` prints it: v0.0.45 only (26.05.5's /openapi/v3)
+    "slurm_conf": ("GET", "/conf", "v0.0.45"),
 }
 
 
