@@ -3,8 +3,9 @@
 random faults, then one summary line per metric.
 
 Starts its own etcd and Slurm cluster (``tests/testbed.py``: 22.05 = Debian 12's Slurm,
-24.11 = the trixie chroot) on free loopback ports, runs ``python -m packrunner start`` on the
-pack, creates N deployments (default 200) and injects, at random times drawn from ``--seed``:
+24.11 = the trixie chroot, 26.05 = the forky chroot) on free loopback ports, runs
+``python -m packrunner start`` on the pack, creates N deployments (default 200) and injects, at
+random times drawn from ``--seed``:
 
 - ``kill -9`` of the runner (restarted 0-3 s later), and a second runner at the same time;
 - slurmrestd and etcd outages: a loopback TCP proxy in front of each real daemon (the
@@ -67,7 +68,7 @@ from slurmdeploy.settings import Settings  # noqa: E402
 from slurmdeploy.slurm import SlurmClient  # noqa: E402
 from slurmdeploy.states import DeploymentState  # noqa: E402
 
-FLAVOURS = {"22.05": "bookworm", "24.11": "trixie"}
+FLAVOURS = {"22.05": "bookworm", "24.11": "trixie", "26.05": "forky"}
 #: metrics that must be 0
 ZERO_METRICS = ("duplicates", "lost", "wrong final states", "orphan states", "untracked jobs",
                 "foreign jobs touched", "secrets found")

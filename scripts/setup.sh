@@ -9,15 +9,16 @@
 #      (the pack's requirements.txt + requirements-tests.txt) and the local runner as its own
 #      package: pip install -e ./packrunner (skipped when requirements*.txt and
 #      packrunner/pyproject.toml have not changed since the last successful install)
-#   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and both Slurm testbeds
+#   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and the three Slurm testbeds
 #      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11;
-#      testbed/slurm.sh install bookworm: Debian 12's own Slurm 22.05 packages)
+#      testbed/slurm.sh install bookworm: Debian 12's own Slurm 22.05 packages;
+#      testbed/slurm.sh install forky: a debootstrapped Debian testing chroot with Slurm 26.05)
 #   4. the local OIDC identity provider of the JWKS tests (testbed/idp.sh install): Debian's
 #      nodejs + npm (when `node`/`npm` are missing) and openssl, then `npm ci` of oidc-provider
 #      from the npm registry into testbed/idp/node_modules (skipped when the lock file is unchanged)
 #
 # Environment: PYTHON [python3] interpreter for the venv; SLURMDEPLOY_SLURM_FLAVOURS
-# ["trixie bookworm"] the Slurm testbeds to install; SLURMDEPLOY_SETUP_SKIP_TESTBED=1 skips
+# ["trixie bookworm forky"] the Slurm testbeds to install; SLURMDEPLOY_SETUP_SKIP_TESTBED=1 skips
 # steps 3 and 4 (unit tests only).
 set -euo pipefail
 
@@ -79,7 +80,7 @@ testbed() {
     [ "$(id -u)" = 0 ] || { log "not root: cannot pre-install the testbed (integration tests need root)"; return 0; }
     "$REPO/testbed/etcd.sh" install
     local flavour
-    for flavour in ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm}; do
+    for flavour in ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm forky}; do
         "$REPO/testbed/slurm.sh" install "$flavour"
     done
 }
@@ -95,6 +96,6 @@ identity_provider() {
 
 step "Debian packages" apt_packages
 step "python venv" venv
-step "testbed install (etcd, Slurm ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm})" testbed
+step "testbed install (etcd, Slurm ${SLURMDEPLOY_SLURM_FLAVOURS:-trixie bookworm forky})" testbed
 step "identity provider (node, oidc-provider)" identity_provider
 log "set-up complete in $(( $(ms) - T_ALL )) ms"

@@ -7,7 +7,8 @@ Fixtures (session-scoped unless noted):
   flavour, state_dir}``: Slurm 24.11 (trixie chroot) with slurmrestd + JWT on loopback;
   ``jwt`` is a :class:`testbed.Secret` (redacted in reprs)
 - ``slurm_cluster_bookworm`` -> the same for Slurm 22.05 (Debian 12's packages, native)
-- ``any_slurm_cluster`` (function, parametrized) -> each of the two clusters in turn;
+- ``slurm_cluster_forky`` -> the same for Slurm 26.05 (Debian testing "forky" chroot)
+- ``any_slurm_cluster`` (function, parametrized) -> each of the three clusters in turn;
   ``slurm_cluster_of`` (function) -> ``flavour -> cluster info``
 - ``etcd_client``    (function) -> ``etcd3gw.Etcd3Client`` connected to ``etcd_server``
 - ``configdb_prefix`` (function) -> a unique key prefix such as ``/test-1a2b3c4d``; when the test
@@ -21,14 +22,16 @@ Environment:
 
 - ``SLURMDEPLOY_TESTBED_REUSE=1``: keep the daemons running after the session and reuse
   running ones (fixed state dir ``SLURMDEPLOY_TESTBED_DIR``, default
-  ``/tmp/slurmdeploy-testbed``, and the scripts' default ports 12379 / 16817-16820).
+  ``/tmp/slurmdeploy-testbed``, and fixed ports: etcd 12379, Slurm 24.11 16817-16820, 22.05
+  16917-16920, 26.05 17017-17020).
   Without it each session gets its own state dir under /tmp and free ports, and stops its
   daemons at the end.
 - ``SLURMDEPLOY_INTEGRATION=1``: run the integration tests (``scripts/test.sh`` sets it). Without
   it they are skipped with a message saying how to run them, so ``st2-run-pack-tests`` (and a
   plain ``pytest``) pass with no services and no root. With it, a testbed that cannot start
   (not root, missing packages) is an error, never a silent skip.
-- ``SLURMDEPLOY_SLURM_FLAVOUR``: ``trixie`` (default, Slurm 24.11) or ``bookworm``.
+- ``SLURMDEPLOY_SLURM_FLAVOUR``: the flavour of ``slurm_cluster``: ``trixie`` (default, Slurm
+  24.11), ``bookworm`` or ``forky``.
 """
 
 import os
@@ -257,17 +260,22 @@ def configdb_prefix(request):
 #   ``sun`` (like Entra's). Secrets are :class:`testbed.Secret` (redacted in reprs).
 # - ``oidc_provider_short_ttl`` -> the same for a second IdP whose tokens live ``IDP_SHORT_TTL`` s,
 #   signing with the first one's key (so the same JWKS covers it).
-# - ``slurm_cluster_jwks`` -> like ``slurm_cluster`` (Slurm 24.11, own state dir and ports) with
-#   ``AuthAltParameters=...,jwks=<the IdP's JWKS>``. Internal auth is munge: a second auth/slurm
+# - ``slurm_cluster_jwks`` (function, parametrized) -> Slurm 24.11 (trixie), then 26.05 (forky): like
+#   ``slurm_cluster`` (own state dir and ports) with ``AuthAltParameters=...,jwks=<the IdP's JWKS>``;
+#   one session cluster per flavour (``slurm_cluster_jwks_<flavour>``). Internal auth is munge: a second auth/slurm
 #   cluster beside ``slurm_cluster`` in the shared chroot fails to verify its own credentials
 #   ("decode_jwt: jwt_decode (with key) failure: Invalid argument"; see SLURM_LAB_AUTH in
 #   testbed/slurm.sh).
 # With SLURMDEPLOY_TESTBED_REUSE=1 the IdPs are restarted on fixed ports (18443, 18444; the signing
-# key and CA stay in their state dirs) and the cluster uses ports 16837/16838/16840.
+# key and CA stay in their state dirs) and the clusters use ports 16837/16838/16840 (24.11) and
+# 17037/17038/17040 (26.05).
 # ---------------------------------------------------------------------------------------------
 
 IDP_SHORT_TTL = 6  # seconds; tests pair it with token_expiry_margin 2 (renewal every ~4 s)
-JWKS_FIXTURES = {"oidc_provider", "oidc_provider_short_ttl", "slurm_cluster_jwks"}
+#: flavour -> fixed ports of its JWKS cluster under SLURMDEPLOY_TESTBED_REUSE=1
+JWKS_FLAVOUR_PORTS = {"trixie": (16837, 16838, 16840), "forky": (17037, 17038, 17040)}
+JWKS_FIXTURES = {"oidc_provider", "oidc_provider_short_ttl", "slurm_cluster_jwks", "slurm_cluster_jwks_trixie",
+                 "slurm_cluster_jwks_forky"}
 INTEGRATION_FIXTURES |= JWKS_FIXTURES
 
 
@@ -303,10 +311,9 @@ def oidc_provider_short_ttl(testbed_dir, oidc_provider):
         testbed.stop_idp(info["state_dir"])
 
 
-@pytest.fixture(scope="session")
-def slurm_cluster_jwks(testbed_dir, oidc_provider):
-    state_dir = os.path.join(testbed_dir, "slurm-jwks")
-    flavour = os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie")
+def _slurm_jwks(testbed_dir, oidc_provider, flavour):
+    """Start (or reuse) the JWKS-trusting cluster of ``flavour``; stop it afterwards."""
+    state_dir = os.path.join(testbed_dir, "slurm-jwks" if flavour == "trixie" else f"slurm-jwks-{flavour}")
     env = {"SLURM_LAB_JWKS": oidc_provider["jwks_file"], "SLURM_LAB_AUTH": "munge",
            "SLURM_LAB_USER": oidc_provider["slurm_user"]}
 
@@ -314,13 +321,29 @@ def slurm_cluster_jwks(testbed_dir, oidc_provider):
         trusted = Path(sd) / "etc" / "jwks.json"
         if reuse and trusted.is_file() and trusted.read_text() != Path(oidc_provider["jwks_file"]).read_text():
             testbed.stop_slurm(sd)  # a running cluster trusting other keys: restart it with these
-        ports = (16837, 16838, 16840) if reuse else testbed.free_ports(3)
+        ports = JWKS_FLAVOUR_PORTS[flavour] if reuse else testbed.free_ports(3)
         return testbed.start_slurm(sd, flavour=flavour, ports=ports, env=env)
 
-    info = _start("Slurm (JWKS)", start, lambda sd: None, testbed.stop_slurm, state_dir)
+    info = _start(f"Slurm ({flavour}, JWKS)", start, lambda sd: None, testbed.stop_slurm, state_dir)
     yield info
     if not REUSE:
         testbed.stop_slurm(state_dir)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster_jwks_trixie(testbed_dir, oidc_provider):
+    yield from _slurm_jwks(testbed_dir, oidc_provider, "trixie")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster_jwks_forky(testbed_dir, oidc_provider):
+    yield from _slurm_jwks(testbed_dir, oidc_provider, "forky")
+
+
+@pytest.fixture(params=sorted(JWKS_FLAVOUR_PORTS, reverse=True))
+def slurm_cluster_jwks(request):
+    """The JWKS-trusting cluster of each flavour in turn: Slurm 24.11 (trixie), then 26.05 (forky)."""
+    return request.getfixturevalue(f"slurm_cluster_jwks_{request.param}")
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import pytest
 from testbed import REPO
 
 
-@pytest.mark.parametrize("version", ["22.05", "24.11"])
+@pytest.mark.parametrize("version", ["22.05", "24.11", "26.05"])
 def test_a_short_chaos_run_keeps_every_guarantee(version):
     proc = subprocess.run(
         [sys.executable, str(REPO / "scripts" / "chaos.py"), "--slurm", version, "-n", "14", "--seed", "7",

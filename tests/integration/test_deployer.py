@@ -14,8 +14,8 @@ from slurmdeploy.auth import StaticJWT
 from slurmdeploy.jobs import job_name
 from slurmdeploy.slurm import JobRequest, SlurmClient
 
-#: run a test on Slurm 24.11 (trixie) and 22.05 (bookworm)
-BOTH_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
+#: run a test on Slurm 24.11 (trixie), 22.05 (bookworm) and 26.05 (forky)
+ALL_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm", "forky"], indirect=True)
 
 SCRIPT_OK = "#!/bin/bash\nsleep 3\necho \"greeting=$GREETING site=$SITE_NAME config=$SDP_CONFIG_HOST:$SDP_CONFIG_PORT\"\n"
 
@@ -25,7 +25,7 @@ def slurm_output(cluster, job_id):
     return out.stdout
 
 
-@BOTH_SLURMS
+@ALL_SLURMS
 def test_deployment_becomes_a_job_and_its_state_goes_pending_running_finished(deployer, deployer_cluster):
     db = deployer.configdb
     assert db.create_deployment("life-1", "slurm", {"script": SCRIPT_OK, "environment": {"GREETING": "hi"}})
@@ -43,7 +43,7 @@ def test_deployment_becomes_a_job_and_its_state_goes_pending_running_finished(de
     assert "error_state" not in stored
 
 
-@BOTH_SLURMS
+@ALL_SLURMS
 def test_failing_script_ends_failed_with_error_state(deployer):
     deployer.configdb.create_deployment("fail-1", "slurm", {"script": "#!/bin/bash\nexit 3\n"})
     settle(deployer, ["fail-1"])
@@ -74,7 +74,7 @@ def foreign_job(cluster, name, label="someone_else"):
                                         environment={"PATH": "/usr/bin:/bin"}, current_working_directory="/tmp"))
 
 
-@BOTH_SLURMS
+@ALL_SLURMS
 def test_removing_a_deployment_cancels_its_job_and_only_its_job(deployer, deployer_cluster):
     db = deployer.configdb
     db.create_deployment("rm-1", "slurm", {"script": "#!/bin/bash\nsleep 120\n"})

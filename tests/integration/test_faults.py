@@ -10,8 +10,8 @@ import pytest
 import testbed
 from integration.conftest import settle, wait_for
 
-#: run a test on Slurm 24.11 (trixie) and 22.05 (bookworm)
-BOTH_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
+#: run a test on Slurm 24.11 (trixie), 22.05 (bookworm) and 26.05 (forky)
+ALL_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm", "forky"], indirect=True)
 
 
 def delete_only_the_deployment(db, key):
@@ -124,7 +124,7 @@ def test_a_label_only_lookalike_does_not_stop_a_deployment_from_running(deployer
 
 
 # ------------------------------------------------------------------ defect 5
-@BOTH_SLURMS
+@ALL_SLURMS
 def test_a_job_slurm_creates_while_refusing_it_is_recorded_and_cancelled(deployer, deployer_cluster):
     db = deployer.configdb
     db.create_deployment("cpu-1", "slurm", {"script": "#!/bin/bash\ntrue\n", "cpus_per_task": 999})
@@ -134,8 +134,13 @@ def test_a_job_slurm_creates_while_refusing_it_is_recorded_and_cancelled(deploye
     assert state.status == "FAILED" and state.state_reason == "SubmitFailed"
     jobs = deployer.slurm.find_jobs(deployer.mcs_label, "sdp-cpu-1")
     # 22.05: HTTP 200, a job id and error 2015 (the job stays PENDING until cancelled);
-    # 24.11: HTTP 500, error 2014, no job id, yet a FAILED job is listed. Both are recorded.
-    error = "2015" if deployer_cluster["flavour"] == "bookworm" else "2014"
+    # 24.11: HTTP 500, error 2014, no job id, yet a FAILED job is listed;
+    # 26.05: HTTP 200, a job id, no error, a warning "Job submission resulted in non-zero return
+    # code: Requested partition configuration not available now" (PENDING, PartitionConfig).
+    # All three are recorded as rejected and the job is cancelled.
+    error = {"bookworm": "2015", "trixie": "2014",
+             "forky": "non-zero return code: Requested partition configuration not available now"}[
+        deployer_cluster["flavour"]]
     assert [j.job_id for j in jobs] == [state.job_id] and error in state.to_dict()["error_state"]
     assert wait_for(lambda: deployer.slurm.get_job(state.job_id).finished, what=f"job {state.job_id} ended")
     assert [e for e in deployer.observe() if e.payload["key"] == "cpu-1"] == []

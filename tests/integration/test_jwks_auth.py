@@ -1,5 +1,5 @@
 """JWKS auth end to end: the pack gets JWTs with MSAL's client-credentials flow from a real local
-OIDC identity provider (testbed/idp.sh, npm oidc-provider) and a real slurmctld (Slurm 24.11)
+OIDC identity provider (testbed/idp.sh, npm oidc-provider) and a real slurmctld (Slurm 24.11 and 26.05)
 checks them against that provider's JWKS (``AuthAltParameters=...,jwks=``).
 
 Token counts come from the provider itself (``/__stats``: ``tokens_issued``, ``token_errors``);
@@ -20,6 +20,7 @@ from slurmdeploy.configdb import ConfigDB
 from slurmdeploy.errors import SlurmAuthError
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm.client import SlurmClient
+from slurmdeploy.slurm.versions import ADAPTERS
 
 # packrunner is its own package (scripts/setup.sh installs it); st2-run-pack-tests does not
 Runner = pytest.importorskip("packrunner.runner", reason="needs packrunner (pip install -e ./packrunner)").Runner
@@ -37,6 +38,12 @@ def msal_config(idp, cluster, etcd_server, configdb_prefix, tmp_path, **override
     )
     config.update(overrides)
     return {k: v for k, v in config.items() if v is not None}
+
+
+def newest_supported(cluster):
+    """The newest REST version both the cluster serves and this library speaks (26.05 serves
+    v0.0.42-v0.0.45; the library may stop at v0.0.42)."""
+    return max((v for v in cluster["api_versions"] if v in ADAPTERS), key=lambda v: tuple(map(int, v[1:].split("."))))
 
 
 def issued(idp):
@@ -142,7 +149,7 @@ def test_a_token_slurm_never_accepts_is_retried_exactly_once(oidc_provider, slur
     assert "sun" not in jwt_claims(headers["X-SLURM-USER-TOKEN"])
     assert headers["X-SLURM-USER-NAME"] == client["client_id"]
     before, _ = issued(oidc_provider)
-    slurm = SlurmClient(slurm_cluster_jwks["url"], source, api_version=slurm_cluster_jwks["api_version"])
+    slurm = SlurmClient(slurm_cluster_jwks["url"], source, api_version=newest_supported(slurm_cluster_jwks))
     with pytest.raises(SlurmAuthError) as err:
         slurm.diag()
     assert err.value.status == 511 and 1007 in err.value.error_numbers
@@ -194,7 +201,7 @@ def test_an_expired_token_rejected_by_slurmctld_is_replaced_once_and_the_request
     idp = oidc_provider_short_ttl
     source = MsalClientCredentials(idp["authority"], idp["client_id"], str(idp["client_secret"]), idp["scope"],
                                    idp["ca_file"], expiry_margin=-3600)
-    slurm = SlurmClient(slurm_cluster_jwks["url"], source, api_version=slurm_cluster_jwks["api_version"])
+    slurm = SlurmClient(slurm_cluster_jwks["url"], source, api_version=newest_supported(slurm_cluster_jwks))
     before, _ = issued(idp)
     assert "statistics" in slurm.diag()
     first = source.headers()["X-SLURM-USER-TOKEN"]

@@ -1,5 +1,5 @@
-"""Slurm operations and node-state events on the real testbed: Slurm 24.11 (REST v0.0.40-42)
-and Slurm 22.05 (REST v0.0.38).
+"""Slurm operations and node-state events on the real testbed: Slurm 24.11 (REST v0.0.40-42),
+Slurm 26.05 (REST v0.0.42-45) and Slurm 22.05 (REST v0.0.38).
 
 Node operations need a Slurm operator: the tests use a token of root (the testbed's
 SlurmUser) minted by ``scontrol token``; the cluster's job user gets Slurm error 2010.
@@ -257,7 +257,13 @@ def test_reservations_are_read_on_every_version_and_written_on_none(any_slurm_cl
 
 # ------------------------------------------------------------------------ nodes and events
 
-def test_drain_down_resume_and_their_events_on_24_11(slurm_cluster, tmp_path):
+#: the flavours whose REST versions update nodes (24.11, 26.05): the node-state sensor tests run on each
+REST_NODE_UPDATE_FLAVOURS = pytest.mark.parametrize("flavour", ["trixie", "forky"])
+
+
+@REST_NODE_UPDATE_FLAVOURS
+def test_drain_down_resume_and_their_events_through_rest(cluster, tmp_path):
+    slurm_cluster = cluster
     sensor = SensorHarness(pack_config(slurm_cluster, node_poll_interval=5), tmp_path / "state")
     with node_put_back(slurm_cluster) as ops:
         assert sensor.poll() == []  # first run: records, emits nothing
@@ -291,8 +297,10 @@ def test_drain_down_resume_and_their_events_on_24_11(slurm_cluster, tmp_path):
         ops.get_node("no-such-node")  # slurmrestd answers an unknown name with every node
 
 
-def test_node_events_survive_a_sensor_restart(slurm_cluster, tmp_path):
+@REST_NODE_UPDATE_FLAVOURS
+def test_node_events_survive_a_sensor_restart(cluster, tmp_path):
     """Two transitions while no sensor runs: each restarted sensor emits each exactly once."""
+    slurm_cluster = cluster
     config, state_dir = pack_config(slurm_cluster, node_poll_interval=5), tmp_path / "state"
     with node_put_back(slurm_cluster) as ops:
         first = SensorHarness(config, state_dir)
@@ -345,9 +353,11 @@ def test_node_events_on_22_05_where_rest_cannot_update_nodes(slurm_cluster_bookw
 
 # ------------------------------------------------------------------- the actions themselves
 
-def test_operations_actions_run_through_the_runner(slurm_cluster, tmp_path):
+@REST_NODE_UPDATE_FLAVOURS
+def test_operations_actions_run_through_the_runner(cluster, flavour, tmp_path):
     """The action files as StackStorm runs them: (ok, result) with Slurm's records, errors
     as failed executions with the reason, never the token."""
+    slurm_cluster = cluster
     token = str(root_token(slurm_cluster))
     with Runner(str(REPO), config=pack_config(slurm_cluster), state_dir=str(tmp_path / "state")) as runner:
         results = {}
@@ -364,10 +374,13 @@ def test_operations_actions_run_through_the_runner(slurm_cluster, tmp_path):
                       **{ref: "failed" for ref in ("node_drain", "reservation_create", "job_get", "job_update")}}
     assert results["node_get"]["result"]["node"]["name"] == NODE
     assert results["job_find"]["result"] == {"count": 0, "job_ids": []}
-    assert results["config_get"]["result"] == {"api_version": "v0.0.42"}
+    assert results["config_get"]["result"] == {"api_version": FLAVOUR_VERSIONS[flavour][0]}
     assert results["node_drain"]["result"] == {"error": "Slurm node 'no-such-node' not found",
                                                          "error_type": "NotFound"}
-    assert "needs Slurm >= 25.05" in results["reservation_create"]["result"]["error"]
+    if ADAPTERS[FLAVOUR_VERSIONS[flavour][0]].supports("reservation_create"):  # 26.05: a name alone is refused
+        assert "a new reservation needs nodes" in results["reservation_create"]["result"]["error"]
+    else:
+        assert "needs Slurm >= 25.05" in results["reservation_create"]["result"]["error"]
     assert token not in json.dumps(results)
 
 

@@ -47,6 +47,13 @@ ESLURM_INVALID_JOB_ID = 2017
 AUTH_500_ERRORS = frozenset({-1, 5005})
 #: HTTP statuses of a submit after which Slurm may or may not have created the job.
 SUBMIT_UNKNOWN_STATUSES = frozenset({408, 429, 502, 503, 504})
+#: how slurmrestd's openapi/slurmctld words a submit that slurmctld answered with a job id *and*
+#: a non-zero error code (``resp_warn`` in ``_job_post_submit``, src/plugins/openapi/slurmctld/
+#: jobs.c): the job exists but Slurm refused what it asked. Seen on Slurm 26.05.5 (every REST
+#: version) for a job asking more CPUs than the partition has: HTTP 200, the job id, no
+#: ``errors``, this warning with "Requested partition configuration not available now" (error
+#: 2015 as text only), and the job stays PENDING (reason PartitionConfig) until cancelled.
+SUBMIT_REFUSED_WARNING = "Job submission resulted in non-zero return code"
 #: job ids per ``GET .../jobs/state/`` request (3,000 repeated ``job_id`` parameters were
 #: answered fine by 24.11.5; chunks keep each URL well under common proxy limits of 8 KiB)
 JOB_STATE_CHUNK = 500
@@ -407,9 +414,8 @@ class SlurmClient:
             SubmitRejected: Slurm answered and refused the job (errors attached, e.g. 2014
                 node configuration not available, 2019 missing environment, 2099 bad
                 mcs_label), or answered 2xx without a job id. ``job_id`` is set when Slurm
-                created the job anyway (22.05: HTTP 200, a job id and error 2015; 26.05: HTTP
-                200, a job id, no error and the warning "Job submission resulted in non-zero
-                return code: Requested partition configuration not available now"): the
+                created the job anyway (22.05: HTTP 200, a job id and error 2015; 26.05:
+                HTTP 200, a job id and the warning ``SUBMIT_REFUSED_WARNING``): the
                 caller must record and cancel that job.
             SubmitOutcomeUnknown: no usable answer (no answer, timeout, 408/429/502/503/504,
                 a 5xx without a Slurm error or with only 22.05's -1/5005): the job may exist.
@@ -429,7 +435,8 @@ class SlurmClient:
                                        status=exc.status, **where) from None
         job_id = api.submitted_job_id(data)
         errors, warnings = data.get("errors") or [], data.get("warnings")
-        if 200 <= status < 300 and job_id is not None and not errors and not _submit_refused_in_warnings(warnings):
+        refused = [w for w in warnings or [] if str(w.get("description", "")).startswith(SUBMIT_REFUSED_WARNING)]
+        if 200 <= status < 300 and job_id is not None and not errors and not refused:
             return job_id
         numbers = set(slurm_error_numbers(errors))
         if job_id is None and (status in SUBMIT_UNKNOWN_STATUSES
@@ -557,18 +564,6 @@ class SlurmClient:
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         return True
 
-
-
-#: start of the warning slurmrestd 25.05+ adds when slurmctld created a batch job but answered
-#: with a non-zero return code (``src/slurmrestd/plugins/openapi/slurmctld/jobs.c``; recorded
-#: on 26.05.5: ``cpus_per_task`` 999 -> HTTP 200, a job id, ``errors`` empty, the job PENDING)
-SUBMIT_NONZERO_RC_WARNING = "Job submission resulted in non-zero return code"
-
-
-def _submit_refused_in_warnings(warnings):
-    """True when a submit answer's ``warnings`` say slurmctld answered with a non-zero return code."""
-    return any(str((w or {}).get("description", "")).startswith(SUBMIT_NONZERO_RC_WARNING)
-               for w in warnings or [] if isinstance(w, dict))
 
 
 def _only_auth_500_errors(answer):
