@@ -373,9 +373,10 @@ class SlurmClient:
             return
         self.forget_api_version()
         spoken = [v for v in (offered or []) if v in ADAPTERS]
+        offers = ", ".join(offered) if offered else "no slurmctld REST API version (or GET /openapi/v3 failed)"
         raise SlurmAPIError(
             f"slurmrestd at {self.base_url} does not serve Slurm REST API {wanted} (its data_parser plugin "
-            f"is not loaded); it offers {', '.join(offered) if offered else 'no slurmctld REST API version (GET /openapi/v3 failed)'}"
+            f"is not loaded); it offers {offers}"
             + (f": set slurm_api_version to one of {', '.join(spoken)} or to auto" if spoken else
                f"; this library speaks {', '.join(ADAPTERS)}"),
             status=404, method=method, endpoint=path, api_version=version,

@@ -35,6 +35,7 @@ from urllib.parse import quote
 
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
 from slurmdeploy.slurm.client import ESLURM_INVALID_JOB_ID, SlurmClient
+from slurmdeploy.slurm.reservations import check_name, reservation_fields
 from slurmdeploy.slurm.versions import no_val_number
 
 #: what slurmctld's REST API cannot give compared with ``scontrol show config`` (up to v0.0.44;
@@ -42,10 +43,10 @@ from slurmdeploy.slurm.versions import no_val_number
 CONFIG_NOT_AVAILABLE = (
     "slurmctld's REST API up to v0.0.44 has no endpoint for the slurm.conf "
     "settings that `scontrol show config` prints (SchedulerType, SelectType, MinJobAge, "
-    "AuthType, timeouts, plugins...; REST v0.0.45, Slurm 26.05, serves them); config_get returns what the API exposes instead: the "
-    "Slurm release and cluster name, the REST API version, the controllers (ping) and each "
-    "partition's configuration. For slurm.conf items use `scontrol show config` on a host of "
-    "the cluster."
+    "AuthType, timeouts, plugins...; REST v0.0.45, Slurm 26.05, serves them); config_get "
+    "returns what the API exposes instead: the Slurm release and cluster name, the REST API "
+    "version, the controllers (ping) and each partition's configuration. For slurm.conf items "
+    "use `scontrol show config` on a host of the cluster."
 )
 
 #: node states an operator sets through node_update's ``state`` (update_node_msg, scontrol)
@@ -494,8 +495,6 @@ class SlurmOperations:
                 reservation, busy nodes...), with its error; nothing was created (checked).
         """
         self.api.require("reservation_create")
-        from slurmdeploy.slurm.reservations import reservation_fields
-
         body = reservation_fields(name, nodes=nodes, node_count=node_count, start_time=start_time,
                                   end_time=end_time, duration=duration, users=users, accounts=accounts,
                                   flags=flags, extra=fields)
@@ -530,8 +529,6 @@ class SlurmOperations:
             SlurmAPIError: slurmctld refused; the reservation is unchanged.
         """
         self.api.require("reservation_update")
-        from slurmdeploy.slurm.reservations import check_name, reservation_fields
-
         current = self.get_reservation(check_name(name))
         body = reservation_fields(current["name"], nodes=nodes, node_count=node_count, start_time=start_time,
                                   end_time=end_time, duration=duration, users=users, accounts=accounts,
@@ -552,8 +549,6 @@ class SlurmOperations:
             SlurmAPIError: slurmctld refused (e.g. jobs still running in it).
         """
         self.api.require("reservation_delete")
-        from slurmdeploy.slurm.reservations import check_name
-
         current = self.get_reservation(check_name(name))
         status, data = self.call("reservation_delete", allow_statuses=range(400, 600),
                                  reservation_name=current["name"])

@@ -25,6 +25,7 @@ import time
 from datetime import datetime, timezone
 
 from slurmdeploy.errors import BadRequest
+from slurmdeploy.slurm.versions import no_val_number
 
 #: the operator-facing fields of :func:`reservation_fields`, in the order they are documented
 OPERATOR_FIELDS = ("nodes", "node_count", "start_time", "end_time", "duration", "users", "accounts", "flags")
@@ -195,8 +196,6 @@ def _check_new(fields, start, end):
 def _check_update(fields, current, start, end):
     if len(fields) == 1:
         raise BadRequest(f"give at least one field to change ({', '.join(OPERATOR_FIELDS)} or fields)")
-    from slurmdeploy.slurm.versions import no_val_number
-
     new_start = start if start is not None else no_val_number(current.get("start_time"))
     if end is None and "duration" in fields and new_start is not None:
         end = new_start + 60 * fields["duration"]
