@@ -211,7 +211,12 @@ def slurm_cluster_of(request):
     """A function ``flavour -> cluster info`` starting that flavour's session cluster."""
 
     def get(flavour):
-        if flavour == "trixie" and os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie") != "trixie":
+        chosen = os.environ.get("SLURMDEPLOY_SLURM_FLAVOUR", "trixie")
+        if flavour == chosen:
+            # slurm_cluster already runs it: a second auth/slurm cluster in the same chroot would
+            # not come up (see SLURM_LAB_AUTH in testbed/slurm.sh)
+            return request.getfixturevalue("slurm_cluster")
+        if flavour == "trixie":
             pytest.skip("slurm_cluster runs another flavour (SLURMDEPLOY_SLURM_FLAVOUR)")
         return request.getfixturevalue(SLURM_FLAVOUR_FIXTURES[flavour])
 

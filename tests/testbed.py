@@ -22,7 +22,7 @@ ETCD_SH = REPO / "testbed" / "etcd.sh"
 SLURM_SH = REPO / "testbed" / "slurm.sh"
 IDP_SH = REPO / "testbed" / "idp.sh"
 
-# script timeouts (seconds); a Slurm start from nothing debootstraps a trixie chroot
+# script timeouts (seconds); a Slurm start from nothing debootstraps a trixie or forky chroot
 ETCD_START_TIMEOUT = 600
 SLURM_START_TIMEOUT = 1800
 STOP_TIMEOUT = 120
@@ -184,6 +184,8 @@ def _slurm_info(env, state_dir, jwt):
 
 def start_slurm(state_dir, flavour="trixie", ports=None, env=None):
     """Start slurmctld + slurmd + slurmrestd (JWT auth) on loopback.
+
+    ``flavour``: ``"trixie"`` (Slurm 24.11), ``"bookworm"`` (22.05) or ``"forky"`` (26.05).
 
     ``ports``: optional ``(slurmctld, slurmd, slurmrestd)`` ports (defaults: the script's,
     or the ``SLURM_LAB_*_PORT`` environment). ``env``: more of ``slurm.sh``'s knobs, e.g.

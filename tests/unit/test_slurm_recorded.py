@@ -338,6 +338,23 @@ def test_a_refused_submit_is_submit_rejected_with_the_job_slurm_created_anyway(v
         assert err.value.job_id is None and err.value.error_numbers == [2014] and err.value.status == 500
 
 
+def test_a_submit_26_05_answers_with_a_job_id_and_a_non_zero_return_code_warning_is_rejected():
+    """Slurm 26.05.5 answers the same refused submit with HTTP 200, a job id, no ``errors`` and
+    the warning "Job submission resulted in non-zero return code: ..." (recorded at v0.0.42;
+    docs/slurm-rest-26.05.md): that job exists (PENDING, PartitionConfig), so it is a rejection
+    that carries the job id for the caller to record and cancel, never a successful submit."""
+    from slurmdeploy.errors import SubmitRejected
+
+    answer = recorded("v0.0.42", "submit_refused_26.05")
+    assert answer["status"] == 200 and answer["body"]["errors"] == [] and answer["body"]["job_id"]
+    client, _ = replay_client([answer])
+    req = JobRequest(name="rec-cpus", script="#!/bin/bash\ntrue", environment={"A": "1"}, mcs_label="l",
+                     current_working_directory="/tmp", cpus_per_task=999)
+    with pytest.raises(SubmitRejected, match="Requested partition configuration not available now") as err:
+        client.submit_job(req)
+    assert err.value.job_id == answer["body"]["job_id"] and err.value.status == 200 and err.value.errors == []
+
+
 @pytest.mark.parametrize("version", VERSIONS)
 def test_a_listing_with_an_invalid_signature_is_an_auth_error(version):
     client, _ = client_for(version, "jobs_bad_signature", "jobs_bad_signature")
