@@ -24,6 +24,23 @@ writes ``<out>/<version>/<name>.json``, each ``{"request": {"method", "path", "b
   jobs_bad_signature  GET .../jobs with the token's signature replaced (22.05: HTTP 500,
                     error -1; 24.11: 511, error 1007)
   submit_bad_signature  POST .../job/submit with that token (22.05: HTTP 500, error 5005)
+  openapi_v3_operations  sorted "METHOD path" of GET /openapi/v3 (v0.0.43+ recordings)
+  version_not_loaded  GET /slurm/v0.0.39/ping (v0.0.43+ recordings: 404, plain text)
+
+With SLURM_ADMIN_JWT (a token of a Slurm administrator, e.g. `scontrol token username=root`) and
+--admin-user, REST v0.0.43+ also records reservation writes (a day ahead, on --node):
+
+  nodes                     GET  .../nodes
+  reservations_none         GET  .../reservations before (none may exist then)
+  reservation_create        POST .../reservation (name rec-resv, node, start +1 day, 10 min, users)
+  reservations              GET  .../reservations after it
+  reservation_get           GET  .../reservation/rec-resv
+  reservation_update        POST .../reservation (rec-resv, duration 20)
+  reservation_overlap       POST .../reservation of another name, same node and time (422, 2058)
+  reservation_end_before_start  POST .../reservation ending before it starts (422, 2053)
+  reservation_unknown_user  POST .../reservation for a user slurmctld's host does not know (500, -1)
+  reservation_delete        DELETE .../reservation/rec-resv
+  reservation_delete_unknown  DELETE .../reservation/rec-resv again (422, 2053)
 
 Usage:
   eval "$(testbed/slurm.sh start trixie /tmp/rec)"   # sets SLURM_JWT, SLURM_REST_URL, ...
@@ -45,6 +62,8 @@ from pathlib import Path
 import requests
 
 VERSIONS = ("v0.0.38", "v0.0.40", "v0.0.41", "v0.0.42")
+#: versions that write reservations (Slurm 25.05+)
+RESERVATION_WRITES = ("v0.0.43", "v0.0.44", "v0.0.45")
 #: versions whose submit body is {"script", "job": {"environment": {K: V}, "time_limit": int}}
 #: (Slurm 22.05); later ones take {"job": {"script", "environment": ["K=V"], "time_limit": {set,...}}}
 OLD_SHAPE = ("v0.0.38",)
@@ -60,7 +79,8 @@ def scrub(obj, token):
 
 
 class Recorder:
-    def __init__(self, url, user, token, out, only=None):
+    def __init__(self, url, user, token, out, only=None, admin=None):
+        self.admin = admin  # (user, token) of a Slurm administrator, or None
         self.url = url.rstrip("/")
         self.only = set(only or ())
         self.token = token
@@ -82,6 +102,41 @@ class Recorder:
         if params:
             request["params"] = params
         return {"request": request, "status": r.status_code, "body": data}
+
+    def record_reservations(self, v, node):
+        """Reservation writes of ``v`` as the administrator (a day ahead: no job is affected)."""
+        user, token = self.admin
+        saved = dict(self.session.headers)
+        self.session.headers.update({"X-SLURM-USER-NAME": user, "X-SLURM-USER-TOKEN": token})
+        start = int(time.time()) + 86400
+
+        def number(n):
+            return {"set": True, "infinite": False, "number": n}
+
+        def body(name, **extra):
+            return dict({"name": name, "node_list": [node], "start_time": number(start),
+                         "duration": number(10), "users": [user]}, **extra)
+        try:
+            self.save(v, "nodes", self.call("GET", f"/slurm/{v}/nodes"))
+            self.save(v, "reservations_none", self.call("GET", f"/slurm/{v}/reservations"))
+            self.save(v, "reservation_create", self.call("POST", f"/slurm/{v}/reservation", body("rec-resv")))
+            self.save(v, "reservations", self.call("GET", f"/slurm/{v}/reservations"))
+            self.save(v, "reservation_get", self.call("GET", f"/slurm/{v}/reservation/rec-resv"))
+            self.save(v, "reservation_update", self.call("POST", f"/slurm/{v}/reservation",
+                                                         {"name": "rec-resv", "duration": number(20)}))
+            self.save(v, "reservation_overlap", self.call("POST", f"/slurm/{v}/reservation", body("rec-resv-2")))
+            self.save(v, "reservation_end_before_start", self.call("POST", f"/slurm/{v}/reservation", {
+                "name": "rec-resv-3", "node_list": [node], "start_time": number(start + 86400),
+                "end_time": number(start + 86400 - 60), "users": [user]}))
+            self.save(v, "reservation_unknown_user", self.call("POST", f"/slurm/{v}/reservation", dict(
+                body("rec-resv-4"), start_time=number(start + 2 * 86400), users=["no-such-user-rec"])))
+            self.save(v, "reservation_delete", self.call("DELETE", f"/slurm/{v}/reservation/rec-resv"))
+            self.save(v, "reservation_delete_unknown", self.call("DELETE", f"/slurm/{v}/reservation/rec-resv"))
+        finally:
+            for name in ("rec-resv", "rec-resv-2", "rec-resv-3", "rec-resv-4"):
+                self.call("DELETE", f"/slurm/{v}/reservation/{name}")
+            self.session.headers.clear()
+            self.session.headers.update(saved)
 
     def save(self, version, name, record):
         if self.only and name not in self.only:
@@ -136,8 +191,17 @@ class Recorder:
         doc = self.call("GET", "/openapi/v3")
         if doc["status"] != 200:
             raise SystemExit(f"GET /openapi/v3: HTTP {doc['status']}")
-        doc["body"] = sorted(doc["body"]["paths"])
+        paths = doc["body"]["paths"]
+        doc["body"] = sorted(paths)
         self.save(v, "openapi_v3_paths", doc)
+        if v in RESERVATION_WRITES:
+            doc = dict(doc, body=sorted(f"{m.upper()} {p}" for p, item in paths.items() for m in item
+                                        if m in ("get", "post", "delete", "put", "patch")))
+            self.save(v, "openapi_v3_operations", doc)
+        if v in RESERVATION_WRITES:  # no Slurm serving v0.0.43+ loads v0.0.39 (gone since 24.11)
+            self.save(v, "version_not_loaded", self.call("GET", "/slurm/v0.0.39/ping"))
+        if v in RESERVATION_WRITES and self.admin:
+            self.record_reservations(v, self.node)
         self.save(v, "ping", self.call("GET", f"/slurm/{v}/ping"))
         self.save(v, "diag", self.call("GET", f"/slurm/{v}/diag"))
 
@@ -185,13 +249,20 @@ def main(argv=None):
     ap.add_argument("--user", default=os.environ.get("SLURM_REST_USER", "slurmtest"), help="job user [slurmtest]")
     ap.add_argument("--out", default="tests/fixtures/slurm", help="output directory [tests/fixtures/slurm]")
     ap.add_argument("--versions", nargs="+", default=list(VERSIONS))
+    ap.add_argument("--admin-user", help="Slurm administrator whose token is in SLURM_ADMIN_JWT "
+                    "(records reservation writes on v0.0.43+)")
+    ap.add_argument("--node", default="localhost", help="node to reserve [localhost]")
     ap.add_argument("--only", nargs="+", metavar="NAME",
                     help="write only these recordings (e.g. diag); the others are still made, not saved")
     args = ap.parse_args(argv)
     token = os.environ.get("SLURM_JWT")
     if not args.url or not token:
         ap.error("need --url (or SLURM_REST_URL) and a token in SLURM_JWT")
-    rec = Recorder(args.url, args.user, token, args.out, args.only)
+    admin = (args.admin_user, os.environ["SLURM_ADMIN_JWT"]) if args.admin_user else None
+    if args.admin_user and not admin[1]:
+        ap.error("--admin-user needs the administrator's token in SLURM_ADMIN_JWT")
+    rec = Recorder(args.url, args.user, token, args.out, args.only, admin=admin)
+    rec.node = args.node
     for v in args.versions:
         rec.record_version(v)
     return 0

@@ -40,8 +40,12 @@ class Replay(BaseAdapter):
             return resp
         rec = recs.pop(0) if len(recs) > 1 else recs[0]
         resp.status_code = rec["status"]
-        resp._content = json.dumps(rec["body"]).encode()
-        resp.headers["Content-Type"] = "application/json"
+        if isinstance(rec["body"], str):  # slurmrestd's plain-text answers (e.g. its 404 for an unknown URL)
+            resp._content = rec["body"].encode()
+            resp.headers["Content-Type"] = "text/plain"
+        else:
+            resp._content = json.dumps(rec["body"]).encode()
+            resp.headers["Content-Type"] = "application/json"
         return resp
 
     def close(self):

@@ -7,6 +7,7 @@ from st2tests.base import BaseActionTestCase
 from deployer_test_case import JWT_KEY, TOKEN, DeployerTestMixin, python_runner_argv, replay_slurm
 from diag import Diag
 from ping import Ping
+from reservation_create import ReservationCreate
 from slurm_replay import recorded
 
 
@@ -45,3 +46,29 @@ class DiagActionTestCase(DeployerTestMixin, BaseActionTestCase):
         assert result["api_version"] == "v0.0.41"
         assert result["statistics"]["jobs_submitted"] >= 0  # sdiag counters, as recorded
         assert TOKEN not in repr(result)
+
+
+class ReservationCreateActionTestCase(DeployerTestMixin, BaseActionTestCase):
+    """reservation_create as StackStorm runs it, over Slurm 26.05.5's recorded answers (REST v0.0.45)."""
+
+    action_cls = ReservationCreate
+
+    def test_create_returns_the_record_read_back_and_a_taken_name_fails_without_a_write(self):
+        self.action_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
+        config = self.config(slurm_api_version="v0.0.45")
+        start = recorded("v0.0.45", "reservation_create")["request"]["body"]["start_time"]["number"]
+        action = self.get_action_instance(config=config)
+        replay = replay_slurm(action.ops.client, *(recorded("v0.0.45", n) for n in (
+            "reservations_none", "nodes", "reservation_create", "reservations")))
+        ok, result = action.run(name="rec-resv", nodes="localhost", start_time=str(start), duration=10,
+                                users=["root"])
+        assert ok is True, result
+        assert result["created"] is True and result["record"]["node_list"] == "localhost"
+        assert [(m, p) for m, p, _, _ in replay.sent][2] == ("POST", "/slurm/v0.0.45/reservation")
+        assert TOKEN not in repr(result)
+
+        action = self.get_action_instance(config=config)
+        replay = replay_slurm(action.ops.client, recorded("v0.0.45", "reservations"))
+        ok, result = action.run(name="rec-resv", nodes="localhost", start_time="now", duration=10, users=["root"])
+        assert ok is False and result["error_type"] == "BadRequest" and "already exists" in result["error"]
+        assert [m for m, _, _, _ in replay.sent] == ["GET"]

@@ -1,5 +1,5 @@
 """Slurm operations and node-state events on the real testbed: Slurm 24.11 (REST v0.0.40-42),
-Slurm 26.05 (REST v0.0.42 here until the v0.0.43+ adapters) and Slurm 22.05 (REST v0.0.38).
+Slurm 26.05 (REST v0.0.42-45) and Slurm 22.05 (REST v0.0.38).
 
 Node operations need a Slurm operator: the tests use a token of root (the testbed's
 SlurmUser) minted by ``scontrol token``; the cluster's job user gets Slurm error 2010.
@@ -23,7 +23,7 @@ from slurmdeploy.auth import StaticJWT
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, UnsupportedOperation
 from slurmdeploy.slurm import JobRequest, SlurmClient
 from slurmdeploy.slurm.operations import SlurmOperations
-from slurmdeploy.slurm.versions import ADAPTERS, ENDPOINTS, no_val_number
+from slurmdeploy.slurm.versions import ADAPTERS, ALSO_SERVED_FROM, ENDPOINTS, no_val_number
 
 # packrunner is its own package (scripts/setup.sh installs it); st2-run-pack-tests does not
 Runner = pytest.importorskip("packrunner.runner", reason="needs packrunner (pip install -e ./packrunner)").Runner
@@ -31,13 +31,10 @@ SensorService = pytest.importorskip("packrunner.services").SensorService
 REPO = Path(__file__).resolve().parents[2]
 NODE = "localhost"
 #: flavour -> REST versions this library speaks there, newest first
-FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40"), "forky": ("v0.0.42",)}
+FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40"),
+                    "forky": ("v0.0.45", "v0.0.44", "v0.0.43", "v0.0.42")}
 CASES = [(f, v) for f, versions in sorted(FLAVOUR_VERSIONS.items()) for v in versions]
 RELEASES = {"bookworm": "22.05.", "trixie": "24.11.", "forky": "26.05."}
-#: (flavour, version) -> operations that server serves at that version although the adapter
-#: (built from 24.11's v0.0.42) does not use them: 26.05.5 also serves
-#: DELETE /slurm/v0.0.42/reservation/{reservation_name} (24.11.5 does not)
-SERVED_BEYOND_ADAPTER = {("forky", "v0.0.42"): {"reservation_delete"}}
 _ROOT_TOKENS = {}
 
 
@@ -129,8 +126,9 @@ def test_endpoint_table_matches_the_servers_openapi(any_slurm_cluster):
     for version in FLAVOUR_VERSIONS[c["flavour"]]:
         api = ADAPTERS[version]
         for op, (method, path, _) in ENDPOINTS.items():
-            extra = op in SERVED_BEYOND_ADAPTER.get((c["flavour"], version), ())
-            assert ((method, api.prefix + path) in served) is (api.supports(op) or extra), (version, op)
+            later = ALSO_SERVED_FROM.get((op, version))  # e.g. v0.0.42's DELETE /reservation on 26.05
+            expected = api.supports(op) or bool(later and c["slurm_version"] >= later)
+            assert ((method, api.prefix + path) in served) is expected, (version, op)
 
 
 # ------------------------------------------------------------------- cluster, partitions
@@ -145,10 +143,19 @@ def test_ping_diag_licenses_config_and_partitions(any_slurm_cluster):
     assert config["api_version"] == FLAVOUR_VERSIONS[any_slurm_cluster["flavour"]][0]
     assert config["slurm_release"] == ping["slurm_release"] and list(config["partitions"]) == ["debug"]
     assert config["cluster_name"] == (None if any_slurm_cluster["flavour"] == "bookworm" else "labcluster")
-    assert "scontrol show config" in config["not_available"]
     assert [c["hostname"] for c in ops.config("controllers")["controllers"]] == [c["hostname"] for c in config["controllers"]]
-    with pytest.raises(BadRequest, match="config item 'MinJobAge' is not available through the REST API.*scontrol"):
-        ops.config("MinJobAge")
+    if ops.api.supports("slurm_conf"):  # v0.0.45 (26.05): GET /conf, slurm.conf as scontrol prints it
+        shown = testbed.slurm_exec(any_slurm_cluster["state_dir"], "scontrol", "show", "config", check=True).stdout
+        min_job_age = next(line.split("=", 1)[1].strip() for line in shown.splitlines()
+                           if line.startswith("MinJobAge "))
+        assert ops.config("MinJobAge") == {"MinJobAge": int(min_job_age.split()[0])}
+        assert config["slurm_conf"]["ClusterName"] == "labcluster" and "not_available" not in config
+        with pytest.raises(BadRequest, match="config item 'NoSuchItem' is neither one of .* nor a slurm.conf item"):
+            ops.config("NoSuchItem")
+    else:
+        assert "scontrol show config" in config["not_available"]
+        with pytest.raises(BadRequest, match="config item 'MinJobAge' is not available through the REST API.*scontrol"):
+            ops.config("MinJobAge")
     assert ops.get_partition("debug")["name"] == "debug"
     with pytest.raises(NotFound, match=r"Slurm partition 'nope' not found \(partitions: debug\)"):
         ops.get_partition("nope")
@@ -221,8 +228,9 @@ def test_find_hold_release_update_and_cancel_by_name(cluster, flavour, version):
 # -------------------------------------------------------------------------------- reservations
 
 def test_reservations_are_read_on_every_version_and_written_on_none(any_slurm_cluster):
-    """No REST version up to v0.0.42 writes reservations: the test creates one with the
-    testbed's scontrol (tooling, not the pack), a day ahead so no job is affected."""
+    """Reservations are read on every version; no REST version up to v0.0.42 writes them (the
+    writes of v0.0.43+ on Slurm 26.05: tests/integration/test_slurm_2605.py). The test creates
+    one with the testbed's scontrol (tooling, not the pack), a day ahead so no job is affected."""
     c = any_slurm_cluster
     ops = operations(c)
     name = f"ops-resv-{uuid.uuid4().hex[:6]}"
@@ -234,10 +242,14 @@ def test_reservations_are_read_on_every_version_and_written_on_none(any_slurm_cl
         assert record["node_list"] == NODE and record["users"] == "root"
         with pytest.raises(NotFound, match=f"Slurm reservation 'nope' not found .*{name}"):
             ops.get_reservation("nope")
-        for call in (lambda: ops.create_reservation({"name": "x"}), lambda: ops.update_reservation(name, {}),
-                     lambda: ops.delete_reservation(name)):
-            with pytest.raises(UnsupportedOperation, match=r"needs Slurm >= 25\.05 \(REST v0\.0\.43\)"):
-                call()
+        for version in FLAVOUR_VERSIONS[c["flavour"]]:
+            if ADAPTERS[version].supports("reservation_create"):
+                continue
+            old = operations(c, api_version=version)
+            for call in (lambda: old.create_reservation("x"), lambda: old.update_reservation(name, duration=5),
+                         lambda: old.delete_reservation(name)):
+                with pytest.raises(UnsupportedOperation, match=r"needs Slurm >= 25\.05 \(REST v0\.0\.43\)"):
+                    call()
     finally:
         testbed.slurm_exec(c["state_dir"], "scontrol", "delete", f"reservationname={name}")
     assert name not in [r["name"] for r in ops.list_reservations()]
@@ -353,7 +365,7 @@ def test_operations_actions_run_through_the_runner(cluster, flavour, tmp_path):
                             ("partition_list", {}), ("job_find", {"criteria": {"name": "none"}, "ids_only": True}),
                             ("config_get", {"item": "api_version"}), ("diag", {}), ("licenses", {}),
                             ("reservation_list", {}), ("node_drain", {"node": "no-such-node", "reason": "x"}),
-                            ("reservation_create", {"fields": {"name": "x"}}), ("job_get", {"job_id": 999999}),
+                            ("reservation_create", {"name": "x"}), ("job_get", {"job_id": 999999}),
                             ("job_update", {"job_id": 999999, "time_limit": 5})]:
             results[ref] = runner.run_action(f"slurmdeploy.{ref}", params)
     status = {ref: r["status"] for ref, r in results.items()}
@@ -365,7 +377,10 @@ def test_operations_actions_run_through_the_runner(cluster, flavour, tmp_path):
     assert results["config_get"]["result"] == {"api_version": FLAVOUR_VERSIONS[flavour][0]}
     assert results["node_drain"]["result"] == {"error": "Slurm node 'no-such-node' not found",
                                                          "error_type": "NotFound"}
-    assert "needs Slurm >= 25.05" in results["reservation_create"]["result"]["error"]
+    if ADAPTERS[FLAVOUR_VERSIONS[flavour][0]].supports("reservation_create"):  # 26.05: a name alone is refused
+        assert "a new reservation needs nodes" in results["reservation_create"]["result"]["error"]
+    else:
+        assert "needs Slurm >= 25.05" in results["reservation_create"]["result"]["error"]
     assert token not in json.dumps(results)
 
 

@@ -20,7 +20,8 @@ from slurmdeploy.slurm.client import SUBMIT_REFUSED_WARNING
 from slurmdeploy.slurm.versions import ADAPTERS
 
 #: flavour -> (REST versions this client supports there, newest first)
-FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40"), "forky": ("v0.0.42",)}
+FLAVOUR_VERSIONS = {"bookworm": ("v0.0.38",), "trixie": ("v0.0.42", "v0.0.41", "v0.0.40"),
+                    "forky": ("v0.0.45", "v0.0.44", "v0.0.43", "v0.0.42")}
 CASES = [(f, v) for f, versions in sorted(FLAVOUR_VERSIONS.items()) for v in versions]
 
 

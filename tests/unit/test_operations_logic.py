@@ -12,16 +12,20 @@ from slurmdeploy.slurm.versions import ADAPTERS, ENDPOINTS, SLURM_RELEASE
 
 
 def test_node_update_needs_v0039_and_reservation_writes_need_v0043():
-    assert [v for v in ADAPTERS if ADAPTERS[v].supports("node_update")] == ["v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42"]
+    assert [v for v in ADAPTERS if ADAPTERS[v].supports("node_update")] == [
+        "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"]
     with pytest.raises(UnsupportedOperation) as err:
         ADAPTERS["v0.0.38"].require("node_update")
     assert str(err.value) == ("node_update (POST /node/{node_name}) is not supported by Slurm REST v0.0.38, "
                               "needs Slurm >= 23.02 (REST v0.0.39)")
     for op in ("reservation_create", "reservation_update", "reservation_delete"):
-        for version in ADAPTERS.values():
-            with pytest.raises(UnsupportedOperation, match=r"needs Slurm >= 25\.05 \(REST v0\.0\.43\); this pack does "
-                                                           r"not speak REST v0\.0\.43"):
-                version.require(op)
+        assert [v for v in ADAPTERS if ADAPTERS[v].supports(op)] == ["v0.0.43", "v0.0.44", "v0.0.45"]
+        for name in ("v0.0.38", "v0.0.39", "v0.0.40", "v0.0.41", "v0.0.42"):
+            with pytest.raises(UnsupportedOperation) as err:
+                ADAPTERS[name].require(op)
+            assert str(err.value).endswith(f"is not supported by Slurm REST {name}, needs Slurm >= 25.05 (REST v0.0.43)")
+    assert ADAPTERS["v0.0.45"].require("reservation_delete") == ("DELETE", "/slurm/v0.0.45/reservation/{reservation_name}")
+    assert ADAPTERS["v0.0.43"].require("reservation_create") == ("POST", "/slurm/v0.0.43/reservation")
 
 
 def test_every_endpoint_names_a_known_first_version():

@@ -27,7 +27,12 @@ RECORDED_DIFFERENCES = {
                 "unknown_cancel_reported": False},
     "v0.0.42": {"submit_error": (500, 2019), "cancelled_flags": ("COMPLETING",), "cancelled_signal": None,
                 "unknown_cancel_reported": True},
+    # Slurm 26.05.5: a submit without environment is 422 + 2127 (24.11: 500 + 2019)
+    **{v: {"submit_error": (422, 2127), "cancelled_flags": ("COMPLETING",), "cancelled_signal": None,
+           "unknown_cancel_reported": True} for v in ("v0.0.43", "v0.0.44", "v0.0.45")},
 }
+#: versions recorded on Slurm 26.05.5
+NEWER = ("v0.0.43", "v0.0.44", "v0.0.45")
 
 
 def replay_client(recordings, source=None, api_version="v0.0.42"):
@@ -151,12 +156,18 @@ def test_listing_and_label_filter(version):
 def test_auto_detection_takes_the_newest_version_the_server_answers():
     client, replay = client_for("v0.0.41", "ping", api_version="auto")
     assert client.api_version == "v0.0.41"
-    assert [p for _, p, _, _ in replay.sent] == ["/slurm/v0.0.42/ping", "/slurm/v0.0.41/ping"]
+    assert [p for _, p, _, _ in replay.sent] == ["/slurm/v0.0.45/ping", "/slurm/v0.0.44/ping", "/slurm/v0.0.43/ping",
+                                                 "/slurm/v0.0.42/ping", "/slurm/v0.0.41/ping"]
+
+
+def test_auto_detection_on_slurm_26_05_takes_v0045_in_one_request():
+    client, replay = client_for("v0.0.45", "ping", api_version="auto")
+    assert client.api_version == "v0.0.45" and len(replay.sent) == 1
 
 
 def test_auto_detection_without_any_supported_version_lists_what_was_probed():
     client, _ = client_for("v0.0.41", api_version="auto")
-    with pytest.raises(SlurmAPIError, match=r"v0.0.42: HTTP 404.*v0.0.40: HTTP 404"):
+    with pytest.raises(SlurmAPIError, match=r"v0.0.45: HTTP 404.*v0.0.42: HTTP 404.*v0.0.40: HTTP 404"):
         client.api_version
 
 
@@ -238,7 +249,7 @@ def test_auto_detection_finds_v0038_on_slurm_22_05():
     client, replay = client_for("v0.0.38", "ping", api_version="auto")
     assert client.api_version == "v0.0.38"
     probed = [p for _, p, _, _ in replay.sent]
-    assert probed[0] == "/slurm/v0.0.42/ping" and probed[-1] == "/slurm/v0.0.38/ping"
+    assert probed[0] == "/slurm/v0.0.45/ping" and probed[-1] == "/slurm/v0.0.38/ping"
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -319,6 +330,10 @@ def test_a_refused_submit_is_submit_rejected_with_the_job_slurm_created_anyway(v
     if version == "v0.0.38":  # HTTP 200, a job id and error 2015: the job exists, PENDING
         assert err.value.job_id == recorded(version, "submit_refused")["body"]["job_id"]
         assert err.value.error_numbers == [2015] and err.value.status == 200
+    elif version in NEWER:  # 26.05: HTTP 200, a job id, no error, only a warning: the job exists
+        assert err.value.job_id == recorded(version, "submit_refused")["body"]["job_id"]
+        assert err.value.error_numbers == [] and err.value.status == 200
+        assert "Job submission resulted in non-zero return code: Requested partition configuration" in str(err.value)
     else:  # HTTP 500, error 2014, no job id
         assert err.value.job_id is None and err.value.error_numbers == [2014] and err.value.status == 500
 

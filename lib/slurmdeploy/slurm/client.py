@@ -22,6 +22,7 @@ moves requests and answers.
 """
 
 import logging
+import re
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -30,7 +31,7 @@ from urllib3.util.retry import Retry
 
 from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SubmitOutcomeUnknown, SubmitRejected,
                                 slurm_error_numbers)
-from slurmdeploy.slurm.versions import ADAPTERS, adapter
+from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter
 
 LOG = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ SUBMIT_REFUSED_WARNING = "Job submission resulted in non-zero return code"
 #: job ids per ``GET .../jobs/state/`` request (3,000 repeated ``job_id`` parameters were
 #: answered fine by 24.11.5; chunks keep each URL well under common proxy limits of 8 KiB)
 JOB_STATE_CHUNK = 500
+
+#: a slurmctld REST path and its version, e.g. ``/slurm/v0.0.45/jobs/`` -> ``v0.0.45``
+_SLURM_PATH_VERSION = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/")
 
 #: base URL -> REST API version detected in this process. Every StackStorm action runs in
 #: a new process; the sensor and packrunner build many clients in one: probing once per
@@ -248,10 +252,14 @@ class SlurmClient:
             if answer.status_code != 404:
                 LOG.info("slurmrestd at %s speaks REST API %s", self.base_url, name)
                 return name
+        try:
+            offered = ", ".join(self.offered_versions()) or "none"
+        except SlurmAPIError:
+            offered = "unknown (GET /openapi/v3 failed)"
         raise SlurmAPIError(
             f"slurmrestd at {self.base_url} speaks none of the supported REST API versions "
-            f"({', '.join(ADAPTERS)}); probed {'; '.join(probed)}. Load one with slurmrestd -s openapi/<version> "
-            "or set slurm_api_version"
+            f"({', '.join(ADAPTERS)}); it offers {offered} (probed {'; '.join(probed)}). Load a supported one "
+            "(slurmrestd -s openapi/slurmctld with its data_parser plugin) or upgrade this pack"
         )
 
     # ---------------------------------------------------------------- transport
@@ -309,6 +317,8 @@ class SlurmClient:
                 )
             data = {}
         errors = data.get("errors") or []
+        if answer.status_code == 404 and not slurm_error_numbers(errors):
+            self._check_version_served(method, path, version)
         if self._auth_rejected(answer, method):
             raise SlurmAuthError(
                 f"slurmrestd rejected the {self.token_source.mode} credentials; check the token "
@@ -321,6 +331,56 @@ class SlurmClient:
                 status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
             )
         return answer.status_code, data
+
+    def offered_versions(self):
+        """The slurmctld REST API versions the server has loaded, read from ``GET /openapi/v3``
+        (every path ``/slurm/<version>/...``; slurmrestd serves the document for the
+        plugins it loaded, Slurm 22.05+).
+
+        Returns:
+            Sorted version names, e.g. ``["v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"]``
+            (Slurm 26.05.5), possibly including versions this library does not speak.
+
+        Raises:
+            SlurmAPIError: the document could not be read.
+        """
+        _, data = self.request("GET", "/openapi/v3")
+        found = set()
+        for path in data.get("paths") or {}:
+            match = _SLURM_PATH_VERSION.match(str(path))
+            if match:
+                found.add(match.group(1))
+        return sorted(found, key=_version_key)
+
+    def _check_version_served(self, method, path, version):
+        """After a 404 without Slurm error numbers (slurmrestd's plain-text "Unable to find
+        requested URL endpoint"): raise when the path's REST version is not loaded by the
+        server, naming the versions it offers; return when it is (the caller handles the 404).
+
+        Raises:
+            SlurmAPIError: e.g. "slurmrestd at URL does not serve Slurm REST API v0.0.45; it
+                offers v0.0.40, v0.0.41, v0.0.42: set slurm_api_version to one of those or auto".
+        """
+        parts = path.split("/")
+        if len(parts) < 3 or parts[1] != "slurm":
+            return
+        wanted = parts[2]
+        try:
+            offered = self.offered_versions()
+        except SlurmAPIError:
+            offered = None
+        if offered is not None and wanted in offered:
+            return
+        self.forget_api_version()
+        spoken = [v for v in (offered or []) if v in ADAPTERS]
+        offers = ", ".join(offered) if offered else "no slurmctld REST API version (or GET /openapi/v3 failed)"
+        raise SlurmAPIError(
+            f"slurmrestd at {self.base_url} does not serve Slurm REST API {wanted} (its data_parser plugin "
+            f"is not loaded); it offers {offers}"
+            + (f": set slurm_api_version to one of {', '.join(spoken)} or to auto" if spoken else
+               f"; this library speaks {', '.join(ADAPTERS)}"),
+            status=404, method=method, endpoint=path, api_version=version,
+        )
 
     def _auth_rejected(self, answer, method):
         if answer.status_code in AUTH_STATUSES:

@@ -35,16 +35,18 @@ from urllib.parse import quote
 
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
 from slurmdeploy.slurm.client import ESLURM_INVALID_JOB_ID, SlurmClient
+from slurmdeploy.slurm.reservations import check_name, reservation_fields
 from slurmdeploy.slurm.versions import no_val_number
 
-#: what slurmctld's REST API cannot give compared with ``scontrol show config``
+#: what slurmctld's REST API cannot give compared with ``scontrol show config`` (up to v0.0.44;
+#: v0.0.45 serves ``GET /conf``, see :meth:`SlurmOperations.config`)
 CONFIG_NOT_AVAILABLE = (
-    "slurmctld's REST API (every version up to v0.0.42) has no endpoint for the slurm.conf "
+    "slurmctld's REST API up to v0.0.44 has no endpoint for the slurm.conf "
     "settings that `scontrol show config` prints (SchedulerType, SelectType, MinJobAge, "
-    "AuthType, timeouts, plugins...); config_get returns what the API exposes instead: the "
-    "Slurm release and cluster name, the REST API version, the controllers (ping) and each "
-    "partition's configuration. For slurm.conf items use `scontrol show config` on a host of "
-    "the cluster."
+    "AuthType, timeouts, plugins...; REST v0.0.45, Slurm 26.05, serves them); config_get "
+    "returns what the API exposes instead: the Slurm release and cluster name, the REST API "
+    "version, the controllers (ping) and each partition's configuration. For slurm.conf items "
+    "use `scontrol show config` on a host of the cluster."
 )
 
 #: node states an operator sets through node_update's ``state`` (update_node_msg, scontrol)
@@ -180,7 +182,9 @@ class SlurmOperations:
         Returns:
             ``{"slurm_release", "cluster_name" (None on v0.0.38), "api_version",
             "controllers": pings, "partitions": {name: record}, "not_available": str}``
-            or ``{item: value}``.
+            or ``{item: value}``. On REST v0.0.45 (Slurm 26.05) ``"slurm_conf"`` (``GET /conf``:
+            every slurm.conf item, ``scontrol show config``'s names) replaces
+            ``"not_available"``, and ``item`` may name a slurm.conf item (``MinJobAge``).
 
         Raises:
             BadRequest: ``item`` is not one of those keys.
@@ -195,9 +199,21 @@ class SlurmOperations:
             "partitions": {p.get("name"): p for p in self.list_partitions()},
             "not_available": CONFIG_NOT_AVAILABLE,
         }
+        if self.api.supports("slurm_conf"):
+            # REST v0.0.45 (Slurm 26.05): GET /conf is slurm.conf as `scontrol show config`
+            # prints it ({"slurm_conf": {"MinJobAge": 3600, ...}, "slurm_conf_meta": {...}}, seen
+            # on 26.05.5); its items are then config items too (config_get item=MinJobAge)
+            _, conf = self.call("slurm_conf")
+            out["slurm_conf"] = conf.get("slurm_conf") or {}
+            out.pop("not_available")
+            if item and item not in out and item in out["slurm_conf"]:
+                return {item: out["slurm_conf"][item]}
         if item is None or item == "":
             return out
         if item not in out:
+            if "slurm_conf" in out:
+                raise BadRequest(f"config item {item!r} is neither one of {', '.join(out)} nor a slurm.conf item "
+                                 "of this Slurm (names as `scontrol show config` prints them, e.g. MinJobAge)")
             raise BadRequest(f"config item {item!r} is not available through the REST API; items: "
                              f"{', '.join(out)}. {CONFIG_NOT_AVAILABLE}")
         return {item: out[item]}
@@ -455,24 +471,122 @@ class SlurmOperations:
         """One reservation record by name. Raises NotFound, naming the reservations there are."""
         return self._by_name(self.list_reservations(), self._name(name, "reservation name"), "reservation")
 
-    def create_reservation(self, fields):
-        """Create a reservation (REST v0.0.43+, Slurm 25.05+: no version this library speaks).
+    # Reservation writes (REST v0.0.43+). POST /reservation creates a reservation when no
+    # reservation of that name exists (case-insensitively) and updates it otherwise
+    # (reservations.c _create_or_update_each_resv): create and update read the reservations
+    # first, so a create never changes an existing reservation and an update never creates
+    # one. Between that read and the POST another client may create the same name: the
+    # window is one request long and the POST then updates that reservation.
+    def create_reservation(self, name, nodes=None, node_count=None, start_time=None, end_time=None,
+                           duration=None, users=None, accounts=None, flags=None, fields=None):
+        """Create a reservation: ``POST /reservation`` (REST v0.0.43+, Slurm 25.05+).
+
+        Args: as :func:`slurmdeploy.slurm.reservations.reservation_fields` (``fields``: other
+        reservation_desc_msg fields such as ``partition``, ``features``, ``comment``).
+
+        Returns:
+            ``{"reservation": name, "created": True, "record": the record read back}``.
 
         Raises:
-            UnsupportedOperation: always with REST v0.0.38-v0.0.42.
+            UnsupportedOperation: REST v0.0.38-v0.0.42 (before any request).
+            BadRequest: invalid fields (end not after start, neither nodes nor node_count...),
+                an existing reservation of that name, or unknown node names.
+            SlurmAPIError: slurmctld refused (unknown user or account, overlap with another
+                reservation, busy nodes...), with its error; nothing was created (checked).
         """
         self.api.require("reservation_create")
-        return public(self.call("reservation_create", body=fields)[1])  # pragma: no cover - v0.0.43+
+        body = reservation_fields(name, nodes=nodes, node_count=node_count, start_time=start_time,
+                                  end_time=end_time, duration=duration, users=users, accounts=accounts,
+                                  flags=flags, extra=fields)
+        existing = self._reservation_named(name, self.list_reservations())
+        if existing is not None:
+            raise BadRequest(f"Slurm reservation {existing.get('name')!r} already exists (names are compared "
+                             "case-insensitively): choose another name, or change it with reservation_update")
+        if "node_list" in body and not any("[" in n for n in body["node_list"]):
+            # checked here: a single-node cluster whose node is "localhost" reads any unknown
+            # name as that node (26.05.5 then answers 2058 "overlaps with another reservation")
+            known = {r.get("name") for r in self.list_nodes()}
+            unknown = [n for n in body["node_list"] if n not in known]
+            if unknown:
+                raise BadRequest(f"unknown node(s) {', '.join(unknown)}: Slurm has {', '.join(sorted(known))}")
+        self._write_reservation("reservation_create", body, name, "create")
+        return {"reservation": name, "created": True, "record": self.get_reservation(name)}
 
-    def update_reservation(self, name, fields):
-        """Update a reservation (REST v0.0.43+). Raises UnsupportedOperation with v0.0.38-42."""
+    def update_reservation(self, name, nodes=None, node_count=None, start_time=None, end_time=None,
+                           duration=None, users=None, accounts=None, flags=None, fields=None):
+        """Change an existing reservation: ``POST /reservation`` with its name (REST v0.0.43+).
+
+        Only the given fields change. ``flags`` adds flags; ``NO_<flag>`` removes one
+        (Slurm's rule, ``RESERVATION_DESC_MSG``). Args as :meth:`create_reservation`.
+
+        Returns:
+            ``{"reservation": name, "updated": the fields sent, "record": the record read back}``.
+
+        Raises:
+            UnsupportedOperation: REST v0.0.38-v0.0.42 (before any request).
+            NotFound: no such reservation (POST would create one, so it is never sent).
+            BadRequest: nothing to change, or the result would end before it starts.
+            SlurmAPIError: slurmctld refused; the reservation is unchanged.
+        """
         self.api.require("reservation_update")
-        return public(self.call("reservation_update", body=dict(fields, name=name))[1])  # pragma: no cover
+        current = self.get_reservation(check_name(name))
+        body = reservation_fields(current["name"], nodes=nodes, node_count=node_count, start_time=start_time,
+                                  end_time=end_time, duration=duration, users=users, accounts=accounts,
+                                  flags=flags, extra=fields, current=current)
+        self._write_reservation("reservation_update", body, current["name"], "update")
+        return {"reservation": current["name"], "updated": {k: v for k, v in body.items() if k != "name"},
+                "record": self.get_reservation(current["name"])}
 
     def delete_reservation(self, name):
-        """Delete a reservation (REST v0.0.43+). Raises UnsupportedOperation with v0.0.38-42."""
+        """Delete a reservation: ``DELETE /reservation/{name}`` (REST v0.0.43+).
+
+        Returns:
+            ``{"reservation": name, "deleted": True}`` once it is gone from the listing.
+
+        Raises:
+            UnsupportedOperation: REST v0.0.38-v0.0.42 (before any request).
+            NotFound: no such reservation (naming those there are).
+            SlurmAPIError: slurmctld refused (e.g. jobs still running in it).
+        """
         self.api.require("reservation_delete")
-        return public(self.call("reservation_delete", reservation_name=name)[1])  # pragma: no cover
+        current = self.get_reservation(check_name(name))
+        status, data = self.call("reservation_delete", allow_statuses=range(400, 600),
+                                 reservation_name=current["name"])
+        if not 200 <= status < 300 or data.get("errors"):
+            raise SlurmAPIError(f"Slurm did not delete reservation {current['name']!r}{_slurm_says(data)}",
+                                status=status, method="DELETE", endpoint=self.api.require("reservation_delete")[1]
+                                .format(reservation_name=current["name"]), api_version=self.api.name,
+                                errors=data.get("errors"))
+        if self._reservation_named(current["name"], self.list_reservations()) is not None:
+            raise SlurmAPIError(f"Slurm answered the delete of reservation {current['name']!r} but still lists it",
+                                status=status, api_version=self.api.name)
+        return {"reservation": current["name"], "deleted": True}
+
+    def _write_reservation(self, operation, body, name, verb):
+        """POST a reservation_desc_msg; raise SlurmAPIError when Slurm refused or ignored a
+        field, after making sure a refused create left nothing behind."""
+        method, path = self.api.require(operation)
+        status, data = self.call(operation, body=self.api.reservation_body(body), allow_statuses=range(400, 600))
+        ignored = [w for w in data.get("warnings") or [] if "unknown field" in str(w.get("description", "")).lower()]
+        if 200 <= status < 300 and not data.get("errors") and not ignored:
+            return data
+        outcome = "nothing was changed" if verb == "update" else "nothing was created"
+        if verb == "create" and self._reservation_named(name, self.list_reservations()) is not None:
+            # a field Slurm ignored (only warned about) does not stop the create: undo it
+            self.call("reservation_delete", allow_statuses=range(400, 600), reservation_name=name)
+            outcome = "the reservation Slurm created anyway was deleted again"
+        raise SlurmAPIError(f"Slurm did not {verb} reservation {name!r}{_slurm_says(data)}; {outcome}",
+                            status=status, method=method, endpoint=path, api_version=self.api.name,
+                            errors=data.get("errors"), warnings=ignored)
+
+    @staticmethod
+    def _reservation_named(name, records):
+        """The record whose name equals ``name`` ignoring case (slurmrestd's own comparison,
+        ``xstrcasecmp`` in reservations.c), or None."""
+        for record in records:
+            if str(record.get("name", "")).lower() == str(name).lower():
+                return record
+        return None
 
     @staticmethod
     def _by_name(records, name, kind):
@@ -481,3 +595,19 @@ class SlurmOperations:
                 return record
         names = ", ".join(sorted(str(r.get("name")) for r in records)) or "none"
         raise NotFound(f"Slurm {kind} {name!r} not found ({kind}s: {names})")
+
+
+def _slurm_says(data):
+    """`` (Slurm: <error>; <error>)`` from an answer's errors' ``error`` texts (slurmrestd puts
+    the generic "Error creating reservation X" in ``description`` and the reason, e.g.
+    "Requested nodes are busy", in ``error``), or ``""``."""
+    texts = []
+    for err in data.get("errors") or []:
+        text = err.get("error") or err.get("description")
+        if err.get("error_number") == -1 and "reservation" in str(err.get("description", "")):
+            # 26.05.5 answers a reservation for a user unknown to slurmctld's host with HTTP 500,
+            # error -1 "Unspecified error" and nothing else (tests/integration/test_slurm_2605.py)
+            text = "no reason given (error -1); Slurm answers so when a user in users is unknown to the controller"
+        if text and text not in texts:
+            texts.append(str(text))
+    return f" (Slurm: {'; '.join(texts)})" if texts else ""

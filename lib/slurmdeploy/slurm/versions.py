@@ -34,9 +34,12 @@ are in :mod:`slurmdeploy.slurm.operations`.
 Times are epoch seconds in every version (plain ints up to v0.0.39, ``{"set",
 "infinite", "number"}`` after); :func:`no_val_number` reads both.
 
+v0.0.43, v0.0.44 and v0.0.45 (Slurm 25.05, 25.11, 26.05) have v0.0.42's shapes for
+every job field used here; they add reservation writes (:meth:`V0043.reservation_body`).
+
 Sources: Slurm's OpenAPI documents (v0.0.38 complete; v0.0.39 a template) and
-the data_parser definitions in Slurm's source; v0.0.38 and v0.0.40-42 were checked
-against real slurmrestd (Slurm 22.05.8 and 24.11.5, recordings in
+the data_parser definitions in Slurm's source; v0.0.38, v0.0.40-42 and v0.0.42-45 were
+checked against real slurmrestd (Slurm 22.05.8, 24.11.5 and 26.05.5, recordings in
 ``tests/fixtures/slurm/``). v0.0.39 (Slurm 23.02/23.11) could not be run here: see
 :class:`V0039` for how it was built and verified.
 """
@@ -105,22 +108,26 @@ def _comment(value):
     return value or None
 
 
-#: REST API version -> the first Slurm release serving it (Slurm's RELEASE_NOTES; the
-#: testbed: 22.05.8 serves v0.0.36-38, 24.11.5 v0.0.40-42). v0.0.43 is listed only to
-#: name what an unsupported operation needs; this library does not speak it.
+#: REST API version -> the first Slurm release serving it (Slurm's RELEASE_NOTES and
+#: ``doc/html/openapi_release_notes/slurm-<release>.html``; the testbed: 22.05.8 serves
+#: v0.0.36-38, 24.11.5 v0.0.40-42, 26.05.5 v0.0.42-45).
 SLURM_RELEASE = {
     "v0.0.38": "22.05", "v0.0.39": "23.02", "v0.0.40": "23.11", "v0.0.41": "24.05",
-    "v0.0.42": "24.11", "v0.0.43": "25.05",
+    "v0.0.42": "24.11", "v0.0.43": "25.05", "v0.0.44": "25.11", "v0.0.45": "26.05",
 }
 
 #: operation -> (HTTP method, path below /slurm/<version>, first REST version serving it).
 #: Checked against Slurm's OpenAPI documents: v0.0.38 (complete, and ``GET /openapi/v3``
 #: of Slurm 22.05.8), v0.0.39 (Slurm's template), v0.0.40-42 (``GET /openapi/v3`` of
-#: Slurm 24.11.5). Node update/delete arrived with v0.0.39 (``/node/{node_name}`` is
-#: GET-only in v0.0.38); reservation create/update/delete with v0.0.43 (Slurm 25.05
-#: NEWS: "POST /slurm/v0.0.43/reservation"), which this library does not speak, so no
-#: supported version serves them. Job steps are not served by slurmctld's REST API in
-#: any version (only slurmdbd's accounting API, ``/slurmdb/<v>/job/{id}``, has steps).
+#: Slurm 24.11.5), v0.0.42-45 (``GET /openapi/v3`` of Slurm 26.05.5). Node update/delete
+#: arrived with v0.0.39 (``/node/{node_name}`` is GET-only in v0.0.38); reservation
+#: create/update/delete with v0.0.43 (Slurm 25.05; ``src/slurmrestd/plugins/openapi/
+#: slurmctld/reservations.c``). ``POST /reservation`` creates the reservation when no
+#: reservation of that name exists (names compared case-insensitively) and *updates* the
+#: existing one otherwise: create and update share the endpoint, and
+#: :mod:`slurmdeploy.slurm.operations` tells them apart by reading the reservations first.
+#: Job steps are not served by slurmctld's REST API in any version (only slurmdbd's
+#: accounting API, ``/slurmdb/<v>/job/{id}``, has steps).
 ENDPOINTS = {
     "ping": ("GET", "/ping", "v0.0.38"),
     "diag": ("GET", "/diag", "v0.0.38"),
@@ -139,7 +146,17 @@ ENDPOINTS = {
     "reservation_create": ("POST", "/reservation", "v0.0.43"),
     "reservation_update": ("POST", "/reservation", "v0.0.43"),
     "reservation_delete": ("DELETE", "/reservation/{reservation_name}", "v0.0.43"),
+    # slurm.conf as `scontrol show config` prints it: v0.0.45 only (26.05.5's /openapi/v3)
+    "slurm_conf": ("GET", "/conf", "v0.0.45"),
 }
+
+
+#: (operation, older version) -> the Slurm release from which slurmrestd serves the operation
+#: under that older version too. Slurm 26.05.5 binds ``DELETE /reservation/{name}`` for every
+#: data_parser it loads, v0.0.42 included (its ``GET /openapi/v3`` lists it and a DELETE there
+#: removes the reservation, seen); 24.11.5 serves only GET there. This library still asks for
+#: v0.0.43 for every reservation write (create needs v0.0.43's ``reservation_desc_msg``).
+ALSO_SERVED_FROM = {("reservation_delete", "v0.0.42"): "26.05"}
 
 
 def _version_key(name):
@@ -458,8 +475,58 @@ class V0042(V0041):
         return out
 
 
+class V0043(V0042):
+    """Slurm 25.05+ REST API v0.0.43 (checked on Slurm 26.05.5).
+
+    Job requests and records have v0.0.42's shapes for every field this library reads or
+    writes (``src/plugins/data_parser/v0.0.43/parsers.c``: ``JOB_DESC_MSG``, ``JOB_INFO``,
+    ``OPENAPI_JOB_SUBMIT_RESPONSE``, ``JOB_STATE_RESP_JOB``, ``KILL_JOBS_RESP_JOB`` declare
+    the same names and types as v0.0.42; the recordings of ``tests/fixtures/slurm/v0.0.43``
+    replay through the same tests). New: reservations are written through REST
+    (``RESERVATION_DESC_MSG``), see :meth:`reservation_body`.
+    """
+
+    name = "v0.0.43"
+    #: reservation_desc_msg fields Slurm parses as ``UINT32_NO_VAL`` (minutes, counts) or
+    #: ``TIMESTAMP_NO_VAL`` (epoch seconds): written as ``{"set", "infinite", "number"}``
+    RESERVATION_NO_VAL_FIELDS = ("duration", "node_count", "core_count", "start_time", "end_time",
+                                 "max_start_delay")
+
+    def reservation_body(self, fields):
+        """Return the ``POST /reservation`` body (a ``reservation_desc_msg``) for ``fields``.
+
+        Args:
+            fields: reservation_desc_msg field names -> values: ``name`` (str), ``node_list``
+                (str or list of node names / hostlist expressions), ``node_count`` (int),
+                ``start_time``/``end_time`` (epoch seconds), ``duration`` (minutes),
+                ``users``/``accounts`` (list of names; Slurm's ``CSV_STRING`` takes a list
+                or a comma-separated string), ``flags`` (list such as ``["MAINT"]``) and any
+                other field of the version's ``reservation_desc_msg`` as Slurm spells it.
+
+        Returns:
+            A dict; numbers of :attr:`RESERVATION_NO_VAL_FIELDS` wrapped as ``{"set", ...}``.
+        """
+        return {k: (set_number(v) if k in self.RESERVATION_NO_VAL_FIELDS and isinstance(v, int)
+                    and not isinstance(v, bool) else v) for k, v in fields.items()}
+
+
+class V0044(V0043):
+    """Slurm 25.11+ REST API v0.0.44: the shapes of v0.0.43 for what this library uses
+    (``src/plugins/data_parser/v0.0.44/parsers.c``; checked on Slurm 26.05.5)."""
+
+    name = "v0.0.44"
+
+
+class V0045(V0044):
+    """Slurm 26.05+ REST API v0.0.45: the shapes of v0.0.43 for what this library uses
+    (``src/plugins/data_parser/v0.0.45/parsers.c``; ``environment`` is documented as
+    required for a submit, which this library always sends; checked on Slurm 26.05.5)."""
+
+    name = "v0.0.45"
+
+
 #: version name -> adapter instance, oldest first
-ADAPTERS = {cls.name: cls() for cls in (V0038, V0039, V0040, V0041, V0042)}
+ADAPTERS = {cls.name: cls() for cls in (V0038, V0039, V0040, V0041, V0042, V0043, V0044, V0045)}
 
 
 def adapter(name):
