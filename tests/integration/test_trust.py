@@ -188,3 +188,25 @@ def test_two_runners_cancelling_one_job_both_succeed(deployer, deployer_cluster,
     expected = "already_finished" if deployer.slurm.api.name == "v0.0.42" else "cancelled"
     assert (first, second) == ("cancelled", expected)
     assert wait_for(lambda: deployer.slurm.get_job(job_id).job_state == "CANCELLED", what=f"job {job_id} CANCELLED")
+
+
+@BOTH_SLURMS
+def test_our_job_first_seen_through_its_state_stays_ours(deployer, deployer_cluster, tripwire, caplog):
+    """The sensor's job view learns a job recorded by our state from ``jobs/state`` (no user on
+    24.11): it is the pack's (the pack recorded it), so it is neither logged as a lookalike nor
+    kept from its cancel when its deployment is deleted."""
+    caplog.set_level(logging.INFO, logger="slurmdeploy")
+    db = deployer.configdb
+    deployer.job_view = JobView(deployer.slurm, deployer.mcs_label, resync_interval=3600)
+    assert deployer.observe() == [] and deployer.job_view.last_mode == "full"  # the listing, before the job
+    db.create_deployment("trust-v", "slurm", {"script": "#!/bin/bash\nsleep 300\n"})
+    ok, res = deployer.submit("trust-v")
+    ours = res["job_id"]
+    deployer.observe()
+    assert deployer.job_view.last_mode == "incremental" and ours in {j.job_id for j in deployer.job_view._jobs.values()}
+    assert warnings_about(caplog, ours) == []
+    db.delete_deployment("trust-v")
+    events = deployer.observe()
+    assert [(e.trigger, e.payload["job_id"]) for e in events] == [("deployment_removed", ours)]
+    run_actions(deployer, events)
+    assert wait_for(lambda: deployer.slurm.get_job(ours).job_state == "CANCELLED", what=f"job {ours} CANCELLED")
