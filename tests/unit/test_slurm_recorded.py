@@ -389,3 +389,12 @@ def test_job_states_on_v0038_reads_each_job():
     client, replay = client_for("v0.0.38", "job_completed")
     assert client.job_states([job_id]) == {job_id: "COMPLETED"}
     assert [p for _, p, _, _ in replay.sent] == [f"/slurm/v0.0.38/job/{job_id}"]
+
+
+def test_the_clients_slurm_user_is_the_user_name_it_sends():
+    """``SlurmClient.user_name`` (the pack's Slurm user, README "What the pack trusts") is the
+    ``X-SLURM-USER-NAME`` of its requests: the configured name, else the JWT's ``sun``."""
+    for source, expected in ((StaticJWT(TOKEN, "sdpdeployer"), "sdpdeployer"), (StaticJWT(TOKEN), "slurmtest")):
+        client, replay = replay_client([recorded("v0.0.42", "ping")], source=source)
+        client.ping()
+        assert client.user_name == expected == replay.sent[0][2]["X-SLURM-USER-NAME"]
