@@ -16,6 +16,12 @@ random times drawn from ``--seed``:
   and re-creations of the same key;
 - planted lookalike jobs (our mcs_label and a deployment's job name, no or another
   deployment's marker; held, so they never run) and a job of another label;
+- the copied-marker attack: ``mallory``, another cluster user (testbed/slurm.sh creates her),
+  plants held exact copies of a deployment's job - our mcs_label, its name and its exact
+  marker ``sdp-deployment:<key>@<create_revision>`` - right after the deployment is created
+  (before the runner submits, usually) or beside its live job, at random. The pack must never
+  adopt, update or cancel them (on Slurm 24.11.5 a refused REST cancel of her job would stall
+  slurmctld for every user; README.md, "What the pack trusts");
 - bad inputs: non-JSON value, JSON array, no ``kind``, keys with unicode, a space, a slash,
   300 characters, and ``slurm`` deployments with invalid args or more CPUs than the node has.
 
@@ -33,6 +39,10 @@ nothing else), and prints::
     foreign jobs touched: 0
     secrets found: 0
 
+"foreign jobs touched" counts planted jobs (ours as lookalikes, and mallory's copies) that are
+no longer PENDING, plus mallory's jobs a runner log shows a cancel of (a ``DELETE`` of her job
+id in an error, or "cancelled Slurm job <id>").
+
 Exit status 1 when any metric after ``jobs`` is not 0 or the run did not settle in time.
 
 Usage (as root, after ``scripts/setup.sh``)::
@@ -44,6 +54,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -63,12 +74,14 @@ import testbed  # noqa: E402  (tests/testbed.py)
 from slurmdeploy.auth import StaticJWT  # noqa: E402
 from slurmdeploy.configdb import ConfigDB, loads  # noqa: E402
 from slurmdeploy.errors import SlurmDeployError  # noqa: E402
-from slurmdeploy.jobs import parse_marker  # noqa: E402
+from slurmdeploy.jobs import deployment_marker, parse_marker  # noqa: E402
 from slurmdeploy.settings import Settings  # noqa: E402
 from slurmdeploy.slurm import SlurmClient  # noqa: E402
 from slurmdeploy.states import DeploymentState  # noqa: E402
 
 FLAVOURS = {"22.05": "bookworm", "24.11": "trixie", "26.05": "forky"}
+#: the other cluster user who plants exact copies of our jobs (testbed/slurm.sh creates her)
+MALLORY = "mallory"
 #: metrics that must be 0
 ZERO_METRICS = ("duplicates", "lost", "wrong final states", "orphan states", "untracked jobs",
                 "foreign jobs touched", "secrets found")
@@ -270,6 +283,7 @@ class Chaos:
         os.chmod(self.workdir, 0o755)
         self.expected = {}  # (key, create_revision) -> (status, state_reason or None) | None (deleted)
         self.planted = []  # job ids of jobs that are not ours
+        self.copies = []  # job ids of mallory's exact copies (also in planted)
         self.tokens = []  # every token handed to a runner (for the secrets scan)
         self.faults = {}
         self.started = []  # (kind, state_dir) of daemons to stop
@@ -299,6 +313,10 @@ class Chaos:
         self.db = ConfigDB.from_settings(settings)
         self.slurm = SlurmClient(self.cluster["url"], StaticJWT(str(self.good_token), self.cluster["user"]),
                                  read_timeout=30)
+        mallory_token = testbed.mint_token(self.cluster["state_dir"], MALLORY, lifespan=86400)
+        self.tokens.append(str(mallory_token))
+        self.mallory_cluster = dict(self.cluster, user=MALLORY, jwt=mallory_token)
+        self.mallory = SlurmClient(self.cluster["url"], StaticJWT(str(mallory_token), MALLORY), read_timeout=30)
         self.watcher = JobWatcher(self.slurm)
         self.watcher.start()
         self.runner_a = PackRunner("a", self.workdir)
@@ -316,7 +334,8 @@ class Chaos:
                 proxy.close()
         for job_id in self.planted:
             try:
-                self.slurm.cancel_job(job_id)
+                # hers with her own token: a refused REST cancel stalls 24.11.5's slurmctld
+                (self.mallory if job_id in self.copies else self.slurm).cancel_job(job_id)
             except Exception:  # noqa: BLE001 - best effort; the cluster is stopped next
                 pass
         for kind, state_dir in reversed(self.started):
@@ -327,10 +346,12 @@ class Chaos:
 
     # ------------------------------------------------------- deployments
     def create(self, key, args, expected):
+        """Create deployment ``key``; returns its create_revision (None: it existed)."""
         if not self.db.create_deployment(key, "slurm", args):
-            return
+            return None
         revision = self.db.get_deployment(key).revision
         self.expected[(key, revision)] = expected
+        return revision
 
     def new_deployment(self, index):
         key = f"c{index:03d}"
@@ -347,9 +368,15 @@ class Chaos:
         else:  # a long job, deleted while it runs (and maybe created again)
             args, expected = {"script": "#!/bin/bash\nsleep 300\n"}, None
             self.faults.setdefault("pending deletes", []).append((time.monotonic() + self.rng.uniform(2, 10), key))
-        self.create(key, args, expected)
+        revision = self.create(key, args, expected)
         if index in (0, 3) or self.rng.random() < 0.05:
             self.plant(key)
+        if revision is not None and (index == 4 or self.rng.random() < 0.06):
+            self.plant_copy(key, revision, "before")
+        if revision is not None and (index == 5 or args["script"].endswith("sleep 300\n") or self.rng.random() < 0.06):
+            # beside the live job, a little later (a long job's lives until it is deleted)
+            self.faults.setdefault("pending copies", []).append(
+                (time.monotonic() + self.rng.uniform(0.5, 2.5), key, revision))
 
     def delete(self, key):
         deletes = [k for k in self.faults if k.startswith("#deletes")]
@@ -373,6 +400,18 @@ class Chaos:
             self.count("planted lookalike jobs")
         except (SlurmDeployError, testbed.TestbedError) as exc:
             say(f"planting a job failed: {exc}")
+
+    def plant_copy(self, key, revision, when):
+        """Mallory plants a held exact copy of the job of deployment ``key`` (this incarnation)."""
+        try:
+            job_id = testbed.plant_job(self.mallory_cluster, f"sdp-{key}", self.label,
+                                       deployment_marker(key, revision))
+        except (SlurmDeployError, testbed.TestbedError) as exc:
+            say(f"planting a copy failed: {exc}")
+            return
+        self.planted.append(job_id)
+        self.copies.append(job_id)
+        self.count(f"copied-marker jobs ({when})")
 
     def bad_inputs(self):
         for path, value in BAD_RAW.items():
@@ -407,6 +446,12 @@ class Chaos:
         f["pending deletes"] = [(t, k) for t, k in f.get("pending deletes", []) if t > now]
         for _, key in due:
             self.delete(key)
+        copies = [c for c in f.get("pending copies", []) if c[0] <= now]
+        f["pending copies"] = [c for c in f.get("pending copies", []) if c[0] > now]
+        for _, key, revision in copies:
+            current = self.db.get_deployment(key)  # etcd itself, not through the proxy
+            if current is not None and current.revision == revision:
+                self.plant_copy(key, revision, "beside")
         for name, proxy in (("slurm", self.slurm_proxy), ("etcd", self.etcd_proxy)):
             until = f.get(f"{name} outage")
             if until and now >= until:
@@ -466,6 +511,7 @@ class Chaos:
         for _, key in self.faults.get("pending deletes", []):
             self.delete(key)
         self.faults["pending deletes"] = []
+        self.faults["pending copies"] = []
 
     # -------------------------------------------------------------- run
     def run(self):
@@ -539,7 +585,8 @@ class Chaos:
         planted job may copy both, so planted ids are left out)."""
         planted = set(self.planted)
         return [j for j in self.watcher.jobs.values()
-                if j.mcs_label == self.label and j.job_id not in planted and parse_marker(j.comment)
+                if j.mcs_label == self.label and j.job_id not in planted and j.user_name == self.cluster["user"]
+                and parse_marker(j.comment)
                 and parse_marker(j.comment)[0] == j.name[4:]]
 
     # ---------------------------------------------------------- metrics
@@ -577,13 +624,30 @@ class Chaos:
             if not job.finished and (job.name[4:], job.job_id) not in recorded:
                 m["untracked jobs"] += 1
                 problems.append(f"untracked job {job.job_id} ({job.job_state}, {job.comment})")
+        cancels = self.cancels_in_logs()
         for job_id in self.planted:
             job = jobs.get(job_id)
             if job is None or job.job_state != "PENDING":
                 m["foreign jobs touched"] += 1
                 problems.append(f"planted job {job_id} touched: {job}")
+            elif job_id in self.copies and cancels.get(job_id):
+                m["foreign jobs touched"] += 1
+                problems.append(f"mallory's job {job_id}: a runner tried to cancel it: {cancels[job_id][:200]}")
         m["secrets found"] = self.scan_secrets(problems)
         return m, problems
+
+    def cancels_in_logs(self):
+        """``{job_id: log line}`` of mallory's jobs the runners' logs show a cancel request of."""
+        found = {}
+        pattern = re.compile(r"DELETE \S*/job/(\d+)\b|cancelled Slurm job (\d+)\b")
+        copies = set(self.copies)
+        for path in self.workdir.glob("runner-*.log"):
+            for line in path.read_text(errors="replace").splitlines():
+                for match in pattern.finditer(line):
+                    job_id = int(match.group(1) or match.group(2))
+                    if job_id in copies:
+                        found.setdefault(job_id, line)
+        return found
 
     def scan_secrets(self, problems):
         secrets = {t.encode() for t in self.tokens} | {t.rsplit(".", 1)[1].encode() for t in self.tokens}

@@ -15,6 +15,8 @@ writes ``<out>/<version>/<name>.json``, each ``{"request": {"method", "path", "b
   job_failed        GET of a job whose script does `exit 3`, once FAILED
   cancel            DELETE .../job/{id} of a running `sleep 60` job
   job_cancelled     GET of that job once CANCELLED
+  cancel_cancelled  DELETE of that job again, once CANCELLED (v0.0.42: 200 with error 2021 in `status`)
+  job_cancel_readback  GET of that job right after that second DELETE (what the client reads back)
   jobs              GET .../jobs (listing)
   job_unknown       GET .../job/999999
   submit_error      POST .../job/submit without `environment`
@@ -218,6 +220,10 @@ class Recorder:
         self.wait_state(v, long_id, {"RUNNING"})
         self.save(v, "cancel", self.call("DELETE", f"/slurm/{v}/job/{long_id}"))
         self.save(v, "job_cancelled", self.wait_state(v, long_id, {"CANCELLED"}))
+        # a second runner cancelling the same job (issue 15): 24.11 v0.0.42 answers 200 with
+        # error 2021 "Job/step already completing or completed" per job in `status`
+        self.save(v, "cancel_cancelled", self.call("DELETE", f"/slurm/{v}/job/{long_id}"))
+        self.save(v, "job_cancel_readback", self.call("GET", f"/slurm/{v}/job/{long_id}"))
 
         self.save(v, "jobs", self.call("GET", f"/slurm/{v}/jobs"))
         if v not in OLD_SHAPE:  # jobs/state exists from v0.0.40; ids as repeated job_id parameters

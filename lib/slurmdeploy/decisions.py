@@ -13,8 +13,13 @@ Slurm jobs (:class:`slurmdeploy.slurm.models.SlurmJob`), our ``mcs_label`` (str)
 
 A job is a deployment's when it carries our mcs_label, the name ``sdp-<key>`` and exactly
 the marker ``sdp-deployment:<key>@<create_revision>`` in its comment
-(:func:`slurmdeploy.jobs.deployment_marker`); label and name alone prove nothing (any Slurm
-user can set both).
+(:func:`slurmdeploy.jobs.deployment_marker`), AND its ``user_name`` is the Slurm user the pack
+submits as (``slurm_user``, :attr:`slurmdeploy.slurm.SlurmClient.user_name`). Label, name and
+comment prove nothing on their own: any Slurm user can set all three on a job of their own,
+and the marker is readable with ``squeue``. Only ``user_name``/``user_id``, which slurmctld
+sets from the authenticated credential, tell whose job it is (:func:`own_job`; README.md,
+"What the pack trusts"). When the pack's user is unknown (``slurm_user`` None) no job is
+ours: nothing is adopted, updated or cancelled (a fresh submit is still allowed).
 """
 
 from dataclasses import dataclass, field
@@ -117,24 +122,41 @@ class Decision:
 
 
 # ------------------------------------------------------------------ which job is whose
-def belongs(job, dep):
-    """True when ``job`` is the job of this incarnation of deployment ``dep``: its comment
-    is exactly the marker ``sdp-deployment:<key>@<create_revision>``
-    (:func:`slurmdeploy.jobs.deployment_marker`). A job without it - even with our
-    mcs_label and the job name ``sdp-<key>``, which any Slurm user can set - is never
+def own_job(job, slurm_user):
+    """True when ``job`` (a :class:`SlurmJob`) was submitted by the pack's Slurm user.
+
+    Args:
+        job: the job as Slurm reports it (``user_name`` from ``GET .../job/{id}`` or
+            ``GET .../jobs``; ``GET .../jobs/state`` carries no user on 24.11).
+        slurm_user: the user the pack authenticates as
+            (:attr:`slurmdeploy.slurm.SlurmClient.user_name`), or None when unknown.
+
+    Returns:
+        ``job.user_name == slurm_user``; False when either is unknown (fail closed).
+    """
+    return bool(slurm_user) and job.user_name == slurm_user
+
+
+def belongs(job, dep, slurm_user):
+    """True when ``job`` is the job of this incarnation of deployment ``dep``: it is the pack
+    user's (:func:`own_job`) and its comment is exactly the marker
+    ``sdp-deployment:<key>@<create_revision>`` (:func:`slurmdeploy.jobs.deployment_marker`).
+    A job without it - even with our mcs_label and the job name ``sdp-<key>``, which any
+    Slurm user can set - or of another user (who can copy label, name and marker) is never
     adopted or updated. A deployment of another kind has no job (one whose value is
     unreadable may be a damaged ``slurm`` one: its job is kept)."""
     if dep.kind != "slurm" and dep.valid:
         return False
-    return parse_marker(job.comment) == (dep.key, dep.revision)
+    return own_job(job, slurm_user) and parse_marker(job.comment) == (dep.key, dep.revision)
 
 
-def wanted_job(job, dep, state):
+def wanted_job(job, dep, state, slurm_user):
     """True when the unfinished ``job`` is the one deployment ``dep`` keeps: it belongs to
-    this incarnation and the state (a :class:`DeploymentState` or None) records no job or
-    this one. A job recorded by a ``SubmitFailed`` state (Slurm created it while saying no)
-    is not wanted: the sensor reports it as removed and ``cancel`` cancels it."""
-    if not belongs(job, dep):
+    this incarnation (:func:`belongs`) and the state (a :class:`DeploymentState` or None)
+    records no job or this one. A job recorded by a ``SubmitFailed`` state (Slurm created
+    it while saying no) is not wanted: the sensor reports it as removed and ``cancel``
+    cancels it."""
+    if not belongs(job, dep, slurm_user):
         return False
     if state is None:
         return True
@@ -211,7 +233,7 @@ def state_event(key, state, job, job_id):
     })
 
 
-def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label):
+def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label, slurm_user):
     """The events one live ``slurm`` deployment needs (its state not terminal).
 
     Args:
@@ -222,12 +244,15 @@ def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label):
             None when Slurm does not know it (ignored when the state records no job).
         jobs_named: our jobs named ``sdp-<key>`` (a list of :class:`SlurmJob`).
         mcs_label: our label.
+        slurm_user: the pack's Slurm user (:func:`own_job`).
 
     Returns:
         A list of :class:`Event`: ``job_state_changed`` when the recorded job's status
         changed or it is gone (its id now carrying another label counts as gone); none
-        while a submit owns the deployment; ``job_state_changed`` for a job of this
-        incarnation not recorded yet (adoption); else ``deployment_new``.
+        when the recorded id is now another user's job with our label (never touched:
+        the deployer logs it; ``update_state`` would refuse it); none while a submit owns
+        the deployment; ``job_state_changed`` for a job of this incarnation (and of the
+        pack's user) not recorded yet (adoption); else ``deployment_new``.
 
     Raises:
         ValueError: a job state this library does not know (the deployment is skipped).
@@ -237,23 +262,26 @@ def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label):
         job = recorded_job
         if job is not None and job.mcs_label != mcs_label:
             job = None  # the id was reused by someone else's job: ours is gone
+        elif job is not None and not own_job(job, slurm_user):
+            return []  # another user's job with our label under our id: never touched
         status = states.sdp_status(job.job_state) if job else states.FAILED
         if job is None or status != state.status:
             return [state_event(key, state, job, state.job_id)]
         return []
     if owner is not None:
         return []
-    current = [j for j in jobs_named if belongs(j, dep)]
+    current = [j for j in jobs_named if belongs(j, dep, slurm_user)]
     if current:
         return [state_event(key, state, pick_job(current), None)]
     return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args})]
 
 
-def unwanted(job, dep, state):
-    """True when our unfinished, marked ``job`` is no deployment's to keep: ``dep`` (None:
-    no deployment with its key) does not want it (:func:`wanted_job`). The observation
-    confirms it with a second read before it reports ``deployment_removed``."""
-    return dep is None or not wanted_job(job, dep, state)
+def unwanted(job, dep, state, slurm_user):
+    """True when our unfinished, marked ``job`` (the caller checked it is the pack user's:
+    :func:`own_job`) is no deployment's to keep: ``dep`` (None: no deployment with its key)
+    does not want it (:func:`wanted_job`). The observation confirms it with a second read
+    before it reports ``deployment_removed``."""
+    return dep is None or not wanted_job(job, dep, state, slurm_user)
 
 
 def removed_event(key, job):
@@ -292,15 +320,16 @@ def already_submitted(state):
     return None
 
 
-def adoption(dep, jobs_named):
+def adoption(dep, jobs_named, slurm_user):
     """The ``adopted`` decision when one of ``jobs_named`` (our jobs named ``sdp-<key>``,
-    listed because a previous attempt left a trace) belongs to this incarnation of ``dep``:
-    its state records that job (:func:`pick_job` among several). None: submit.
+    listed because a previous attempt left a trace) belongs to this incarnation of ``dep``
+    (:func:`belongs`: the pack user's, with the marker): its state records that job
+    (:func:`pick_job` among several). None: submit (another user's copy is never adopted).
 
     Raises:
         ValueError: a job state this library does not know.
     """
-    existing = [j for j in jobs_named if belongs(j, dep)]
+    existing = [j for j in jobs_named if belongs(j, dep, slurm_user)]
     if not existing:
         return None
     job = pick_job(existing)
@@ -331,23 +360,26 @@ def rejection_decision(key, job_id, message):
 
 
 # ------------------------------------------------------------------------------ cancel
-def cancel_job_decision(key, job, dep, state, force, mcs_label):
+def cancel_job_decision(key, job, dep, state, force, mcs_label, slurm_user):
     """What ``cancel`` does with ``job`` (a :class:`SlurmJob`) of deployment ``key``.
 
     Args:
         dep: the deployment or None (gone); state: its state (None when gone).
         force: also cancel the job of a deployment that still exists.
+        slurm_user: the pack's Slurm user (:func:`own_job`).
 
     Returns:
-        ``refused`` (not our label and name, or no marker of ``key``: a lookalike),
+        ``refused`` (not our label and name, no marker of ``key``: a lookalike, or another
+        user's job: no cancel request is ever sent for it, whatever ``force`` says - on Slurm
+        24.11.5 a refused REST cancel stalls slurmctld, README.md "What the pack trusts"),
         ``already_finished``, ``kept`` (the deployment still wants it), or ``cancelled``:
         send the cancel (``not_found`` when Slurm no longer knows the job).
     """
-    if not names_deployment(job, key, mcs_label) or not has_marker(job, key):
+    if not names_deployment(job, key, mcs_label) or not has_marker(job, key) or not own_job(job, slurm_user):
         return _O.REFUSED
     if job.finished:
         return _O.ALREADY_FINISHED
-    if dep is not None and wanted_job(job, dep, state) and not force:
+    if dep is not None and wanted_job(job, dep, state, slurm_user) and not force:
         return _O.KEPT
     return _O.CANCELLED
 
@@ -383,7 +415,7 @@ def update_target(dep, state, job_id):
     return None, wanted
 
 
-def update_decision(key, dep, state, wanted, job, mcs_label):
+def update_decision(key, dep, state, wanted, job, mcs_label, slurm_user):
     """The state ``update_state`` writes for the job it read.
 
     Args:
@@ -392,9 +424,11 @@ def update_decision(key, dep, state, wanted, job, mcs_label):
         job: the :class:`SlurmJob` read (by id, or :func:`pick_job` of this incarnation's
             jobs found by name), or None when Slurm knows none.
         mcs_label: our label.
+        slurm_user: the pack's Slurm user (:func:`own_job`).
 
     Returns:
-        A :class:`Decision`: ``no_job``, ``refused`` (not our label and name), ``unchanged``,
+        A :class:`Decision`: ``no_job``, ``refused`` (not our label and name, or another
+        user's job - even under the recorded id: nothing is written), ``unchanged``,
         or ``updated`` with the state to write (a recorded job gone or whose id now has
         another label: FAILED, ``JobVanished``).
 
@@ -414,7 +448,12 @@ def update_decision(key, dep, state, wanted, job, mcs_label):
                 "job_id": job.job_id,
                 "error": f"Slurm job {job.job_id} is not a job of deployment {key!r} "
                          f"(name {job.name!r}, mcs_label {job.mcs_label!r})"})
-        if state.job_id is None and not belongs(job, dep):
+        if not own_job(job, slurm_user):
+            return Decision(_O.REFUSED, False, fields={
+                "job_id": job.job_id,
+                "error": f"Slurm job {job.job_id} of deployment {key!r} is not the pack's: its user is "
+                         f"{job.user_name!r}, the pack submits as {slurm_user!r}; never updated"})
+        if state.job_id is None and not belongs(job, dep, slurm_user):
             return Decision(_O.NO_JOB, fields={"job_id": job.job_id})
         new = job_state(key, job)
     if (new.status, new.job_id, new.state_reason) == (state.status, state.job_id, state.state_reason):

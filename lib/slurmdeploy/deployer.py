@@ -40,7 +40,7 @@ from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE
 from slurmdeploy.errors import ConfigDBError, InvalidDeployment, SlurmAPIError, SubmitOutcomeUnknown, SubmitRejected
 from slurmdeploy.jobs import build_job, deployment_marker, job_name, key_from_job_name
 from slurmdeploy.settings import Settings
-from slurmdeploy.slurm.client import SlurmClient
+from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, CANCEL_SENT, SlurmClient
 from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
@@ -135,6 +135,13 @@ class Deployer:
         #: the keys the last :meth:`observe` looked at (None: every key)
         self.observed_keys = None
 
+    @property
+    def slurm_user(self):
+        """The Slurm user the pack submits as (:attr:`SlurmClient.user_name`), or None when
+        unknown: only jobs whose ``user_name`` is this user are ever adopted, updated or
+        cancelled (:func:`slurmdeploy.decisions.own_job`)."""
+        return self.slurm.user_name
+
     @classmethod
     def from_config(cls, config=None, environ=None, get_secret=None, share_clients=False):
         """Build a deployer from a pack config (StackStorm ``self.config``), the datastore
@@ -177,8 +184,8 @@ class Deployer:
         - logs every entry it cannot use (bad key, non-JSON value, no ``kind``, unknown
           kind) once per key and mod_revision, with the reason;
         - logs once, at WARNING, every job that carries our mcs_label and a deployment's
-          job name but not that deployment's marker (a lookalike: never adopted, updated
-          or cancelled);
+          job name but not that deployment's marker, or is another Slurm user's (a
+          lookalike: never adopted, updated or cancelled; no request is sent about it);
         - deletes the state and owner left by a deployment deleted without its children
           (``etcdctl del /deploy/<key>``), once its key is absent.
 
@@ -221,12 +228,12 @@ class Deployer:
             for job in by_key[key]:
                 if job.finished or not self._is_ours(job, key):
                     continue
-                if not decisions.unwanted(job, snap.deployments.get(key), states_now.get(key)):
+                if not decisions.unwanted(job, snap.deployments.get(key), states_now.get(key), self.slurm_user):
                     continue
                 # confirm: the deployment may have been created after the snapshot
                 dep = self.configdb.get_deployment(key)
                 state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
-                if decisions.unwanted(job, dep, state):
+                if decisions.unwanted(job, dep, state, self.slurm_user):
                     events.append(decisions.removed_event(key, job))
         self._drop_orphans(snap, keys)
         if keys is None:  # an incremental observation did not see every identity
@@ -273,15 +280,34 @@ class Deployer:
 
     def _is_ours(self, job, key):
         """True when a job named ``sdp-<key>`` with our label carries a marker of ``key``
-        (this or an earlier deployment with that key). A lookalike (label and name but no
-        such marker: anyone may set both) is logged once and never touched."""
+        (this or an earlier deployment with that key) and is the pack user's
+        (:func:`slurmdeploy.decisions.own_job`). A lookalike (label and name but no such
+        marker, or another user's job with all three: anyone may set them) is logged once,
+        at WARNING, and never touched."""
         if decisions.has_marker(job, key):
-            return True
+            if decisions.own_job(job, self.slurm_user):
+                return True
+            self._log_foreign(job, key)
+            return False
         self._log_once(logging.WARNING, ("lookalike", job.job_id),
                        "Slurm job %s (user %s) carries our mcs_label %r and the name %r of deployment %r but not "
                        "its marker (comment %r): not ours, never adopted, updated or cancelled by the deployer",
                        job.job_id, job.user_name, job.mcs_label, job.name, key, (job.comment or "")[:80])
         return False
+
+    def _log_foreign(self, job, key):
+        """Log once, at WARNING, a job with a marker of ``key`` that is not the pack user's."""
+        if not self.slurm_user:
+            self._log_once(logging.WARNING, ("no-user", job.job_id),
+                           "Slurm job %s of user %s carries the marker of deployment %r, but the pack's own Slurm "
+                           "user is unknown: not adopted, updated or cancelled. Fix: set client_id "
+                           "(SDP_SLURMDEPLOY_CLIENT_ID) or use a token with a 'sun' claim", job.job_id,
+                           job.user_name, key)
+            return
+        self._log_once(logging.WARNING, ("foreign", job.job_id),
+                       "deployment %r: Slurm job %s of user %s carries our mcs_label, name and marker but the pack "
+                       "submits as %s: another user's job, never adopted, updated or cancelled by the deployer",
+                       key, job.job_id, job.user_name, self.slurm_user)
 
     def _observe_deployment(self, dep, state, owner, by_id, by_key):
         """The events of one live deployment (:func:`slurmdeploy.decisions.observe_deployment`),
@@ -292,7 +318,11 @@ class Deployer:
         elif owner is not None:
             LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
                       owner.get("hostname"))
-        return decisions.observe_deployment(dep, state, owner, recorded, by_key.get(dep.key, []), self.mcs_label)
+        if (recorded is not None and recorded.mcs_label == self.mcs_label
+                and not decisions.own_job(recorded, self.slurm_user)):
+            self._log_foreign(recorded, dep.key)
+        return decisions.observe_deployment(dep, state, owner, recorded, by_key.get(dep.key, []), self.mcs_label,
+                                            self.slurm_user)
 
     def touch_liveness(self):
         """Touch the liveness file (``liveness_file``), as the original deployer does."""
@@ -380,7 +410,8 @@ class Deployer:
             return decided(key, decision)
         if attempted:
             LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
-            decision = decisions.adoption(dep, self.slurm.find_jobs(self.mcs_label, job_name(key)))
+            named = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._is_ours(j, key)]
+            decision = decisions.adoption(dep, named, self.slurm_user)
             if decision is not None:
                 ok, res = self._write_decided(dep, mod, decision)
                 LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, decision.job.job_id,
@@ -417,7 +448,8 @@ class Deployer:
         if job_id is None:
             # 24.11 answers e.g. error 2014 with HTTP 500 and no job id, yet lists a FAILED
             # job (BadConstraints) with our marker: record it, so no job of ours is untracked
-            made = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if belongs(j, dep)]
+            made = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key))
+                    if belongs(j, dep, self.slurm_user)]
             job_id = pick_job(made).job_id if made else None
             if job_id is not None:
                 message += f"; Slurm lists it as job {job_id}"
@@ -425,8 +457,8 @@ class Deployer:
             job = self.slurm.get_job(job_id)
             try:
                 if job is not None and not job.finished:
-                    cancelled = self.slurm.cancel_job(job_id)
-                    message += f"; job {job_id} {'cancelled' if cancelled else 'already gone'}"
+                    answer = self.slurm.cancel_job(job_id)
+                    message += f"; job {job_id} {'cancelled' if answer == CANCEL_SENT else 'already gone'}"
             except SlurmAPIError as cancel_exc:
                 # recorded anyway: the sensor cancels the job of a SubmitFailed state (wanted_job)
                 message += f"; cancelling job {job_id} failed ({cancel_exc}), the deployer retries"
@@ -438,9 +470,11 @@ class Deployer:
     def cancel(self, key, job_id=None, force=False):
         """Cancel the Slurm job(s) of a deployment that is gone (or replaced).
 
-        Only jobs with our mcs_label, the name ``sdp-<key>`` and a deployment marker of
-        ``<key>`` in their comment are ever cancelled: a lookalike (label and name without
-        the marker; any Slurm user can set both) is refused, never cancelled. The decisions
+        Only jobs of the pack's Slurm user (:attr:`slurm_user`) with our mcs_label, the name
+        ``sdp-<key>`` and a deployment marker of ``<key>`` in their comment are ever
+        cancelled: a lookalike (label and name without the marker, or another user's job
+        with all three; any Slurm user can set them) is refused and no cancel request is
+        sent for it (on Slurm 24.11.5 a refused REST cancel stalls slurmctld). The decisions
         are :func:`slurmdeploy.decisions.cancel_job_decision` and ``cancel_summary``.
 
         Args:
@@ -476,18 +510,24 @@ class Deployer:
 
     def _cancel_one(self, key, job, dep, state, force):
         """Cancel one job as :func:`slurmdeploy.decisions.cancel_job_decision` decides; returns its Outcome."""
-        outcome = decisions.cancel_job_decision(key, job, dep, state, force, self.mcs_label)
+        outcome = decisions.cancel_job_decision(key, job, dep, state, force, self.mcs_label, self.slurm_user)
         if outcome is Outcome.REFUSED:
             if not decisions.names_deployment(job, key, self.mcs_label):
                 LOG.warning("refusing to cancel Slurm job %s (name %r, mcs_label %r): not a job of deployment %r "
                             "with label %r", job.job_id, job.name, job.mcs_label, key, self.mcs_label)
             else:
-                self._is_ours(job, key)  # a lookalike: logged once
+                self._is_ours(job, key)  # a lookalike or another user's job: logged once
         elif outcome is Outcome.KEPT:
             LOG.info("deployment %r exists: keeping Slurm job %s (use force=true to cancel it)", key, job.job_id)
         elif outcome is Outcome.CANCELLED:
-            if not self.slurm.cancel_job(job.job_id):
+            answer = self.slurm.cancel_job(job.job_id)
+            if answer == CANCEL_NOT_FOUND:
                 return Outcome.NOT_FOUND
+            if answer == CANCEL_ALREADY_ENDED:
+                # another runner cancelled it first (Slurm 24.11: HTTP 200 with error 2021;
+                # the client read the job back): done, not a failure
+                LOG.info("deployment %r: Slurm job %s had already ended or was being cancelled", key, job.job_id)
+                return Outcome.ALREADY_FINISHED
             LOG.info("deployment %r: cancelled Slurm job %s", key, job.job_id)
         return outcome
 
@@ -517,11 +557,12 @@ class Deployer:
             if decision is not None:
                 return decided(key, decision)
             if wanted is None:
-                found = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if belongs(j, dep)]
+                found = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key))
+                         if belongs(j, dep, self.slurm_user)]
                 job = pick_job(found) if found else None
             else:
                 job = self.slurm.get_job(wanted)
-            decision = decisions.update_decision(key, dep, state, wanted, job, self.mcs_label)
+            decision = decisions.update_decision(key, dep, state, wanted, job, self.mcs_label, self.slurm_user)
             if decision.state is None:
                 return decided(key, decision)
             new = decision.state

@@ -16,6 +16,15 @@ the unfinished jobs of ours it knows): ``GET .../jobs/state/?job_id=...`` on RES
 (ids and states only, cost independent of the queue), ``GET .../job/{id}`` on older
 versions; full job details only for jobs whose state changed (a job the view first sees as
 its state records it gets that incarnation's deployment marker from the state).
+
+Whose job it is: ``jobs/state`` carries ids and states only (24.11.5, v0.0.40-42:
+``{"job_id", "state"}``, ``tests/fixtures/slurm/v0.0.4x/jobs_state.json``), no ``user_name``.
+A job id is trusted as the pack user's only when its full record (``GET .../jobs`` or
+``GET .../job/{id}``, both with ``user_name``/``user_id``) said so, or when the pack's own
+state records it: the deployer records a job id only after Slurm answered its own submit with
+it, or after it read the job's full record and checked user and marker (adoption, update).
+Such a record gets the pack's user and marker without a GET; the actions that act on a job
+(``cancel``, ``update_state``) read its full record from Slurm and check both again.
 """
 
 import dataclasses
@@ -118,13 +127,15 @@ class JobView:
                 self._jobs[job_id] = dataclasses.replace(cached, job_state=job_state)
             elif job_id in recorded and _status(job_state) == recorded[job_id][1]:
                 # new to the view, as its state records it: every job id the deployer records
-                # is of a job carrying this incarnation's marker (it submitted the job with
-                # it, or adopted or updated it only after checking it), so the record gets
-                # that marker without a GET; an action acting on it (cancel) reads the job
-                # from Slurm and checks the marker again
+                # is of a job of the pack's user carrying this incarnation's marker (it
+                # submitted the job with it, or adopted or updated it only after checking
+                # both), so the record gets that user and marker without a GET; an action
+                # acting on it (cancel, update_state) reads the job from Slurm and checks
+                # both again
                 key, _status_recorded, revision = recorded[job_id]
                 self._jobs[job_id] = SlurmJob(job_id=job_id, name=job_name(key), job_state=job_state,
-                                              mcs_label=self.mcs_label, comment=deployment_marker(key, revision))
+                                              mcs_label=self.mcs_label, comment=deployment_marker(key, revision),
+                                              user_name=self.slurm.user_name)
             else:
                 # changed: full details for the event (with the comment, which jobs/state
                 # does not report)

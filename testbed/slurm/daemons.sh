@@ -30,6 +30,7 @@ cmd_start() {
 
     CTLD_PORT=${SLURM_LAB_CTLD_PORT:-16817}; SLURMD_PORT=${SLURM_LAB_SLURMD_PORT:-16818}
     REST_PORT=${SLURM_LAB_REST_PORT:-16820}; LAB_USER=${SLURM_LAB_USER:-slurmtest}
+    OTHER_USERS=${SLURM_LAB_OTHER_USERS-mallory}
     REST_USER=${SLURM_LAB_REST_USER:-slurmrest}; LIFESPAN=${SLURM_LAB_TOKEN_LIFESPAN:-86400}
 
     # idempotency: already running from this state dir -> just re-print env
@@ -66,8 +67,11 @@ cmd_start() {
 
     ensure_user "$REST_USER" system
     ensure_user "$LAB_USER"
+    local other
+    for other in $OTHER_USERS; do ensure_user "$other"; done
     if [ -n "$ROOT" ]; then
         mirror_user_into_root "$REST_USER"; mirror_user_into_root "$LAB_USER"
+        for other in $OTHER_USERS; do mirror_user_into_root "$other"; done
         do_mount bind "$S" "$ROOT$S"          # same paths inside and outside the chroot
     fi
 

@@ -24,5 +24,6 @@ def test_a_short_chaos_run_keeps_every_guarantee(version):
         assert metrics[name] == "0", (name, proc.stdout)
     faults = proc.stderr.split("faults: ")[-1]
     for fault in ("kill -9", "second runner", "slurm outages", "etcd outages", "expired token", "invalid token",
-                  "deletes (recursive)", "deletes (non-recursive)", "planted", "bad inputs"):
+                  "deletes (recursive)", "deletes (non-recursive)", "planted", "copied-marker jobs (before)",
+                  "copied-marker jobs (beside)", "bad inputs"):
         assert fault in faults, (fault, proc.stderr[-2000:])

@@ -25,6 +25,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
 KEY = "proc-pb-1"
 REV = 40  # the deployment's create_revision
 LABEL = "sdp_slurm_deployer_test_ns"
+USER = "sdpdeployer"  # the Slurm user the pack submits as
+MALLORY = "mallory"  # another cluster user: may copy label, name and marker, never user_name
 ARGS = {"script": "#!/bin/bash\ntrue\n"}
 PATH = f"/deploy/{KEY}"
 
@@ -34,11 +36,12 @@ def dep(kind="slurm", revision=REV, valid=True):
     return Deployment(KEY, kind, ARGS if valid else {}, revision, valid, None if valid else "not JSON")
 
 
-def job(job_id=101, job_state="RUNNING", marker=REV, label=LABEL, name=f"sdp-{KEY}", **fields):
-    """A Slurm job; ``marker``: the revision in its comment's deployment marker (None: no marker,
-    a lookalike), or a full comment string."""
+def job(job_id=101, job_state="RUNNING", marker=REV, label=LABEL, name=f"sdp-{KEY}", user=USER, **fields):
+    """A Slurm job of ``user`` (default the pack's); ``marker``: the revision in its comment's
+    deployment marker (None: no marker, a lookalike), or a full comment string."""
     comment = marker if isinstance(marker, str) else (deployment_marker(KEY, marker) if marker is not None else None)
-    return SlurmJob(job_id=job_id, name=name, job_state=job_state, mcs_label=label, comment=comment, **fields)
+    return SlurmJob(job_id=job_id, name=name, job_state=job_state, mcs_label=label, comment=comment, user_name=user,
+                    **fields)
 
 
 def state(job_id=None, status="UNSET", reason=None, description=None):
@@ -110,8 +113,23 @@ def test_readme_action_reference_lists_exactly_the_outcomes_of_each_action():
 
 
 # ----------------------------------------------------------------------- whose job is it
+@pytest.mark.parametrize("the_job, slurm_user, expected", [
+    (job(), USER, True),
+    (job(user=MALLORY), USER, False),                              # label, name and marker copied
+    (job(user=None), USER, False),                                 # a record without user: not proven
+    (job(), None, False),                                          # the pack's user unknown: fail closed
+    (job(), "", False),
+    (job(user=None), None, False),
+    (job(user=USER.upper()), USER, False),                         # exact match only
+])
+def test_own_job(the_job, slurm_user, expected):
+    assert decisions.own_job(the_job, slurm_user) is expected
+
+
 @pytest.mark.parametrize("the_job, the_dep, expected", [
     (job(), dep(), True),
+    (job(user=MALLORY), dep(), False),                             # another user's exact copy
+    (job(user=None), dep(), False),
     (job(marker=None), dep(), False),                              # label and name only: a lookalike
     (job(marker=REV - 1), dep(), False),                           # an earlier deployment with this key
     (job(marker="sdp-deployment:other@40"), dep(), False),
@@ -119,7 +137,8 @@ def test_readme_action_reference_lists_exactly_the_outcomes_of_each_action():
     (job(), Deployment(KEY, None, {}, REV, False, "not JSON"), True),  # unreadable: may be ours, kept
 ])
 def test_belongs(the_job, the_dep, expected):
-    assert decisions.belongs(the_job, the_dep) is expected
+    assert decisions.belongs(the_job, the_dep, USER) is expected
+    assert decisions.belongs(the_job, the_dep, None) is False  # the pack's user unknown: nothing is ours
 
 
 @pytest.mark.parametrize("the_job, the_dep, the_state, expected", [
@@ -129,11 +148,12 @@ def test_belongs(the_job, the_dep, expected):
     (job(job_id=102), dep(), RUNNING_101, False),                  # a duplicate: the state records 101
     (job(), dep(), SUBMIT_FAILED_101, False),                      # created while Slurm said no: cancel it
     (job(marker=REV - 1), dep(), UNSET, False),
+    (job(user=MALLORY), dep(), UNSET, False),                      # never kept (nor cancelled: see cancel)
 ])
 def test_wanted_job(the_job, the_dep, the_state, expected):
-    assert decisions.wanted_job(the_job, the_dep, the_state) is expected
-    assert decisions.unwanted(the_job, the_dep, the_state) is not expected
-    assert decisions.unwanted(the_job, None, None) is True  # no deployment wants any job
+    assert decisions.wanted_job(the_job, the_dep, the_state, USER) is expected
+    assert decisions.unwanted(the_job, the_dep, the_state, USER) is not expected
+    assert decisions.unwanted(the_job, None, None, USER) is True  # no deployment wants any job
 
 
 @pytest.mark.parametrize("the_job, marked, named", [
@@ -169,6 +189,7 @@ def events(found):
     (RUNNING_101, None, job(job_state="COMPLETED"), [], [("job_state_changed", 101, "FINISHED")]),
     (RUNNING_101, None, None, [], [("job_state_changed", 101, "FAILED")]),
     (RUNNING_101, None, job(label="someone_else"), [], [("job_state_changed", 101, "FAILED")]),  # id reused
+    (RUNNING_101, None, job(user=MALLORY, job_state="COMPLETED"), [], []),  # another user's: never touched
     (state(101, "PENDING", "Submitted"), None, job(job_state="PENDING"), [], []),
     # no job recorded
     (UNSET, {"pid": 1, "hostname": "h"}, None, [job()], []),       # a submit is in progress
@@ -176,17 +197,19 @@ def events(found):
     (UNSET, None, None, [job(100, "COMPLETED"), job(102, "PENDING")], [("job_state_changed", 102, "PENDING")]),
     (UNSET, None, None, [job(marker=None)], [("deployment_new", None, None)]),  # a lookalike is not ours
     (UNSET, None, None, [job(marker=REV - 1)], [("deployment_new", None, None)]),  # an earlier incarnation's
+    (UNSET, None, None, [job(user=MALLORY)], [("deployment_new", None, None)]),  # planted before: not adopted
+    (UNSET, None, None, [job(100, user=MALLORY), job(102)], [("job_state_changed", 102, "RUNNING")]),
     (UNSET, None, None, [], [("deployment_new", None, None)]),
 ])
 def test_observe_deployment(the_state, owner, recorded, named, expected):
-    found = decisions.observe_deployment(dep(), the_state, owner, recorded, named, LABEL)
+    found = decisions.observe_deployment(dep(), the_state, owner, recorded, named, LABEL, USER)
     assert events(found) == expected
 
 
 def test_observe_events_carry_what_the_rules_pass_on():
-    new, = decisions.observe_deployment(dep(), UNSET, None, None, [], LABEL)
+    new, = decisions.observe_deployment(dep(), UNSET, None, None, [], LABEL, USER)
     assert new.payload == {"key": KEY, "kind": "slurm", "args": ARGS}
-    gone, = decisions.observe_deployment(dep(), RUNNING_101, None, None, [], LABEL)
+    gone, = decisions.observe_deployment(dep(), RUNNING_101, None, None, [], LABEL, USER)
     assert gone.payload == {"key": KEY, "job_id": 101, "job_state": "UNKNOWN", "previous_status": "RUNNING",
                             "status": "FAILED", "state_reason": "JobVanished",
                             "state_description": "Slurm job 101 is no longer known to slurmctld; its end was not "
@@ -198,7 +221,7 @@ def test_observe_events_carry_what_the_rules_pass_on():
 
 def test_observe_an_unknown_job_state_skips_the_deployment():
     with pytest.raises(ValueError, match="REVOKED"):
-        decisions.observe_deployment(dep(), RUNNING_101, None, job(job_state="REVOKED"), [], LABEL)
+        decisions.observe_deployment(dep(), RUNNING_101, None, job(job_state="REVOKED"), [], LABEL, USER)
 
 
 # ------------------------------------------------------------------------------ submit
@@ -224,11 +247,13 @@ def test_submit_precheck(the_dep, the_state, outcome):
     ([], None),
     ([job(marker=None)], None),
     ([job(marker=REV - 1)], None),
+    ([job(job_state="PENDING", user=MALLORY)], None),              # planted before the submit: not adopted
+    ([job(100, user=MALLORY), job(102, "PENDING")], 102),
     ([job(job_state="PENDING")], 101),
     ([job(100, "COMPLETED"), job(102, "RUNNING")], 102),
 ])
 def test_adoption(named, adopted):
-    decision = decisions.adoption(dep(), named)
+    decision = decisions.adoption(dep(), named, USER)
     if adopted is None:
         assert decision is None
         return
@@ -262,6 +287,10 @@ def test_submit_states_written():
     (job(label="someone_else"), None, None, False, "refused"),
     (job(name="sdp-other"), None, None, False, "refused"),
     (job(marker=None), None, None, True, "refused"),               # a lookalike, even with force
+    (job(user=MALLORY), None, None, False, "refused"),             # another user's: no cancel request, ever
+    (job(user=MALLORY), None, None, True, "refused"),
+    (job(102, user=MALLORY), dep(), RUNNING_101, False, "refused"),  # planted beside our live job
+    (job(user=MALLORY, job_state="COMPLETED"), None, None, False, "refused"),
     (job(job_state="COMPLETED"), None, None, False, "already_finished"),
     (job(), dep(), RUNNING_101, False, "kept"),                    # the deployment still wants it
     (job(), dep(), RUNNING_101, True, "cancelled"),
@@ -271,7 +300,7 @@ def test_submit_states_written():
     (job(102), dep(), RUNNING_101, False, "cancelled"),            # a duplicate
 ])
 def test_cancel_job_decision(the_job, the_dep, the_state, force, outcome):
-    decided = decisions.cancel_job_decision(KEY, the_job, the_dep, the_state, force, LABEL)
+    decided = decisions.cancel_job_decision(KEY, the_job, the_dep, the_state, force, LABEL, USER)
     assert decided is Outcome(outcome) and decided in ACTION_OUTCOMES["cancel.jobs"]
 
 
@@ -314,6 +343,9 @@ def test_update_target(the_dep, the_state, job_id, outcome, wanted):
     (UNSET, 555, job(555, name="someone-elses"), "refused", None),
     (UNSET, 555, job(555, label="someone_else"), "refused", None),
     (UNSET, 101, job(marker=None), "no_job", None),                # a lookalike is never adopted
+    (UNSET, 101, job(user=MALLORY), "refused", None),              # nor another user's exact copy
+    (UNSET, None, job(user=MALLORY), "refused", None),
+    (RUNNING_101, 101, job(user=MALLORY, job_state="COMPLETED"), "refused", None),  # under our id: not written
     (UNSET, 101, job(marker=REV - 1), "no_job", None),
     (UNSET, None, job(), "updated", (101, "RUNNING", None)),       # adopted
     (RUNNING_101, 101, job(state_reason="None"), "unchanged", None),
@@ -322,7 +354,7 @@ def test_update_target(the_dep, the_state, job_id, outcome, wanted):
     (RUNNING_101, 101, job(job_state="COMPLETED", state_reason="None"), "updated", (101, "FINISHED", "None")),
 ])
 def test_update_decision(the_state, wanted, the_job, outcome, written):
-    decision = decisions.update_decision(KEY, dep(), the_state, wanted, the_job, LABEL)
+    decision = decisions.update_decision(KEY, dep(), the_state, wanted, the_job, LABEL, USER)
     assert decision.outcome == outcome
     check_ok("update_state", decision)
     if written is None:
@@ -334,8 +366,24 @@ def test_update_decision(the_state, wanted, the_job, outcome, written):
 
 def test_update_a_failed_job_says_why_in_error_state():
     failed = job(job_state="FAILED", state_reason="NonZeroExitCode", exit_code=3, exit_signal=9)
-    decision = decisions.update_decision(KEY, dep(), RUNNING_101, 101, failed, LABEL)
+    decision = decisions.update_decision(KEY, dep(), RUNNING_101, 101, failed, LABEL, USER)
     assert decision.state.to_dict()["error_state"] == (
         "Slurm job 101 ended FAILED (state_reason NonZeroExitCode, exit code 3, signal 9)")
-    reused = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="x"), LABEL)
+    reused = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="x"), LABEL, USER)
     assert "its id now belongs to a job without our mcs_label" in reused.state.state_description
+
+
+def test_another_users_job_is_refused_with_whose_it_is():
+    decision = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(user=MALLORY), LABEL, USER)
+    assert decision.outcome == "refused" and not decision.ok and decision.state is None
+    assert decision.fields["error"] == (f"Slurm job 101 of deployment {KEY!r} is not the pack's: its user is "
+                                        f"'mallory', the pack submits as {USER!r}; never updated")
+
+
+def test_an_unknown_pack_user_adopts_updates_and_cancels_nothing():
+    """Fail closed: without the pack's Slurm user no job is proven ours."""
+    assert decisions.adoption(dep(), [job()], None) is None
+    assert decisions.update_decision(KEY, dep(), UNSET, None, job(), LABEL, None).outcome == "refused"
+    assert decisions.cancel_job_decision(KEY, job(), None, None, True, LABEL, None) == "refused"
+    assert events(decisions.observe_deployment(dep(), UNSET, None, None, [job()], LABEL, None)) == [
+        ("deployment_new", None, None)]  # a fresh submit is still allowed

@@ -137,9 +137,40 @@ def test_cancel_of_unknown_job_and_of_running_job(version):
     # v0.0.38 answers 500 + error 2017, v0.0.42 reports error 2017 per job; v0.0.40/41
     # answer a bare 200 (recorded), so an unknown id cannot be told apart there - the
     # deployer reads the job before cancelling
-    assert client.cancel_job(999999) is not RECORDED_DIFFERENCES[version]["unknown_cancel_reported"]
+    unknown = "not_found" if RECORDED_DIFFERENCES[version]["unknown_cancel_reported"] else "cancelled"
+    assert client.cancel_job(999999) == unknown
     cancelled = int(recorded(version, "cancel")["request"]["path"].rsplit("/", 1)[1])
-    assert client.cancel_job(cancelled) is True
+    assert client.cancel_job(cancelled) == "cancelled"
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_cancel_of_a_job_already_cancelled_is_success(version):
+    """Issue 15: two runners cancel one job. 24.11.5's v0.0.42 answers HTTP 200 with error 2021
+    "Job/step already completing or completed" per job (recorded); the client reads the job
+    back and says it had already ended instead of raising "Slurm refused to cancel the job".
+    v0.0.40/41 and 22.05 answer a bare 200 (nothing to tell apart there)."""
+    client, replay = client_for(version, "cancel_cancelled", "job_cancel_readback")
+    job_id = int(recorded(version, "cancel_cancelled")["request"]["path"].rsplit("/", 1)[1])
+    answer = client.cancel_job(job_id)
+    if version == "v0.0.42":
+        assert answer == "already_ended"
+        assert [m for m, *_ in replay.sent] == ["DELETE", "GET"]  # the read-back
+    else:
+        assert answer == "cancelled" and [m for m, *_ in replay.sent] == ["DELETE"]
+    read_back = client.get_job(job_id)
+    assert read_back.job_state == "CANCELLED"
+
+
+def test_error_2021_for_a_job_still_running_is_an_error():
+    """Error 2021 alone proves nothing: when the read-back shows the job not ended (here the
+    recorded PENDING job), raise."""
+    running = recorded("v0.0.42", "job_pending_or_running")
+    job_id = running["body"]["jobs"][0]["job_id"]
+    refused = recorded("v0.0.42", "cancel_cancelled")
+    refused = dict(refused, request=dict(refused["request"], path=f"/slurm/v0.0.42/job/{job_id}"))
+    client, _ = replay_client([refused, running])
+    with pytest.raises(SlurmAPIError, match="refused to cancel"):
+        client.cancel_job(job_id)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -390,3 +421,12 @@ def test_job_states_on_v0038_reads_each_job():
     client, replay = client_for("v0.0.38", "job_completed")
     assert client.job_states([job_id]) == {job_id: "COMPLETED"}
     assert [p for _, p, _, _ in replay.sent] == [f"/slurm/v0.0.38/job/{job_id}"]
+
+
+def test_the_clients_slurm_user_is_the_user_name_it_sends():
+    """``SlurmClient.user_name`` (the pack's Slurm user, README "What the pack trusts") is the
+    ``X-SLURM-USER-NAME`` of its requests: the configured name, else the JWT's ``sun``."""
+    for source, expected in ((StaticJWT(TOKEN, "sdpdeployer"), "sdpdeployer"), (StaticJWT(TOKEN), "slurmtest")):
+        client, replay = replay_client([recorded("v0.0.42", "ping")], source=source)
+        client.ping()
+        assert client.user_name == expected == replay.sent[0][2]["X-SLURM-USER-NAME"]

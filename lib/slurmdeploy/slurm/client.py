@@ -39,6 +39,13 @@ LOG = logging.getLogger(__name__)
 AUTH_STATUSES = frozenset({401, 403, 511})
 #: Slurm error number for "Invalid job id specified" (slurm_errno.h ESLURM_INVALID_JOB_ID).
 ESLURM_INVALID_JOB_ID = 2017
+#: Slurm error number for "Job/step already completing or completed" (slurm_errno.h
+#: ESLURM_ALREADY_DONE): 24.11.5's v0.0.42 answers a cancel of a job that is already
+#: CANCELLED or COMPLETING with HTTP 200 and this error per job in ``status``
+#: (tests/fixtures/slurm/v0.0.42/cancel_cancelled.json)
+ESLURM_ALREADY_DONE = 2021
+#: :meth:`SlurmClient.cancel_job` answers
+CANCEL_SENT, CANCEL_NOT_FOUND, CANCEL_ALREADY_ENDED = "cancelled", "not_found", "already_ended"
 #: Slurm error numbers of an HTTP 500 from Slurm 22.05 (v0.0.38) whose token slurmctld
 #: could not verify (checked on 22.05.8 with an invalid signature, a wrong user name and an
 #: expired token): GET /jobs, /job/{id}, /ping answer ``error_number: -1`` ("Unspecified
@@ -195,6 +202,21 @@ class SlurmClient:
 
     def __repr__(self):
         return f"SlurmClient({self.base_url!r}, api_version={self._requested_version!r}, auth={self.token_source.mode})"
+
+    @property
+    def user_name(self):
+        """The Slurm user this client acts as, or None when unknown.
+
+        It is the ``X-SLURM-USER-NAME`` every request carries (:mod:`slurmdeploy.auth`: the
+        ``client_id`` setting, else the JWT's ``sun``/``username`` claim; with MSAL the
+        token's ``sun``/``username`` claim, else ``client_id``, known for sure once a token
+        was fetched). slurmctld accepts a request only when that name is the user the token
+        authenticates (``auth_jwt.c``: another name is allowed only for SlurmUser/root
+        tokens), and records it as the ``user_name``/``user_id`` of every job submitted with
+        it. So a job whose ``user_name`` differs was not submitted by this client
+        (README.md, "What the pack trusts").
+        """
+        return getattr(self.token_source, "user_name", None) or None
 
     # ------------------------------------------------------------------ version
     @property
@@ -539,31 +561,47 @@ class SlurmClient:
     def cancel_job(self, job_id, signal=None):
         """Cancel (or signal) a job: ``DELETE /slurm/<v>/job/{job_id}``.
 
-        The caller must check the job's mcs_label first (see ``deployer.cancel``).
+        The caller must check the job's mcs_label and user first (see ``deployer.cancel``):
+        on Slurm 24.11.5 a REST cancel that slurmctld refuses (another user's job) stalls
+        slurmctld's job requests for every user (README.md, "What the pack trusts").
 
         Args:
             job_id: Slurm job id.
             signal: optional signal name such as ``"SIGTERM"`` (default: Slurm's SIGKILL).
 
         Returns:
-            True when Slurm accepted the request, False when it does not know the job
-            (404, or error 2017 - per job in ``status`` on v0.0.42). v0.0.40/41 on 24.11
-            answer a bare 200 for an unknown id (recorded), so there True does not prove
-            the job existed: read it first.
+            :data:`CANCEL_SENT` (``"cancelled"``) when Slurm accepted the request;
+            :data:`CANCEL_NOT_FOUND` when it does not know the job (404, or error 2017 - per
+            job in ``status`` on v0.0.42); :data:`CANCEL_ALREADY_ENDED` when Slurm answered
+            error 2021 "Job/step already completing or completed" (v0.0.42 on 24.11.5, HTTP
+            200: a second runner cancelling the same job) and a read-back of the job shows
+            it ended or completing. v0.0.40/41 on 24.11 answer a bare 200 for an unknown id
+            and for a job already cancelled (recorded), so there ``"cancelled"`` does not
+            prove the job existed: read it first.
 
         Raises:
-            SlurmAPIError: any other failure.
+            SlurmAPIError: any other failure (also error 2021 when the read-back shows the
+                job still running).
         """
         api = self.api
         params = {"signal": signal} if signal else None
         status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
         numbers = slurm_error_numbers(data.get("errors")) + api.cancel_error_numbers(data)
         if ESLURM_INVALID_JOB_ID in numbers:
-            return False
+            return CANCEL_NOT_FOUND
+        if ESLURM_ALREADY_DONE in numbers and set(numbers) <= {ESLURM_ALREADY_DONE}:
+            job = self.get_job(job_id)  # Slurm's answer alone does not say the job ended: read it back
+            if job is None:
+                return CANCEL_NOT_FOUND
+            if job.finished or job.job_state == "COMPLETING" or "COMPLETING" in job.state_flags:
+                LOG.info("Slurm job %s was already %s when cancelled (error %s: %s)", job_id,
+                         "/".join((job.job_state,) + tuple(job.state_flags)), ESLURM_ALREADY_DONE,
+                         "Job/step already completing or completed")
+                return CANCEL_ALREADY_ENDED
         if status in (404, 500) or numbers:
             raise SlurmAPIError("Slurm refused to cancel the job", status=status, method="DELETE",
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
-        return True
+        return CANCEL_SENT
 
 
 

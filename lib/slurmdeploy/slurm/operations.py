@@ -34,7 +34,7 @@ v0.0.40-42 in the testbed):
 from urllib.parse import quote
 
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
-from slurmdeploy.slurm.client import ESLURM_INVALID_JOB_ID, SlurmClient
+from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, ESLURM_INVALID_JOB_ID, SlurmClient
 from slurmdeploy.slurm.reservations import check_name, reservation_fields
 from slurmdeploy.slurm.versions import no_val_number
 
@@ -301,8 +301,9 @@ class SlurmOperations:
                     "cancel hangs slurmctld 24.11.5's job requests, so it is not tried)"))
             else:
                 try:
-                    found = self.client.cancel_job(job.job_id, signal=signal)
-                    item["outcome"] = ("signalled" if signal else "cancelled") if found else "not_found"
+                    answer = self.client.cancel_job(job.job_id, signal=signal)
+                    item["outcome"] = {CANCEL_NOT_FOUND: "not_found", CANCEL_ALREADY_ENDED: "already_finished"}.get(
+                        answer, "signalled" if signal else "cancelled")
                 except SlurmAPIError as exc:
                     item.update(outcome="refused", error=str(exc))
             out.append(item)
