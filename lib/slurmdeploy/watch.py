@@ -10,10 +10,14 @@ its connection) and calls back from a worker thread (a green thread under StackS
 eventlet monkey-patching, where etcd3gw's HTTP watch works and gRPC watches hang). Its
 stream neither ends nor raises when etcd dies, so the watch is never trusted alone:
 
-- every ``check_interval`` seconds :meth:`check` asks etcd (one small range request,
-  ``count_only``) how many keys under the prefix changed after the last revision applied
-  and which raft term it is in: a new term (etcd restarted or a new leader) or changes
-  that the watch has not delivered by the next check mean the stream is dead;
+- every ``check_interval`` seconds :meth:`check` asks etcd (one small range request:
+  ``keys_only``, ``limit: 1``, ``min_mod_revision``) whether any key under the prefix
+  changed after the last revision applied, and which raft term it is in: a new term (etcd
+  restarted or a new leader) or a change that the watch has not delivered by the next
+  check means the stream is dead. Not ``count_only``: etcd ignores the revision filters
+  when it only counts (etcd-io/etcd#18267; docs/design.md, "Watch liveness"), so a count
+  would report every key as changed and an idle sensor would re-read everything at every
+  other check;
 - any failed read marks it dead too;
 - :meth:`resync` (the sensor's poll timer, and after a dead stream) reads everything again
   and re-watches from the new revision: nothing is lost, nothing applied twice.
@@ -38,6 +42,28 @@ LOG = logging.getLogger(__name__)
 def _prefix_end(prefix):
     raw = prefix.encode("utf-8")
     return (raw[:-1] + bytes([raw[-1] + 1])).decode("utf-8")
+
+
+def changed_since_request(prefix, revision):
+    """The etcd range request (gateway JSON) that answers "did any key under ``prefix``
+    change after store revision ``revision``?": at most one key (``keys_only``, ``limit: 1``)
+    with ``mod_revision > revision``; an empty ``kvs`` means no.
+
+    ``count_only`` with ``min_mod_revision`` cannot answer it: etcd ignores the
+    mod/create revision filters when it only counts and returns the size of the whole
+    range (etcd 3.4.23 here; etcd-io/etcd#18267, documented upstream rather than fixed;
+    pinned by ``tests/integration/test_watch_liveness.py``). The answer's ``count`` is
+    likewise the unfiltered size: read ``kvs``.
+
+    Args:
+        prefix: the key prefix (str).
+        revision: int.
+
+    Returns:
+        The JSON body for ``POST /v3/kv/range``.
+    """
+    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), "keys_only": True, "limit": 1,
+            "min_mod_revision": int(revision) + 1}
 
 
 class DeploymentWatch:
@@ -174,8 +200,7 @@ class DeploymentWatch:
         if self._watcher is None:
             return False
         prefix = self.configdb.deploy_prefix
-        payload = {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), "count_only": True,
-                   "min_mod_revision": self._applied + 1}
+        payload = changed_since_request(prefix, self._applied)
         try:
             answer = self.configdb._call("check the watch", self.configdb.client.post,
                                          self.configdb.client.get_url("/kv/range"), json=payload)
@@ -184,14 +209,16 @@ class DeploymentWatch:
             self._stop_stream()
             return False
         term = answer.get("header", {}).get("raft_term")
-        undelivered = int(answer.get("count", 0) or 0)
+        # the keys etcd returned, not its "count": that is the range's size before the
+        # revision filter (etcd's apply.go filters the fetched keys, then truncates to limit)
+        undelivered = len(answer.get("kvs") or [])
         with self._lock:
             queued = bool(self._events)
         dead = None
         if self._term is not None and term != self._term:
             dead = f"etcd's raft term changed ({self._term} -> {term}: restarted or re-elected)"
         elif undelivered and not queued and self._stale == self._applied:
-            dead = f"{undelivered} change(s) under {prefix} after revision {self._applied} were never delivered"
+            dead = f"a change under {prefix} after revision {self._applied} was never delivered"
         self._term = term
         self._stale = self._applied if undelivered and not queued else None
         if dead:
