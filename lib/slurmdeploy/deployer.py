@@ -289,6 +289,10 @@ class Deployer:
         recorded = None
         if state.job_id is not None:
             recorded = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
+            if decisions.label_changed(recorded, dep, self.mcs_label):
+                self._log_once(logging.ERROR, ("label", dep.key, recorded.job_id, recorded.mcs_label), "%s",
+                               decisions.label_changed_message(dep.key, recorded.job_id, recorded.mcs_label,
+                                                               self.mcs_label))
         elif owner is not None:
             LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
                       owner.get("hostname"))
@@ -508,7 +512,10 @@ class Deployer:
 
         Returns:
             ``(ok, result)``; outcome ``updated``, ``unchanged``, ``terminal``,
-            ``deployment_gone``, ``no_job``, ``other_job``, ``conflict`` or ``refused`` (not our job).
+            ``deployment_gone``, ``no_job``, ``other_job``, ``conflict``, ``refused`` (not our job) or
+            ``label_changed`` (the recorded job carries this deployment's marker but another
+            mcs_label: ``release_name`` or ``namespace`` changed; logged at ERROR with both
+            labels and the fix, nothing written).
         """
         for _ in range(attempts):
             dep = self.configdb.get_deployment(key)
@@ -522,6 +529,8 @@ class Deployer:
             else:
                 job = self.slurm.get_job(wanted)
             decision = decisions.update_decision(key, dep, state, wanted, job, self.mcs_label)
+            if decision.outcome is Outcome.LABEL_CHANGED:
+                LOG.error("%s", decision.fields["error"])
             if decision.state is None:
                 return decided(key, decision)
             new = decision.state

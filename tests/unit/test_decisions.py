@@ -168,7 +168,11 @@ def events(found):
     (RUNNING_101, None, job(), [], []),
     (RUNNING_101, None, job(job_state="COMPLETED"), [], [("job_state_changed", 101, "FINISHED")]),
     (RUNNING_101, None, None, [], [("job_state_changed", 101, "FAILED")]),
-    (RUNNING_101, None, job(label="someone_else"), [], [("job_state_changed", 101, "FAILED")]),  # id reused
+    (RUNNING_101, None, job(label="someone_else", marker=None), [], [("job_state_changed", 101, "FAILED")]),  # reused
+    (RUNNING_101, None, job(label="someone_else", marker=REV - 1), [], [("job_state_changed", 101, "FAILED")]),
+    # our job with this incarnation's marker under another label: release_name/namespace changed
+    (RUNNING_101, None, job(label="sdp_slurm_deployer_old_ns"), [], []),
+    (RUNNING_101, None, job(label="sdp_slurm_deployer_old_ns", job_state="COMPLETED"), [], []),
     (state(101, "PENDING", "Submitted"), None, job(job_state="PENDING"), [], []),
     # no job recorded
     (UNSET, {"pid": 1, "hostname": "h"}, None, [job()], []),       # a submit is in progress
@@ -310,7 +314,9 @@ def test_update_target(the_dep, the_state, job_id, outcome, wanted):
     (UNSET, None, None, "no_job", None),
     (UNSET, 103, None, "no_job", None),
     (RUNNING_101, 101, None, "updated", (101, "FAILED", "JobVanished")),
-    (RUNNING_101, 101, job(label="someone_else"), "updated", (101, "FAILED", "JobVanished")),  # id reused
+    (RUNNING_101, 101, job(label="someone_else", marker=None), "updated", (101, "FAILED", "JobVanished")),  # reused
+    (RUNNING_101, 101, job(label="sdp_slurm_deployer_old_ns"), "label_changed", None),  # our config changed
+    (RUNNING_101, 101, job(label="sdp_slurm_deployer_old_ns", job_state="FAILED"), "label_changed", None),
     (UNSET, 555, job(555, name="someone-elses"), "refused", None),
     (UNSET, 555, job(555, label="someone_else"), "refused", None),
     (UNSET, 101, job(marker=None), "no_job", None),                # a lookalike is never adopted
@@ -337,5 +343,14 @@ def test_update_a_failed_job_says_why_in_error_state():
     decision = decisions.update_decision(KEY, dep(), RUNNING_101, 101, failed, LABEL)
     assert decision.state.to_dict()["error_state"] == (
         "Slurm job 101 ended FAILED (state_reason NonZeroExitCode, exit code 3, signal 9)")
-    reused = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="x"), LABEL)
+    reused = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="x", marker=None), LABEL)
     assert "its id now belongs to a job without our mcs_label" in reused.state.state_description
+
+
+def test_a_changed_label_names_both_labels_and_the_fix():
+    moved = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="sdp_slurm_deployer_old_ns"), LABEL)
+    assert (moved.ok, moved.state) == (False, None)
+    assert moved.fields["mcs_label"] == "sdp_slurm_deployer_old_ns" and moved.fields["expected_mcs_label"] == LABEL
+    error = moved.fields["error"]
+    assert all(text in error for text in (repr(KEY), "job 101", "'sdp_slurm_deployer_old_ns'", repr(LABEL),
+                                          "release_name", "namespace", "left alone", "scancel 101"))
