@@ -176,6 +176,9 @@ class Deployer:
 
         - logs every entry it cannot use (bad key, non-JSON value, no ``kind``, unknown
           kind) once per key and mod_revision, with the reason;
+        - logs once per key and mod_revision, at WARNING, a ``slurm`` deployment updated in
+          place (ignored, as the original deployer ignores it) and one whose value's
+          ``key`` is not its etcd key (the etcd key is used);
         - logs once, at WARNING, every job that carries our mcs_label and a deployment's
           job name but not that deployment's marker (a lookalike: never adopted, updated
           or cancelled);
@@ -259,6 +262,19 @@ class Deployer:
                 self._log_once(logging.INFO, ("kind", key, dep.mod_revision),
                                "deployment %r ignored: kind %r is not 'slurm' (this deployer runs only 'slurm'; "
                                "helm deployments are the Helm deployer's)", key, dep.kind)
+            if dep.kind != "slurm":
+                continue
+            if dep.updated_in_place:
+                self._log_once(logging.WARNING, ("updated", key, dep.mod_revision),
+                               "deployment %r was updated in place (create_revision %s, mod_revision %s): the "
+                               "update is ignored, as the original SKA deployer ignores it; its job keeps what it "
+                               "was submitted with. Fix: delete the deployment and create it again to run the new "
+                               "args", key, dep.revision, dep.mod_revision)
+            if dep.stored_key is not None and dep.stored_key != key:
+                self._log_once(logging.WARNING, ("stored_key", key, dep.mod_revision),
+                               "deployment %r: its value says key %s; the deployer goes by the etcd key %r (job "
+                               "name sdp-%s, its state at %s/state). Fix: write the etcd key's last part as the "
+                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.deployment_path(key))
 
     def _drop_orphans(self, snap, keys=None):
         """Delete the state/owner of deployments whose key is gone (see :meth:`observe`);
@@ -540,6 +556,12 @@ class Deployer:
                 return decided(key, decision)
         return True, result(Outcome.CONFLICT, key, job_id=job_id,
                             error=f"the state of deployment {key!r} kept changing; the next poll retries")
+
+
+def _shown(text, limit=60):
+    """``text`` for a log line: repr, cut to ``limit`` characters (a value may be anything)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(text)} characters)"
 
 
 class OnceLog:
