@@ -248,13 +248,19 @@ class SensorLoop:
       tracked jobs' states are asked from Slurm (Slurm job changes are seen at this pace).
     - Every :data:`CHECK_INTERVAL` seconds in between: :meth:`DeploymentWatch.check`; a dead
       stream triggers the poll at once.
+    - When an event the last observation still had is due again (:meth:`Observer.next_retry`:
+      its action failed or is slow; the observer's backoff starts at 2 s): an observation of
+      every deployment with the snapshot and the jobs already known (no etcd request, a Slurm
+      request only for a job not seen yet), so a failed action is retried within seconds, not
+      at the next poll.
 
     Args:
         deployer: a :class:`slurmdeploy.deployer.Deployer` (its ``watch`` and ``job_view``
             are set to this loop's).
         poll_interval: seconds.
         resync_interval: seconds between two full listings of Slurm's jobs.
-        quiet_period: seconds an event is not dispatched again (see :class:`Observer`).
+        quiet_period: the longest wait before an event still observed is dispatched again
+            (see :class:`Observer`).
         check_interval: seconds between liveness checks of the watch.
         clock: time source in seconds.
     """
@@ -275,7 +281,7 @@ class SensorLoop:
         self._next_poll = None
         self._busy = 0.0  # seconds the last observation took
         self._last_end = 0.0
-        self.polls = self.wakeups = 0
+        self.polls = self.wakeups = self.retries = 0
 
     def poll_now(self):
         """Make the next :meth:`step` poll at once."""
@@ -296,18 +302,25 @@ class SensorLoop:
         """
         give_up = None if timeout is None else self.clock() + timeout
         poll = self._next_poll is None or self.clock() >= self._next_poll
+        retry = False  # an event still observed is due again: observe everything, without a poll
         while not poll:
+            due = self.observer.next_retry()
             wait = min(self._next_poll - self.clock(), self.check_interval)
+            if due is not None:
+                wait = min(wait, due - self.clock())
             if give_up is not None:
                 wait = min(wait, give_up - self.clock())
             if self.watch.wake.wait(max(wait, 0)):
                 break
             if self.stopped.is_set() or (give_up is not None and self.clock() >= give_up):
                 return []
+            if due is not None and self.clock() >= due:
+                retry = True
+                break
             poll = self.clock() >= self._next_poll or not self.watch.check()
         if self.stopped.is_set():
             return []
-        if not poll and self._busy:
+        if not poll and not retry and self._busy:
             # a burst: events keep coming; spend at most about half the time observing (the
             # sensor shares the process with the actions in packrunner) by letting the
             # events of one observation's duration gather first. A lone event waits ~0.
@@ -318,12 +331,14 @@ class SensorLoop:
             self.polls += 1
             self.watch.resync()
             self._next_poll = self.clock() + self.poll_interval
+        elif retry:
+            self.retries += 1
         else:
             self.wakeups += 1
         started = self.clock()
         try:
-            # a watch wake observes only the deployments its events touched; the poll all
-            events = self.observer.poll(incremental=not poll)
+            # a watch wake observes only the deployments its events touched; a poll or a retry all
+            events = self.observer.poll(incremental=not poll and not retry)
         except Exception:
             if not poll:
                 self.poll_now()  # the changes of a failed wake are not lost: the next step polls

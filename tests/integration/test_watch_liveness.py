@@ -8,12 +8,15 @@ every other check, logged a WARNING and re-read everything (etcd and Slurm) abou
 
 import base64
 import logging
-import threading
+import os
+import signal
+import time
 
 import pytest
 
-from integration.conftest import wait_for
+from integration.conftest import make_pack_config, wait_for
 from slurmdeploy.deployer import Deployer
+from slurmdeploy.errors import ConfigDBError
 from slurmdeploy.watch import SensorLoop, changed_since_request
 
 POLL = 600  # seconds: far beyond the idle window, so any Slurm request in it is not a poll
@@ -106,5 +109,57 @@ def test_an_idle_sensor_makes_no_configdb_reread_and_no_slurm_request_between_po
         assert check() is False  # still undelivered at the next check: dead
         assert "was never delivered" in caplog.text
         deployer.slurm.cancel_job(job_id)
+    finally:
+        loop.stop()
+
+
+@pytest.fixture
+def own_etcd(testbed_dir, configdb_prefix):
+    """An etcd of this test's own (it is frozen with SIGSTOP), on free ports."""
+    import testbed
+
+    state_dir = os.path.join(testbed_dir, f"etcd-retry{configdb_prefix.replace('/', '-')}")
+    ports = testbed.free_ports(2)
+    info = testbed.start_etcd(state_dir, port=ports[0], peer_port=ports[1])
+    yield info
+    os.kill(info["pid"], signal.SIGCONT)  # never leave it frozen
+    testbed.stop_etcd(state_dir)
+
+
+def test_a_submit_that_failed_while_etcd_was_frozen_is_retried_within_seconds(own_etcd, slurm_cluster,
+                                                                               configdb_prefix, tmp_path):
+    """issue 15, item 5: the retry waited for the quiet period (here 120 s, as with the default
+    loop_interval of 60 s) and the next observation; now it comes about 2 s after the first
+    dispatch, or as soon as etcd answers again."""
+    config = make_pack_config(own_etcd, configdb_prefix, tmp_path, slurm_url=slurm_cluster["url"],
+                              client_id=slurm_cluster["user"], slurm_jwt=str(slurm_cluster["jwt"]))
+    deployer = Deployer.from_config(config, environ={"PATH": "/usr/bin:/bin"})
+    deployer.configdb.client.timeout = 3  # the submit's etcd requests give up while etcd is frozen
+    loop = SensorLoop(deployer, poll_interval=POLL, resync_interval=POLL, quiet_period=120, check_interval=CHECK)
+    db = deployer.configdb
+    try:
+        assert loop.step(timeout=5) == []  # start-up poll
+        db.create_deployment("frz-1", "slurm", {"script": "#!/bin/bash\ntrue\n"})
+        first = loop.step(timeout=10)
+        assert [(e.trigger, e.payload["key"]) for e in first] == [("deployment_new", "frz-1")]
+        os.kill(own_etcd["pid"], signal.SIGSTOP)
+        try:
+            with pytest.raises(ConfigDBError):
+                deployer.submit("frz-1")  # the rule's action, while etcd is frozen
+        finally:
+            os.kill(own_etcd["pid"], signal.SIGCONT)
+        thawed = time.monotonic()
+        again = []
+        while not again and time.monotonic() - thawed < 30:
+            try:
+                again = loop.step(timeout=1)
+            except ConfigDBError:
+                loop.poll_now()
+        retried_after = time.monotonic() - thawed
+        assert [(e.trigger, e.payload["key"]) for e in again] == [("deployment_new", "frz-1")]
+        assert retried_after < 10, retried_after
+        assert loop.polls == 1 or loop.retries >= 1  # not the poll timer (POLL s away)
+        ok, res = deployer.submit("frz-1")
+        assert ok and res["outcome"] == "submitted"
     finally:
         loop.stop()
