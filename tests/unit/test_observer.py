@@ -75,8 +75,10 @@ def test_when_an_event_is_dispatched_again(rows, dispatched):
     assert run(rows)[0] == dispatched
 
 
-def test_a_zero_quiet_period_dispatches_at_every_observation():
-    assert run([(0, [NEW]), (0, [NEW]), (0.1, [NEW])], quiet=0)[0] == [N, N, N]
+def test_a_zero_quiet_period_dispatches_at_every_observation_and_sets_no_retry_timer():
+    dispatched, observer = run([(0, [NEW]), (0, [NEW]), (0.1, [NEW])], quiet=0)
+    assert dispatched == [N, N, N]
+    assert observer.next_retry() is None  # else the sensor loop would observe without pause
 
 
 def test_next_retry_tells_the_sensor_loop_when_to_observe_again():
