@@ -210,7 +210,8 @@ class DeploymentWatch:
             return False
         term = answer.get("header", {}).get("raft_term")
         # the keys etcd returned, not its "count": that is the range's size before the
-        # revision filter (etcd's apply.go filters the fetched keys, then truncates to limit)
+        # revision filter. etcd filters by revision before it applies the limit (an unchanged
+        # first key does not hide a changed later one): tests/integration/test_watch_liveness.py
         undelivered = len(answer.get("kvs") or [])
         with self._lock:
             queued = bool(self._events)
