@@ -26,7 +26,9 @@ random times drawn from ``--seed``:
   300 characters, and ``slurm`` deployments with invalid args or more CPUs than the node has.
 
 Then it stops the faults, lets one healthy runner settle everything (bounded by
-``--settle-timeout``), stops the runners, the daemons and the proxies it started (and
+``--settle-timeout``), restarts that runner with a 600 s poll interval and watches it idle
+for ``--idle-check`` seconds (its etcd watch must not be declared dead, and it must send no
+request to slurmrestd, counted at the proxy: issue 15), stops the runners, the daemons and the proxies it started (and
 nothing else), and prints::
 
     deployments: 212
@@ -38,6 +40,8 @@ nothing else), and prints::
     untracked jobs: 0
     foreign jobs touched: 0
     secrets found: 0
+    idle watch restarts: 0
+    idle Slurm requests: 0
 
 "foreign jobs touched" counts planted jobs (ours as lookalikes, and mallory's copies) that are
 no longer PENDING, plus mallory's jobs a runner log shows a cancel of (a ``DELETE`` of her job
@@ -84,7 +88,9 @@ FLAVOURS = {"22.05": "bookworm", "24.11": "trixie", "26.05": "forky"}
 MALLORY = "mallory"
 #: metrics that must be 0
 ZERO_METRICS = ("duplicates", "lost", "wrong final states", "orphan states", "untracked jobs",
-                "foreign jobs touched", "secrets found")
+                "foreign jobs touched", "secrets found", "idle watch restarts", "idle Slurm requests")
+#: HTTP request lines a client sends (FaultProxy counts them)
+HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ")
 #: raw bad inputs: path below /deploy/ -> value (logged and ignored, no state)
 BAD_RAW = {
     "bad-json": b"{not json",
@@ -122,6 +128,7 @@ class FaultProxy:
         self.listener.settimeout(0.2)
         self.port = self.listener.getsockname()[1]
         self.mode = "up"
+        self.requests = 0  # HTTP requests forwarded (request lines seen from clients)
         self._lock = threading.Lock()
         self._open = set()
         self._closed = False
@@ -162,15 +169,18 @@ class FaultProxy:
             with self._lock:
                 self._open.update((conn, upstream))
             for src, dst in ((conn, upstream), (upstream, conn)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+                threading.Thread(target=self._pump, args=(src, dst, src is conn), daemon=True).start()
 
-    def _pump(self, src, dst):
+    def _pump(self, src, dst, from_client=False):
         try:
             src.settimeout(None)
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if from_client and data.startswith(HTTP_METHODS):
+                    with self._lock:
+                        self.requests += 1
                 dst.sendall(data)
         except OSError:
             pass
@@ -249,7 +259,7 @@ class JobWatcher(threading.Thread):
             self.refresh()
 
 
-def write_config(path, cluster, etcd_port, slurm_port, token, namespace, workdir):
+def write_config(path, cluster, etcd_port, slurm_port, token, namespace, workdir, **overrides):
     config = {
         "slurm_url": f"http://127.0.0.1:{slurm_port}",
         "client_id": cluster["user"],
@@ -263,6 +273,7 @@ def write_config(path, cluster, etcd_port, slurm_port, token, namespace, workdir
         "read_timeout": 4,
         "liveness_file": str(workdir / "alive"),
         "job_working_directory": "/tmp",
+        **overrides,
     }
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -538,10 +549,40 @@ class Chaos:
                 settled = True
                 break
             time.sleep(2)
+        self.idle = self.idle_check() if settled and self.args.idle_check else {}
         self.runner_a.stop()
         self.watcher.stopped.set()
         self.watcher.refresh()
         return settled
+
+    def idle_check(self):
+        """Issue 15, item 4: restart the runner with a poll interval far beyond the idle window
+        (and the node-state sensor off) and watch it idle for ``--idle-check`` seconds: its
+        etcd watch must not be declared dead and it must send no request to slurmrestd.
+
+        Returns:
+            ``{"idle watch restarts": n, "idle Slurm requests": n}``.
+        """
+        idle_config = self.workdir / "config-idle.yaml"
+        write_config(idle_config, self.cluster, self.etcd_proxy.port, self.slurm_proxy.port, self.good_token,
+                     self.namespace, self.workdir, loop_interval=600, node_poll_interval=0)
+        self.runner_a.stop()
+        alive = self.workdir / "alive"
+        before = alive.stat().st_mtime if alive.exists() else 0
+        self.runner_a.start(idle_config)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not alive.exists() or alive.stat().st_mtime == before):
+            time.sleep(0.5)  # the start-up poll touches the liveness file
+        time.sleep(3)  # its last actions (none expected) and their writes
+        log_from = self.runner_a.log_path.stat().st_size
+        requests = self.slurm_proxy.requests
+        say(f"runner idle for {self.args.idle_check:.0f} s (loop_interval 600)")
+        time.sleep(self.args.idle_check)
+        requests = self.slurm_proxy.requests - requests
+        with open(self.runner_a.log_path, "rb") as log:
+            log.seek(log_from)
+            dead = log.read().count(b" is dead (")
+        return {"idle watch restarts": dead, "idle Slurm requests": requests}
 
     def settled(self):
         """Every live deployment has a terminal state, no orphan is left, no job of ours runs."""
@@ -600,7 +641,8 @@ class Chaos:
         live = set(deployments.items())
         m = {"deployments": len(self.expected), "jobs": len(ours), "duplicates": 0, "lost": 0,
              "wrong final states": 0, "orphan states": len(self.orphans()), "untracked jobs": 0,
-             "foreign jobs touched": 0, "secrets found": 0}
+             "foreign jobs touched": 0, "secrets found": 0, "idle watch restarts": 0, "idle Slurm requests": 0}
+        m.update(getattr(self, "idle", {}))
         problems = []
         for ident, found in by_incarnation.items():
             if len(found) > 1:
@@ -684,6 +726,9 @@ def parse_args(argv=None):
     parser.add_argument("--fault-rate", type=float, default=1.0,
                         help="multiplies every fault's probability per 0.5 s tick (default 1.0; the "
                              "integration test's short run uses 6)")
+    parser.add_argument("--idle-check", type=float, default=20,
+                        help="seconds a settled runner is watched idle (no watch restart, no Slurm request; "
+                             "default 20, 0 = skip)")
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) after a clean run")
     return parser.parse_args(argv)
 

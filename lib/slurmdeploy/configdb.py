@@ -78,7 +78,10 @@ class Deployment:
         valid: False when the stored value is not a JSON object with a dict ``args`` or
             has no ``kind``; ``problem`` then says why.
         mod_revision: etcd ``mod_revision`` of the key (0 when unknown): tells one stored
-            value from the next, e.g. to log a bad value once.
+            value from the next, e.g. to log a bad value once. Differs from ``revision``
+            when the value was updated in place (:attr:`updated_in_place`).
+        stored_key: the ``key`` (0.x ``id``) inside the stored JSON value, or None when it
+            has none; ska-sdp-config writes the etcd key's last part there.
     """
 
     key: str
@@ -88,6 +91,14 @@ class Deployment:
     valid: bool = True
     problem: Optional[str] = None
     mod_revision: int = 0
+    stored_key: Optional[str] = None
+
+    @property
+    def updated_in_place(self):
+        """True when ``/deploy/<key>`` was written again after it was created (same
+        create_revision, a later mod_revision): e.g. new args put over the old ones. The
+        deployer ignores such updates, as the original SKA deployer does (issue 15, item 7)."""
+        return bool(self.mod_revision) and self.mod_revision != self.revision
 
 
 @dataclass
@@ -610,7 +621,9 @@ def _parse_deployment(key, raw, create_rev, mod_rev=0):
     if not isinstance(args, dict):
         return Deployment(key, kind, {}, create_rev, False, f"'args' must be an object, got {type(args).__name__}",
                           mod_rev)
-    return Deployment(key, kind, args, create_rev, mod_revision=mod_rev)
+    stored_key = value.get("key", value.get("id"))
+    return Deployment(key, kind, args, create_rev, mod_revision=mod_rev,
+                      stored_key=None if stored_key is None else str(stored_key))
 
 
 def _decode_state(key, kv, deployment_revision=None):

@@ -62,6 +62,7 @@ class Outcome(str, Enum):
     NO_JOB = "no_job"
     OTHER_JOB = "other_job"
     CONFLICT = "conflict"
+    LABEL_CHANGED = "label_changed"
 
     def __str__(self):
         return self.value
@@ -77,14 +78,14 @@ ACTION_OUTCOMES = {
     "cancel": (_O.CANCELLED, _O.NOTHING_TO_CANCEL, _O.NOT_FOUND, _O.REFUSED),
     "cancel.jobs": (_O.CANCELLED, _O.KEPT, _O.ALREADY_FINISHED, _O.NOT_FOUND, _O.REFUSED),
     "update_state": (_O.UPDATED, _O.UNCHANGED, _O.TERMINAL, _O.DEPLOYMENT_GONE, _O.NO_JOB, _O.OTHER_JOB, _O.CONFLICT,
-                     _O.REFUSED),
+                     _O.REFUSED, _O.LABEL_CHANGED),
 }
 #: action -> its outcomes that fail the execution (``ok`` False)
 FAILED_OUTCOMES = {
     "submit": (_O.REJECTED, _O.NOT_FOUND, _O.NOT_OURS),
     "cancel": (_O.REFUSED,),
     "cancel.jobs": (_O.REFUSED,),
-    "update_state": (_O.REFUSED,),
+    "update_state": (_O.REFUSED, _O.LABEL_CHANGED),
 }
 
 
@@ -173,6 +174,17 @@ def has_marker(job, key):
     return marker is not None and marker[0] == key
 
 
+def label_changed(job, dep, mcs_label, slurm_user):
+    """True when ``job`` (the job a state of ``dep`` records, as Slurm reports it) is the
+    pack user's and carries this incarnation's marker (:func:`belongs`) but another
+    mcs_label than ``mcs_label``:
+    the deployer's ``release_name`` or ``namespace`` changed since it submitted the job
+    (the label is ``sdp_slurm_deployer_{release_name}_{namespace}``). Neither "gone" nor a
+    lookalike: the deployment and its job are left alone (no state written, nothing
+    cancelled) until the configuration is set back (issue 15, item 3)."""
+    return job is not None and job.mcs_label != mcs_label and belongs(job, dep, slurm_user)
+
+
 def names_deployment(job, key, mcs_label):
     """True when ``job`` has our ``mcs_label`` and the job name ``sdp-<key>``."""
     return job.mcs_label == mcs_label and job.name == job_name(key)
@@ -201,6 +213,17 @@ def job_state(key, job):
             detail += f", signal {job.exit_signal}"
         error = f"Slurm job {job.job_id} ended {job.job_state} (state_reason {job.state_reason}, {detail})"
     return DeploymentState(key, job.job_id, status, job.state_reason, job.state_description, error)
+
+
+def label_changed_message(key, job_id, job_label, mcs_label):
+    """What an operator reads when the job deployment ``key`` records carries another
+    mcs_label than the deployer's (:func:`label_changed`): both labels and what to do."""
+    return (f"deployment {key!r}: its Slurm job {job_id} carries mcs_label {job_label!r} but this deployer's "
+            f"mcs_label is {mcs_label!r} (sdp_slurm_deployer_{{release_name}}_{{namespace}}: release_name or "
+            f"namespace changed since the job was submitted). The deployment and its job are left alone: no state "
+            f"is written, nothing is cancelled. Fix: set release_name and namespace back so that the mcs_label is "
+            f"{job_label!r} and restart the sensor; or, to move the deployment, cancel job {job_id} by hand "
+            f"(scancel {job_id}) and create the deployment again")
 
 
 def vanished_state(key, job_id, description=None):
@@ -248,11 +271,13 @@ def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label, s
 
     Returns:
         A list of :class:`Event`: ``job_state_changed`` when the recorded job's status
-        changed or it is gone (its id now carrying another label counts as gone); none
-        when the recorded id is now another user's job with our label (never touched:
-        the deployer logs it; ``update_state`` would refuse it); none while a submit owns
-        the deployment; ``job_state_changed`` for a job of this incarnation (and of the
-        pack's user) not recorded yet (adoption); else ``deployment_new``.
+        changed or it is gone (its id now carrying another label counts as gone, unless
+        the job still carries this deployment's marker: then our label changed,
+        :func:`label_changed`, and there is no event); none when the recorded id is now
+        another user's job with our label (never touched: the deployer logs it;
+        ``update_state`` would refuse it); none while a submit owns the deployment;
+        ``job_state_changed`` for a job of this incarnation (and of the pack's user) not
+        recorded yet (adoption); else ``deployment_new``.
 
     Raises:
         ValueError: a job state this library does not know (the deployment is skipped).
@@ -260,6 +285,8 @@ def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label, s
     key = dep.key
     if state.job_id is not None:
         job = recorded_job
+        if label_changed(job, dep, mcs_label, slurm_user):
+            return []  # our configuration changed, not the job: never falsify the state
         if job is not None and job.mcs_label != mcs_label:
             job = None  # the id was reused by someone else's job: ours is gone
         elif job is not None and not own_job(job, slurm_user):
@@ -428,8 +455,10 @@ def update_decision(key, dep, state, wanted, job, mcs_label, slurm_user):
 
     Returns:
         A :class:`Decision`: ``no_job``, ``refused`` (not our label and name, or another
-        user's job - even under the recorded id: nothing is written), ``unchanged``,
-        or ``updated`` with the state to write (a recorded job gone or whose id now has
+        user's job - even under the recorded id: nothing is written), ``label_changed``
+        (the recorded job is the pack user's, carries this deployment's marker and another
+        mcs_label: :func:`label_changed`; nothing is written), ``unchanged``, or
+        ``updated`` with the state to write (a recorded job gone or whose id now has
         another label: FAILED, ``JobVanished``).
 
     Raises:
@@ -439,6 +468,10 @@ def update_decision(key, dep, state, wanted, job, mcs_label, slurm_user):
         if state.job_id is None:
             return Decision(_O.NO_JOB, fields={"job_id": wanted})
         new = vanished_state(key, wanted)
+    elif state.job_id == job.job_id and label_changed(job, dep, mcs_label, slurm_user):
+        return Decision(_O.LABEL_CHANGED, False, fields={
+            "job_id": job.job_id, "mcs_label": job.mcs_label, "expected_mcs_label": mcs_label,
+            "error": label_changed_message(key, job.job_id, job.mcs_label, mcs_label)})
     elif state.job_id == job.job_id and job.mcs_label != mcs_label:
         new = vanished_state(key, wanted,
                              f"Slurm job {wanted} is gone: its id now belongs to a job without our mcs_label")

@@ -183,6 +183,9 @@ class Deployer:
 
         - logs every entry it cannot use (bad key, non-JSON value, no ``kind``, unknown
           kind) once per key and mod_revision, with the reason;
+        - logs once per key and mod_revision, at WARNING, a ``slurm`` deployment updated in
+          place (ignored, as the original deployer ignores it) and one whose value's
+          ``key`` is not its etcd key (the etcd key is used);
         - logs once, at WARNING, every job that carries our mcs_label and a deployment's
           job name but not that deployment's marker, or is another Slurm user's (a
           lookalike: never adopted, updated or cancelled; no request is sent about it);
@@ -266,6 +269,19 @@ class Deployer:
                 self._log_once(logging.INFO, ("kind", key, dep.mod_revision),
                                "deployment %r ignored: kind %r is not 'slurm' (this deployer runs only 'slurm'; "
                                "helm deployments are the Helm deployer's)", key, dep.kind)
+            if dep.kind != "slurm":
+                continue
+            if dep.updated_in_place:
+                self._log_once(logging.WARNING, ("updated", key, dep.mod_revision),
+                               "deployment %r was updated in place (create_revision %s, mod_revision %s): the "
+                               "update is ignored, as the original SKA deployer ignores it; its job keeps what it "
+                               "was submitted with. Fix: delete the deployment and create it again to run the new "
+                               "args", key, dep.revision, dep.mod_revision)
+            if dep.stored_key is not None and dep.stored_key != key:
+                self._log_once(logging.WARNING, ("stored_key", key, dep.mod_revision),
+                               "deployment %r: its value says key %s; the deployer goes by the etcd key %r (job "
+                               "name sdp-%s, its state at %s/state). Fix: write the etcd key's last part as the "
+                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.deployment_path(key))
 
     def _drop_orphans(self, snap, keys=None):
         """Delete the state/owner of deployments whose key is gone (see :meth:`observe`);
@@ -315,6 +331,10 @@ class Deployer:
         recorded = None
         if state.job_id is not None:
             recorded = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
+            if decisions.label_changed(recorded, dep, self.mcs_label, self.slurm_user):
+                self._log_once(logging.ERROR, ("label", dep.key, recorded.job_id, recorded.mcs_label), "%s",
+                               decisions.label_changed_message(dep.key, recorded.job_id, recorded.mcs_label,
+                                                               self.mcs_label))
         elif owner is not None:
             LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
                       owner.get("hostname"))
@@ -548,7 +568,10 @@ class Deployer:
 
         Returns:
             ``(ok, result)``; outcome ``updated``, ``unchanged``, ``terminal``,
-            ``deployment_gone``, ``no_job``, ``other_job``, ``conflict`` or ``refused`` (not our job).
+            ``deployment_gone``, ``no_job``, ``other_job``, ``conflict``, ``refused`` (not our job) or
+            ``label_changed`` (the recorded job carries this deployment's marker but another
+            mcs_label: ``release_name`` or ``namespace`` changed; logged at ERROR with both
+            labels and the fix, nothing written).
         """
         for _ in range(attempts):
             dep = self.configdb.get_deployment(key)
@@ -563,6 +586,8 @@ class Deployer:
             else:
                 job = self.slurm.get_job(wanted)
             decision = decisions.update_decision(key, dep, state, wanted, job, self.mcs_label, self.slurm_user)
+            if decision.outcome is Outcome.LABEL_CHANGED:
+                LOG.error("%s", decision.fields["error"])
             if decision.state is None:
                 return decided(key, decision)
             new = decision.state
@@ -572,6 +597,12 @@ class Deployer:
                 return decided(key, decision)
         return True, result(Outcome.CONFLICT, key, job_id=job_id,
                             error=f"the state of deployment {key!r} kept changing; the next poll retries")
+
+
+def _shown(text, limit=60):
+    """``text`` for a log line: repr, cut to ``limit`` characters (a value may be anything)."""
+    shown = repr(text)
+    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(text)} characters)"
 
 
 class OnceLog:
@@ -600,43 +631,93 @@ class OnceLog:
         self.logged &= set(identities)
 
 
+#: seconds before the first re-dispatch of an event that is still observed (see :class:`Observer`)
+FIRST_RETRY = 2.0
+
+
+@dataclasses.dataclass
+class _Dispatched:
+    """What :class:`Observer` remembers of one event identity."""
+
+    due: float  # clock time from which it may be dispatched again
+    delay: float  # seconds the last dispatch waits before the next
+    seen: float  # clock time of the last observation that had it
+    current: bool = True  # the last observation of its deployment had it
+
+
 class Observer:
-    """Wraps :meth:`Deployer.observe` for a sensor: suppresses re-dispatching the same
-    event within ``quiet_period`` seconds, so a slow action is not flooded with
-    duplicates, while a lost or failed action is retried after the quiet period
-    (level-triggered). Duplicates are harmless anyway: every action re-checks.
+    """Wraps :meth:`Deployer.observe` for a sensor: decides when an event observed again is
+    dispatched again.
+
+    Every action re-checks what it acts on and the submit claims the deployment, so a
+    duplicate is harmless; but an event still observed after its dispatch means the action
+    failed, was lost, or is slow. So an event still observed is dispatched again after
+    ``first_retry`` seconds, then after twice the previous wait, up to ``quiet_period``
+    (a failed submit, e.g. while etcd was frozen, is retried within seconds; a slow action
+    gets a few duplicates, ``log2(quiet_period / first_retry)`` at most in a quiet period;
+    one that keeps failing is retried every ``quiet_period``). The wait is per event
+    identity (:attr:`Event.identity`); it starts again from ``first_retry`` once the event
+    has not been observed for ``quiet_period`` (an event that disappears only while a
+    submit holds its claim, and comes back because that submit failed, keeps its backoff:
+    the claim hides it, it is not done). Until issue 15 the only wait was ``quiet_period``
+    (120 s with the default ``loop_interval``), failed actions included.
 
     Args:
         deployer: a :class:`Deployer`.
-        quiet_period: seconds.
+        quiet_period: seconds, the longest wait between two dispatches of an event.
         clock: time source (seconds), for tests.
+        first_retry: seconds before the first re-dispatch (capped at ``quiet_period``).
     """
 
-    def __init__(self, deployer, quiet_period, clock=time.monotonic):
+    def __init__(self, deployer, quiet_period, clock=time.monotonic, first_retry=FIRST_RETRY):
         self.deployer = deployer
         self.quiet_period = quiet_period
+        self.first_retry = min(first_retry, quiet_period)
         self.clock = clock
-        self._sent = {}
+        self._sent = {}  # Event.identity -> _Dispatched
+
+    def next_retry(self):
+        """The clock time at which an event the last observation still had may be dispatched
+        again (the sensor loop observes then), or None when none is waiting. Always None with
+        a quiet period of 0 (tests): every observation dispatches everything, and a retry
+        timer would make the sensor loop observe without pause."""
+        if self.quiet_period <= 0:
+            return None
+        due = [d.due for d in self._sent.values() if d.current]
+        return min(due) if due else None
 
     def poll(self, incremental=False):
-        """Return the events of one observation that were not sent within the quiet period.
+        """Return the events of one observation that are due (see the class docstring).
 
         Args:
             incremental: observe only the deployments the sensor's watch saw change
-                (``Deployer.observe(incremental=True)``); the suppression of the events of
+                (``Deployer.observe(incremental=True)``); what is remembered of the events of
                 the other deployments is kept as it was (the next full observation decides).
+
+        Returns:
+            A list of :class:`Event` to dispatch.
         """
         now = self.clock()
         events = self.deployer.observe(incremental=incremental)
         current = {e.identity for e in events}
         keys = self.deployer.observed_keys
-        self._sent = {k: t for k, t in self._sent.items()
-                      if (k in current or (keys is not None and k[1] not in keys)) and now - t < self.quiet_period}
+        for identity, sent in list(self._sent.items()):
+            if identity in current:
+                sent.seen, sent.current = now, True
+            elif keys is None or identity[1] in keys:
+                sent.current = False
+                if now - sent.seen >= self.quiet_period:
+                    del self._sent[identity]  # gone for a quiet period: the next one starts afresh
         fresh = []
         for event in events:
-            if event.identity in self._sent:
+            sent = self._sent.get(event.identity)
+            if sent is None:
+                self._sent[event.identity] = _Dispatched(now + self.first_retry, self.first_retry, now)
+            elif now >= sent.due:
+                sent.delay = min(2 * sent.delay, self.quiet_period)
+                sent.due = now + sent.delay
+            else:
                 continue
-            self._sent[event.identity] = now
             fresh.append(event)
         return fresh
 

@@ -10,10 +10,14 @@ its connection) and calls back from a worker thread (a green thread under StackS
 eventlet monkey-patching, where etcd3gw's HTTP watch works and gRPC watches hang). Its
 stream neither ends nor raises when etcd dies, so the watch is never trusted alone:
 
-- every ``check_interval`` seconds :meth:`check` asks etcd (one small range request,
-  ``count_only``) how many keys under the prefix changed after the last revision applied
-  and which raft term it is in: a new term (etcd restarted or a new leader) or changes
-  that the watch has not delivered by the next check mean the stream is dead;
+- every ``check_interval`` seconds :meth:`check` asks etcd (one small range request:
+  ``keys_only``, ``limit: 1``, ``min_mod_revision``) whether any key under the prefix
+  changed after the last revision applied, and which raft term it is in: a new term (etcd
+  restarted or a new leader) or a change that the watch has not delivered by the next
+  check means the stream is dead. Not ``count_only``: etcd ignores the revision filters
+  when it only counts (etcd-io/etcd#18267; docs/design.md, "Watch liveness"), so a count
+  would report every key as changed and an idle sensor would re-read everything at every
+  other check;
 - any failed read marks it dead too;
 - :meth:`resync` (the sensor's poll timer, and after a dead stream) reads everything again
   and re-watches from the new revision: nothing is lost, nothing applied twice.
@@ -38,6 +42,28 @@ LOG = logging.getLogger(__name__)
 def _prefix_end(prefix):
     raw = prefix.encode("utf-8")
     return (raw[:-1] + bytes([raw[-1] + 1])).decode("utf-8")
+
+
+def changed_since_request(prefix, revision):
+    """The etcd range request (gateway JSON) that answers "did any key under ``prefix``
+    change after store revision ``revision``?": at most one key (``keys_only``, ``limit: 1``)
+    with ``mod_revision > revision``; an empty ``kvs`` means no.
+
+    ``count_only`` with ``min_mod_revision`` cannot answer it: etcd ignores the
+    mod/create revision filters when it only counts and returns the size of the whole
+    range (etcd 3.4.23 here; etcd-io/etcd#18267, documented upstream rather than fixed;
+    pinned by ``tests/integration/test_watch_liveness.py``). The answer's ``count`` is
+    likewise the unfiltered size: read ``kvs``.
+
+    Args:
+        prefix: the key prefix (str).
+        revision: int.
+
+    Returns:
+        The JSON body for ``POST /v3/kv/range``.
+    """
+    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), "keys_only": True, "limit": 1,
+            "min_mod_revision": int(revision) + 1}
 
 
 class DeploymentWatch:
@@ -174,8 +200,7 @@ class DeploymentWatch:
         if self._watcher is None:
             return False
         prefix = self.configdb.deploy_prefix
-        payload = {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), "count_only": True,
-                   "min_mod_revision": self._applied + 1}
+        payload = changed_since_request(prefix, self._applied)
         try:
             answer = self.configdb._call("check the watch", self.configdb.client.post,
                                          self.configdb.client.get_url("/kv/range"), json=payload)
@@ -184,14 +209,17 @@ class DeploymentWatch:
             self._stop_stream()
             return False
         term = answer.get("header", {}).get("raft_term")
-        undelivered = int(answer.get("count", 0) or 0)
+        # the keys etcd returned, not its "count": that is the range's size before the
+        # revision filter. etcd filters by revision before it applies the limit (an unchanged
+        # first key does not hide a changed later one): tests/integration/test_watch_liveness.py
+        undelivered = len(answer.get("kvs") or [])
         with self._lock:
             queued = bool(self._events)
         dead = None
         if self._term is not None and term != self._term:
             dead = f"etcd's raft term changed ({self._term} -> {term}: restarted or re-elected)"
         elif undelivered and not queued and self._stale == self._applied:
-            dead = f"{undelivered} change(s) under {prefix} after revision {self._applied} were never delivered"
+            dead = f"a change under {prefix} after revision {self._applied} was never delivered"
         self._term = term
         self._stale = self._applied if undelivered and not queued else None
         if dead:
@@ -221,13 +249,19 @@ class SensorLoop:
       tracked jobs' states are asked from Slurm (Slurm job changes are seen at this pace).
     - Every :data:`CHECK_INTERVAL` seconds in between: :meth:`DeploymentWatch.check`; a dead
       stream triggers the poll at once.
+    - When an event the last observation still had is due again (:meth:`Observer.next_retry`:
+      its action failed or is slow; the observer's backoff starts at 2 s): an observation of
+      every deployment with the snapshot and the jobs already known (no etcd request, a Slurm
+      request only for a job not seen yet), so a failed action is retried within seconds, not
+      at the next poll.
 
     Args:
         deployer: a :class:`slurmdeploy.deployer.Deployer` (its ``watch`` and ``job_view``
             are set to this loop's).
         poll_interval: seconds.
         resync_interval: seconds between two full listings of Slurm's jobs.
-        quiet_period: seconds an event is not dispatched again (see :class:`Observer`).
+        quiet_period: the longest wait before an event still observed is dispatched again
+            (see :class:`Observer`).
         check_interval: seconds between liveness checks of the watch.
         clock: time source in seconds.
     """
@@ -248,7 +282,7 @@ class SensorLoop:
         self._next_poll = None
         self._busy = 0.0  # seconds the last observation took
         self._last_end = 0.0
-        self.polls = self.wakeups = 0
+        self.polls = self.wakeups = self.retries = 0
 
     def poll_now(self):
         """Make the next :meth:`step` poll at once."""
@@ -269,18 +303,25 @@ class SensorLoop:
         """
         give_up = None if timeout is None else self.clock() + timeout
         poll = self._next_poll is None or self.clock() >= self._next_poll
+        retry = False  # an event still observed is due again: observe everything, without a poll
         while not poll:
+            due = self.observer.next_retry()
             wait = min(self._next_poll - self.clock(), self.check_interval)
+            if due is not None:
+                wait = min(wait, due - self.clock())
             if give_up is not None:
                 wait = min(wait, give_up - self.clock())
             if self.watch.wake.wait(max(wait, 0)):
                 break
             if self.stopped.is_set() or (give_up is not None and self.clock() >= give_up):
                 return []
+            if due is not None and self.clock() >= due:
+                retry = True
+                break
             poll = self.clock() >= self._next_poll or not self.watch.check()
         if self.stopped.is_set():
             return []
-        if not poll and self._busy:
+        if not poll and not retry and self._busy:
             # a burst: events keep coming; spend at most about half the time observing (the
             # sensor shares the process with the actions in packrunner) by letting the
             # events of one observation's duration gather first. A lone event waits ~0.
@@ -291,12 +332,14 @@ class SensorLoop:
             self.polls += 1
             self.watch.resync()
             self._next_poll = self.clock() + self.poll_interval
+        elif retry:
+            self.retries += 1
         else:
             self.wakeups += 1
         started = self.clock()
         try:
-            # a watch wake observes only the deployments its events touched; the poll all
-            events = self.observer.poll(incremental=not poll)
+            # a watch wake observes only the deployments its events touched; a poll or a retry all
+            events = self.observer.poll(incremental=not poll and not retry)
         except Exception:
             if not poll:
                 self.poll_now()  # the changes of a failed wake are not lost: the next step polls

@@ -20,7 +20,7 @@ def test_a_short_chaos_run_keeps_every_guarantee(version):
     assert proc.returncode == 0, proc.stdout + proc.stderr[-4000:]
     assert int(metrics["deployments"]) >= 14 and int(metrics["jobs"]) > 0 and metrics["settled"] == "yes"
     for name in ("duplicates", "lost", "wrong final states", "orphan states", "untracked jobs",
-                 "foreign jobs touched", "secrets found"):
+                 "foreign jobs touched", "secrets found", "idle watch restarts", "idle Slurm requests"):
         assert metrics[name] == "0", (name, proc.stdout)
     faults = proc.stderr.split("faults: ")[-1]
     for fault in ("kill -9", "second runner", "slurm outages", "etcd outages", "expired token", "invalid token",

@@ -22,6 +22,16 @@ def test_deployment_parsing_accepts_0x_field_names():
     assert dep.kind == "slurm" and dep.args == {"script": "#!"} and dep.revision == 5
 
 
+def test_a_deployment_knows_its_stored_key_and_whether_it_was_updated_in_place():
+    fresh = _parse_deployment("k", b'{"key": "k", "kind": "slurm", "args": {}}', 5, 5)
+    assert (fresh.stored_key, fresh.updated_in_place) == ("k", False)
+    updated = _parse_deployment("k", b'{"key": "k", "kind": "slurm", "args": {"a": 1}}', 5, 9)
+    assert updated.updated_in_place
+    assert _parse_deployment("k", b'{"id": "other", "type": "slurm"}', 5, 5).stored_key == "other"
+    assert _parse_deployment("k", b'{"kind": "slurm"}', 5, 5).stored_key is None
+    assert not _parse_deployment("k", b'{"kind": "slurm"}', 5).updated_in_place  # mod_revision unknown
+
+
 def test_broken_deployment_values_are_marked_invalid_not_raised():
     assert not _parse_deployment("k", b"[1]", 5).valid
     dep = _parse_deployment("k", b'{"kind": "slurm", "args": [1]}', 5)

@@ -188,8 +188,14 @@ def events(found):
     (RUNNING_101, None, job(), [], []),
     (RUNNING_101, None, job(job_state="COMPLETED"), [], [("job_state_changed", 101, "FINISHED")]),
     (RUNNING_101, None, None, [], [("job_state_changed", 101, "FAILED")]),
-    (RUNNING_101, None, job(label="someone_else"), [], [("job_state_changed", 101, "FAILED")]),  # id reused
+    (RUNNING_101, None, job(label="someone_else", marker=None), [], [("job_state_changed", 101, "FAILED")]),  # reused
+    (RUNNING_101, None, job(label="someone_else", marker=REV - 1), [], [("job_state_changed", 101, "FAILED")]),
     (RUNNING_101, None, job(user=MALLORY, job_state="COMPLETED"), [], []),  # another user's: never touched
+    # our job with this incarnation's marker under another label: release_name/namespace changed
+    (RUNNING_101, None, job(label="sdp_slurm_deployer_old_ns"), [], []),
+    (RUNNING_101, None, job(label="sdp_slurm_deployer_old_ns", job_state="COMPLETED"), [], []),
+    # ... but another user's copy of it under that other label is not ours: the recorded job is gone
+    (RUNNING_101, None, job(label="sdp_slurm_deployer_old_ns", user=MALLORY), [], [("job_state_changed", 101, "FAILED")]),
     (state(101, "PENDING", "Submitted"), None, job(job_state="PENDING"), [], []),
     # no job recorded
     (UNSET, {"pid": 1, "hostname": "h"}, None, [job()], []),       # a submit is in progress
@@ -339,7 +345,9 @@ def test_update_target(the_dep, the_state, job_id, outcome, wanted):
     (UNSET, None, None, "no_job", None),
     (UNSET, 103, None, "no_job", None),
     (RUNNING_101, 101, None, "updated", (101, "FAILED", "JobVanished")),
-    (RUNNING_101, 101, job(label="someone_else"), "updated", (101, "FAILED", "JobVanished")),  # id reused
+    (RUNNING_101, 101, job(label="someone_else", marker=None), "updated", (101, "FAILED", "JobVanished")),  # reused
+    (RUNNING_101, 101, job(label="sdp_slurm_deployer_old_ns"), "label_changed", None),  # our config changed
+    (RUNNING_101, 101, job(label="sdp_slurm_deployer_old_ns", job_state="FAILED"), "label_changed", None),
     (UNSET, 555, job(555, name="someone-elses"), "refused", None),
     (UNSET, 555, job(555, label="someone_else"), "refused", None),
     (UNSET, 101, job(marker=None), "no_job", None),                # a lookalike is never adopted
@@ -369,7 +377,7 @@ def test_update_a_failed_job_says_why_in_error_state():
     decision = decisions.update_decision(KEY, dep(), RUNNING_101, 101, failed, LABEL, USER)
     assert decision.state.to_dict()["error_state"] == (
         "Slurm job 101 ended FAILED (state_reason NonZeroExitCode, exit code 3, signal 9)")
-    reused = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="x"), LABEL, USER)
+    reused = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="x", marker=None), LABEL, USER)
     assert "its id now belongs to a job without our mcs_label" in reused.state.state_description
 
 
@@ -387,3 +395,13 @@ def test_an_unknown_pack_user_adopts_updates_and_cancels_nothing():
     assert decisions.cancel_job_decision(KEY, job(), None, None, True, LABEL, None) == "refused"
     assert events(decisions.observe_deployment(dep(), UNSET, None, None, [job()], LABEL, None)) == [
         ("deployment_new", None, None)]  # a fresh submit is still allowed
+
+
+def test_a_changed_label_names_both_labels_and_the_fix():
+    moved = decisions.update_decision(KEY, dep(), RUNNING_101, 101, job(label="sdp_slurm_deployer_old_ns"), LABEL,
+                                      USER)
+    assert (moved.ok, moved.state) == (False, None)
+    assert moved.fields["mcs_label"] == "sdp_slurm_deployer_old_ns" and moved.fields["expected_mcs_label"] == LABEL
+    error = moved.fields["error"]
+    assert all(text in error for text in (repr(KEY), "job 101", "'sdp_slurm_deployer_old_ns'", repr(LABEL),
+                                          "release_name", "namespace", "left alone", "scancel 101"))
