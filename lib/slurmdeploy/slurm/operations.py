@@ -169,15 +169,15 @@ def verify_fields(fields, record, special=None):
 
     Returns:
         ``{"applied": [...], "not_applied": [...], "unverified": [...]}`` (field names, sorted).
-        A field is unverified when the record has no field of that name (e.g. ``nice`` in
-        Slurm 22.05's job records). Lists compare as sets; numbers and strings as
+        A field is unverified when the record has no field of that name or it is null (e.g.
+        ``nice`` in Slurm 22.05's job records). Lists compare as sets; numbers and strings as
         :func:`field_matches` does.
     """
     out = {"applied": [], "not_applied": [], "unverified": []}
     for field, wanted in sorted(fields.items()):
         if special and field in special:
             verdict = special[field](record)
-        elif field not in record:
+        elif record.get(field) is None:  # no such field (or null, e.g. nice in 22.05's job records)
             verdict = None
         else:
             value = record[field]
