@@ -185,3 +185,21 @@ def test_an_empty_feature_list_is_refused_before_any_request(fields):
     with pytest.raises(BadRequest, match="not a valid Slurm hostlist"):
         ops.update_node("n[1-", {"weight": 2})
     assert replay.sent == []
+
+
+def test_the_runner_refuses_out_of_range_job_ids_and_empty_names_before_running(tmp_path):
+    """As StackStorm's API does (the action's parameter schema), packrunner refuses the
+    execution before any action process starts: no request could reach Slurm."""
+    runner_mod = pytest.importorskip("packrunner.runner", reason="needs packrunner (pip install -e ./packrunner)")
+    errors = pytest.importorskip("packrunner.errors")
+    config = {"slurm_url": "http://127.0.0.1:9", "client_id": "slurmtest", "slurm_jwt": TOKEN}
+    with runner_mod.Runner(str(REPO), config=config, state_dir=str(tmp_path / "state")) as runner:
+        for ref, params, message in [
+            ("job_get", {"job_id": 2**32 + 1}, "greater than the maximum of 4294967293"),
+            ("job_update", {"job_id": 0, "priority": 1}, "less than the minimum of 1"),
+            ("job_cancel", {"job_id": 2**32 - 2}, "greater than the maximum"),
+            ("partition_get", {"partition": ""}, "should be non-empty|is too short"),
+            ("node_drain", {"node": "", "reason": "x"}, "should be non-empty|is too short"),
+        ]:
+            with pytest.raises(errors.ParameterError, match=message):
+                runner.run_action(f"slurmdeploy.{ref}", params)
