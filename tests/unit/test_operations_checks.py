@@ -142,7 +142,7 @@ def test_job_id_range_is_slurms_uint32_without_no_val_and_infinite():
 
 
 def test_action_parameter_schemas_bound_job_ids_and_names():
-    for action in ("job_get", "job_cancel", "job_hold", "job_release", "job_update"):
+    for action in ("job_get", "job_cancel", "job_hold", "job_release", "job_update", "cancel", "update_state"):
         schema = yaml.safe_load((REPO / "actions" / f"{action}.yaml").read_text())["parameters"]["job_id"]
         schema = {k: v for k, v in schema.items() if k not in ("required", "description")}
         jsonschema.validate(MAX_JOB_ID, schema)
