@@ -18,8 +18,9 @@ Results are Slurm's own records and field names as the REST version in use retur
 Facts these methods rest on (checked on Slurm 22.05.8 / REST v0.0.38 and 24.11.5 /
 v0.0.40-42 in the testbed):
 
-- ``GET /node/{name}`` of an unknown name answers 200 with *every* node, so nodes are
-  matched by name here;
+- ``GET /node/{name}`` of an unknown name answers 200 with another node (a cluster whose
+  only node is ``localhost``) or with none (24.11.5, node ``node1``), so nodes are matched
+  by name here;
 - an unknown partition answers 500 + error 2000 (22.05) or 422 + 9000 (24.11); an unknown
   reservation 500 + 2053 (22.05) or 200 with no records (24.11, error 0 "Unable to query
   reservations" when none exist): partitions and reservations are listed and matched by
@@ -481,7 +482,7 @@ class SlurmOperations:
         """One node record by name.
 
         Raises:
-            NotFound: no such node (slurmrestd answers an unknown name with every node).
+            NotFound: no such node (slurmrestd may answer an unknown name with another node).
         """
         self._name(name, "node name")
         _, data = self.call("node_get", node_name=name)
