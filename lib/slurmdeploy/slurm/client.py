@@ -5,7 +5,8 @@ source. Transport rules (``docs/design.md``, "Slurm REST transport"):
 
 - connect/read timeouts on every request (seconds);
 - urllib3 ``Retry`` with backoff for idempotent requests only (GET, DELETE) on
-  connection errors and HTTP 502/503/504; a submit (POST) is retried only when the
+  connection errors and HTTP 502/503 (not 504: see :func:`build_session`); a submit (POST) is
+  retried only when the
   connection could not be opened (nothing was sent), never blindly;
 - on HTTP 401/403/511 - or, for GET and DELETE, 500 while the token is expired or about
   to be, or 500 whose only Slurm errors are -1/5005 (Slurm 22.05 answers an expired or
@@ -81,7 +82,11 @@ def build_session(retries=3, backoff_factor=0.2, verify=True):
     """Return a ``requests.Session`` with urllib3 retries for idempotent methods.
 
     Args:
-        retries: total retries per request (connection errors and 502/503/504).
+        retries: total retries per request (connection errors and 502/503). Not 504:
+            slurmrestd answers 504 (with Slurm error 5004) when slurmctld did not answer it
+            within MessageTimeout (24.11.5, slurmctld stopped: ``GET /nodes`` took 10 s per
+            try, 41 s with three retries); asking a stalled or overloaded slurmctld again at
+            once only adds load, and the caller's next poll retries anyway.
         backoff_factor: urllib3 backoff factor (seconds; sleeps 0.2, 0.4, 0.8...).
         verify: True, False or a CA bundle path (``requests`` semantics).
 
@@ -95,7 +100,7 @@ def build_session(retries=3, backoff_factor=0.2, verify=True):
         read=retries,
         status=retries,
         backoff_factor=backoff_factor,
-        status_forcelist=(502, 503, 504),
+        status_forcelist=(502, 503),
         allowed_methods=frozenset({"GET", "DELETE", "HEAD", "OPTIONS"}),
         raise_on_status=False,
         respect_retry_after_header=True,
