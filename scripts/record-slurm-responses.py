@@ -43,6 +43,23 @@ With SLURM_ADMIN_JWT (a token of a Slurm administrator, e.g. `scontrol token use
   reservation_unknown_user  POST .../reservation for a user slurmctld's host does not know (500, -1)
   reservation_delete        DELETE .../reservation/rec-resv
   reservation_delete_unknown  DELETE .../reservation/rec-resv again (422, 2053)
+  nodes_bad_signature   GET .../nodes with that token (22.05: HTTP 500, {"errno": -1})
+  job_update_bad_signature  POST .../job/999999 with that token (22.05: HTTP 500, error 1000)
+  job_update_priority_lowered  v0.0.38 only: POST .../job/{id} {"priority": 10} by the job's
+                    own (non-operator) user: HTTP 500, error 2095, yet applied; then
+  job_priority_lowered  GET of that job (priority 10)
+
+With --stall-slurmctld-pid PID (slurmctld of the testbed cluster, stopped with SIGSTOP for
+these and continued with SIGCONT at once after; never another process):
+
+  stalled_job_get   GET .../job/999999 (22.05 and 24.11: HTTP 500 after 20 s, error -1)
+  stalled_job_update  POST .../job/999999 (HTTP 500 after 10 s, error 1000)
+  stalled_delete    DELETE .../job/999999 (22.05: 500, error 5004; 24.11: 500, error 1)
+  stalled_nodes     GET .../nodes (22.05: 500, {"errno": -1}; 24.11: 504, error 5004)
+
+Every recording also has "elapsed": seconds until slurmrestd answered (``requests``'
+``Response.elapsed``): a stalled slurmctld and a bad token give the same body on 22.05, only
+the time tells them apart.
 
 Usage:
   eval "$(testbed/slurm.sh start trixie /tmp/rec)"   # sets SLURM_JWT, SLURM_REST_URL, ...
@@ -103,7 +120,8 @@ class Recorder:
         request = {"method": method, "path": path, "body": body}
         if params:
             request["params"] = params
-        return {"request": request, "status": r.status_code, "body": data}
+        return {"request": request, "status": r.status_code, "body": data,
+                "elapsed": round(r.elapsed.total_seconds(), 3)}
 
     def record_reservations(self, v, node):
         """Reservation writes of ``v`` as the administrator (a day ahead: no job is affected)."""
@@ -245,8 +263,34 @@ class Recorder:
             self.save(v, "jobs_bad_signature", self.call("GET", f"/slurm/{v}/jobs"))
             self.save(v, "submit_bad_signature", self.call(
                 "POST", f"/slurm/{v}/job/submit", self.job_body(v, "rec-badsig", "#!/bin/bash\ntrue")))
+            self.save(v, "nodes_bad_signature", self.call("GET", f"/slurm/{v}/nodes"))
+            self.save(v, "job_update_bad_signature", self.call("POST", f"/slurm/{v}/job/{UNKNOWN_JOB}",
+                                                               {"comment": "x"}))
         finally:
             self.session.headers["X-SLURM-USER-TOKEN"] = self.token
+        if v in OLD_SHAPE:
+            body = self.job_body(v, "rec-prio", "#!/bin/bash\nsleep 300")
+            body["job"]["hold"] = True
+            _, job_id = self.submit(v, body)  # 22.05: the job id and error 2042 "Job is in held state"
+            self.call("POST", f"/slurm/{v}/job/{job_id}", {"hold": False})
+            self.save(v, "job_update_priority_lowered", self.call("POST", f"/slurm/{v}/job/{job_id}",
+                                                                  {"priority": 10}))
+            self.save(v, "job_priority_lowered", self.call("GET", f"/slurm/{v}/job/{job_id}"))
+            self.call("DELETE", f"/slurm/{v}/job/{job_id}")
+
+    def record_stalled(self, v, pid):
+        """Answers while slurmctld (``pid``) is stopped: SIGSTOP, the requests, SIGCONT."""
+        import signal
+
+        print(f"{v} (slurmctld {pid} stopped):", file=sys.stderr)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.save(v, "stalled_job_get", self.call("GET", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
+            self.save(v, "stalled_job_update", self.call("POST", f"/slurm/{v}/job/{UNKNOWN_JOB}", {"comment": "x"}))
+            self.save(v, "stalled_delete", self.call("DELETE", f"/slurm/{v}/job/{UNKNOWN_JOB}"))
+            self.save(v, "stalled_nodes", self.call("GET", f"/slurm/{v}/nodes"))
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
 
 def main(argv=None):
@@ -260,6 +304,8 @@ def main(argv=None):
     ap.add_argument("--node", default="localhost", help="node to reserve [localhost]")
     ap.add_argument("--only", nargs="+", metavar="NAME",
                     help="write only these recordings (e.g. diag); the others are still made, not saved")
+    ap.add_argument("--stall-slurmctld-pid", type=int, metavar="PID",
+                    help="also record the stalled_* answers, with this slurmctld stopped (SIGSTOP, then SIGCONT)")
     args = ap.parse_args(argv)
     token = os.environ.get("SLURM_JWT")
     if not args.url or not token:
@@ -271,6 +317,8 @@ def main(argv=None):
     rec.node = args.node
     for v in args.versions:
         rec.record_version(v)
+        if args.stall_slurmctld_pid:
+            rec.record_stalled(v, args.stall_slurmctld_pid)
     return 0
 
 

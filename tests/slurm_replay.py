@@ -16,11 +16,25 @@ def recorded(version, name):
     return json.loads((FIXTURES / version / f"{name}.json").read_text())
 
 
-class Replay(BaseAdapter):
-    """Answers requests from recordings: {(method, path): [recording, ...]} served in order."""
+class ReplayClock:
+    """A clock for :attr:`SlurmClient.clock` that a :class:`Replay` moves on by each served
+    recording's ``elapsed`` (seconds slurmrestd took, recorded since 2026-12-03; 0.01 when
+    absent), so a recorded 10-second stall replays instantly yet reads as 10 seconds."""
 
-    def __init__(self, recordings):
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Replay(BaseAdapter):
+    """Answers requests from recordings: {(method, path): [recording, ...]} served in order.
+    ``clock``: an optional :class:`ReplayClock` moved on by each recording's ``elapsed``."""
+
+    def __init__(self, recordings, clock=None):
         super().__init__()
+        self.clock = clock
         self.queue = {}
         for rec in recordings:
             req = rec["request"]
@@ -39,6 +53,8 @@ class Replay(BaseAdapter):
             resp.status_code, resp._content = 404, b'{"errors": [{"error_number": 404}]}'
             return resp
         rec = recs.pop(0) if len(recs) > 1 else recs[0]
+        if self.clock is not None:
+            self.clock.now += rec.get("elapsed", 0.01)
         resp.status_code = rec["status"]
         if isinstance(rec["body"], str):  # slurmrestd's plain-text answers (e.g. its 404 for an unknown URL)
             resp._content = rec["body"].encode()

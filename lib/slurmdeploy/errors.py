@@ -47,12 +47,22 @@ class ConfigDBError(SlurmDeployError):
     """The Configuration Database (etcd) could not be read or written."""
 
 
+def _error_number(err):
+    """One Slurm error's number: ``error_number``, ``error_code`` (some versions) or ``errno``
+    (Slurm 22.05's ``GET /slurm/v0.0.38/nodes`` answers ``{"error": "Unspecified error",
+    "errno": -1}``, recorded in tests/fixtures/slurm/v0.0.38/nodes_bad_signature.json)."""
+    for key in ("error_number", "error_code", "errno"):
+        if key in err:
+            return err[key]
+    return None
+
+
 def slurm_error_numbers(errors):
-    """The ints among the ``error_number`` (``error_code`` in some versions) fields of
+    """The ints among the error numbers (``error_number``, ``error_code`` or ``errno``) of
     Slurm's ``errors`` list (a list of dicts, or None)."""
     out = []
     for err in errors or []:
-        number = err.get("error_number", err.get("error_code"))
+        number = _error_number(err) if isinstance(err, dict) else None
         if isinstance(number, int):
             out.append(number)
     return out
@@ -85,7 +95,7 @@ class SlurmAPIError(SlurmDeployError):
         if status is not None:
             parts.append(f"HTTP {status}")
         for err in self.errors:
-            number = err.get("error_number", err.get("error_code"))
+            number = _error_number(err)
             text = err.get("description") or err.get("error") or ""
             parts.append(f"slurm error {number}: {text}".strip())
         for warning in self.warnings:
@@ -102,6 +112,28 @@ class SlurmAPIError(SlurmDeployError):
 class SlurmAuthError(SlurmAPIError):
     """slurmrestd rejected the credentials (HTTP 401/403/511; on Slurm 22.05 an HTTP 500 for an
     expired token, or with error -1 or 5005 for a token it cannot verify, see ``slurm.client``)."""
+
+
+class SlurmControllerUnavailable(SlurmAPIError):
+    """slurmrestd answered, but slurmctld did not answer slurmrestd in time: slurmctld is busy,
+    stalled or down (not a credentials problem: the token may be fine).
+
+    Seen in the testbed with slurmctld stopped by SIGSTOP (tests/integration/test_operations.py,
+    recorded in tests/fixtures/slurm/*/stalled_*.json): after slurmctld's ``MessageTimeout``
+    (10 s by default) slurmrestd answers HTTP 500 with error -1 "Unspecified error" (GET, both
+    22.05 and 24.11: on 22.05 the very answer it gives a bad token at once), 1000 "Unexpected
+    message received" (POST), 5004 "Socket timed out on send/recv operation" (22.05 DELETE), 1
+    "Operation not permitted" (24.11 DELETE), or HTTP 504 with error 5004 (24.11 GET /jobs,
+    /nodes, /diag). ``elapsed`` says how long slurmrestd took (seconds).
+
+    What to do: retry later; if it lasts, check slurmctld (``scontrol ping``, its log, the
+    host's load). A submit answered this way is reported as
+    :class:`SubmitOutcomeUnknown` instead (the job may exist).
+    """
+
+    def __init__(self, message, elapsed=None, **kwargs):
+        self.elapsed = elapsed
+        super().__init__(message, **kwargs)
 
 
 class SubmitOutcomeUnknown(SlurmAPIError):

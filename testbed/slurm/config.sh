@@ -39,7 +39,9 @@ write_configs() {
         node_line="NodeName=x CPUs=$cpus RealMemory=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 ))"
     fi
     mem=$(sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' <<< "$node_line")
-    node_line=$(sed -e 's/^NodeName=[^ ]*/NodeName=localhost NodeAddr=127.0.0.1/' \
+    local node_name=${SLURM_LAB_NODE_NAME:-localhost} node_host=""
+    [ "$node_name" != localhost ] && node_host=" NodeHostname=localhost"
+    node_line=$(sed -e "s/^NodeName=[^ ]*/NodeName=$node_name$node_host NodeAddr=127.0.0.1/" \
                     -e "s/RealMemory=[0-9]*/RealMemory=$(( mem * 9 / 10 ))/" <<< "$node_line")
 
     {

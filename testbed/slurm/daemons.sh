@@ -104,8 +104,8 @@ cmd_start() {
     start_daemon slurmctld slurmctld -D -f "$S/etc/slurm.conf"
     wait_for 30 slurmctld sh -c "\"\$@\" scontrol ping | grep -q 'is UP'" _ "${RUNNER[@]}" \
         || { tail -n 30 "$S/log/slurmctld.out" >&2; exit 1; }
-    start_daemon slurmd slurmd -D -N localhost -f "$S/etc/slurm.conf"
-    wait_for 30 slurmd sh -c "\"\$@\" sinfo -h -n localhost -o %t | grep -Eq '^(idle|mix|alloc)'" _ "${RUNNER[@]}" \
+    start_daemon slurmd slurmd -D -N "${SLURM_LAB_NODE_NAME:-localhost}" -f "$S/etc/slurm.conf"
+    wait_for 30 slurmd sh -c "\"\$@\" sinfo -h -n ${SLURM_LAB_NODE_NAME:-localhost} -o %t | grep -Eq '^(idle|mix|alloc)'" _ "${RUNNER[@]}" \
         || { tail -n 30 "$S/log/slurmd.out" >&2; run_in sinfo -R >&2 || true; exit 1; }
     # slurmrestd: refuses root/SlurmUser -> drop to REST_USER; SLURM_JWT=daemon makes it
     # use auth/jwt for everything (else: "Rejecting thread config token for user ...")

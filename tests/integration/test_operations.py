@@ -9,6 +9,9 @@ until it is usable again (no DRAIN, DOWN or NOT_RESPONDING).
 """
 
 import json
+import logging
+import os
+import signal
 import time
 import uuid
 from contextlib import contextmanager
@@ -20,7 +23,8 @@ import requests
 import testbed
 from integration.conftest import wait_for
 from slurmdeploy.auth import StaticJWT
-from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, UnsupportedOperation
+from slurmdeploy.errors import (BadRequest, NotFound, SlurmAPIError, SlurmAuthError, SlurmControllerUnavailable,
+                                UnsupportedOperation, slurm_error_numbers)
 from slurmdeploy.slurm import JobRequest, SlurmClient
 from slurmdeploy.slurm.operations import SlurmOperations
 from slurmdeploy.slurm.versions import ADAPTERS, ALSO_SERVED_FROM, ENDPOINTS, no_val_number
@@ -403,3 +407,163 @@ def test_packrunner_start_runs_both_sensors(pack_config, slurm_cluster, tmp_path
         event = wait_for(drained, timeout=30, what="node_state_changed for the drain")[0]
         assert (event["status"], event["payload"]["node"], event["payload"]["reason"]) == ("processed", NODE,
                                                                                           "runner test")
+
+
+# ------------------------------------------------- issue 15 item 8: checks before and after changes
+#
+# These run on clusters of their own (started here, stopped at the end of the module), because
+# they stop slurmctld with SIGSTOP and because their node is named ``node1``, not ``localhost``:
+# a cluster whose only node is ``localhost`` answers GET/POST /node/<any unknown name> with that
+# node (/work/shared/docs/slurm-rest.md, "Verified"), which hides what a real cluster does.
+
+RENAMED_NODE = "node1"
+
+
+@pytest.fixture(scope="module")
+def renamed_cluster_of(testbed_dir):
+    """``flavour -> cluster info`` of a cluster started for this module alone, whose node is
+    ``node1`` (testbed/slurm.sh SLURM_LAB_NODE_NAME) and whose slurmctld tests may stop."""
+    started = {}
+
+    def get(flavour):
+        if flavour not in started:
+            state_dir = os.path.join(testbed_dir, f"ops-{flavour}")
+            # munge: a second auth/slurm cluster in the shared chroot cannot verify its own credentials
+            started[flavour] = testbed.start_slurm(state_dir, flavour=flavour, ports=testbed.free_ports(3),
+                                                   env={"SLURM_LAB_AUTH": "munge",
+                                                        "SLURM_LAB_NODE_NAME": RENAMED_NODE})
+        return started[flavour]
+
+    yield get
+    for info in started.values():
+        testbed.stop_slurm(info["state_dir"])
+
+
+@contextmanager
+def slurmctld_stopped(cluster):
+    """SIGSTOP the slurmctld of ``cluster`` (a cluster this module started: its pid file, checked
+    against /proc/PID/cmdline), SIGCONT it afterwards and wait until it answers again."""
+    pid = int(Path(cluster["state_dir"], "run", "slurmctld.pid").read_text())
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    assert "slurmctld" in cmdline and cluster["state_dir"] in cmdline, cmdline
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield pid
+    finally:
+        os.kill(pid, signal.SIGCONT)
+        wait_for(lambda: testbed.slurm_exec(cluster["state_dir"], "scontrol", "ping").returncode == 0, timeout=60,
+                 what="slurmctld answering again")
+
+
+def test_hostlist_node_names_are_checked_node_by_node_before_any_change(renamed_cluster_of):
+    """Slurm itself, asked to drain ``node[1-2]`` where node2 does not exist, answers error 2018
+    "Invalid node name specified" *and drains node1*: the pack checks every name first."""
+    c = renamed_cluster_of("trixie")
+    ops = operations(c)
+    try:
+        for expression in ("node[1-2]", "node1,node9", "node9"):
+            with pytest.raises(NotFound, match=r"node9|node2"):
+                ops.drain_node(expression, "must not happen")
+            assert "DRAIN" not in ops.node_state(ops.get_node(RENAMED_NODE))["state"], expression
+        with pytest.raises(NotFound, match="Slurm node 'localhost' not found"):
+            ops.get_node("localhost")  # not answered with node1
+        with pytest.raises(BadRequest, match="not a valid Slurm hostlist"):
+            ops.drain_node("node[1-", "x")
+
+        done = ops.drain_node("node[1-1]", "hostlist drain")
+        assert done["nodes"] == [RENAMED_NODE] and "DRAIN" in done["states"][RENAMED_NODE]["state_flags"]
+        ops.resume_node(RENAMED_NODE)
+
+        # what Slurm does without the check (pinned: the reason for it)
+        status, answer = ops.call("node_update", body={"state": ["DRAIN"], "reason": "raw"},
+                                  allow_statuses=(500,), node_name="node[1-2]")
+        assert status == 500 and 2018 in slurm_error_numbers(answer.get("errors"))
+        assert ops.node_state(ops.get_node(RENAMED_NODE))["reason"] == "raw"  # node1 drained all the same
+    finally:
+        ops.resume_node(RENAMED_NODE)
+
+
+def test_an_empty_features_list_is_refused_because_slurm_ignores_it(renamed_cluster_of):
+    c = renamed_cluster_of("trixie")
+    ops = operations(c)
+    set_ = ops.update_node(RENAMED_NODE, {"features": ["fa", "fb"], "features_act": ["fa", "fb"]})
+    assert sorted(ops.get_node(RENAMED_NODE)["features"]) == ["fa", "fb"] and set_["nodes"] == [RENAMED_NODE]
+    with pytest.raises(BadRequest, match="an empty features is ignored by slurmrestd"):
+        ops.update_node(RENAMED_NODE, {"features": []})
+    # pinned: slurmrestd answers 200 and changes nothing
+    status, answer = ops.call("node_update", body={"features": []}, node_name=RENAMED_NODE)
+    assert status == 200 and not answer.get("errors")
+    assert sorted(ops.get_node(RENAMED_NODE)["features"]) == ["fa", "fb"]
+    ops.update_node(RENAMED_NODE, {"features": ["fa"], "features_act": ["fa"]})
+    assert ops.get_node(RENAMED_NODE)["features"] == ["fa"]
+
+
+@pytest.mark.parametrize("flavour", ["bookworm", "trixie"])
+def test_a_stalled_slurmctld_is_told_from_a_bad_token(renamed_cluster_of, flavour, tmp_path, caplog):
+    """slurmctld stopped (SIGSTOP): slurmrestd answers after slurmctld's MessageTimeout (10 s)
+    with what 22.05 also answers a bad token at once; the pack says the controller did not
+    answer, not that the token was rejected. A bad token on 22.05 reaches the node-state
+    sensor as an auth error (it logged a plain HTTP 500)."""
+    c = renamed_cluster_of(flavour)
+    ops = operations(c)
+    assert ops.list_nodes()[0]["name"] == RENAMED_NODE  # REST version detected before the stall
+    with slurmctld_stopped(c):
+        started = time.monotonic()
+        with pytest.raises(SlurmControllerUnavailable, match="slurmctld did not answer slurmrestd in time") as caught:
+            ops.list_nodes()  # 22.05: 500 + {"errno": -1}; 24.11: 504 + 5004; both after 10 s
+        assert not isinstance(caught.value, SlurmAuthError) and caught.value.elapsed >= 5
+        # sent once: not again "with a fresh token" (22.05), nor retried as a 504 (24.11: 41 s)
+        assert time.monotonic() - started < 20
+        with pytest.raises(SlurmControllerUnavailable):
+            ops.client.cancel_job(999999)  # 22.05: 500 + 5004; 24.11: 500 + error 1 "Operation not permitted"
+    assert ops.list_nodes()[0]["name"] == RENAMED_NODE
+
+    bad = str(root_token(c))[:-6] + "AAAAAA"
+    sensor = SensorHarness(dict(pack_config(c, node_poll_interval=5), slurm_jwt=bad), tmp_path / "state")
+    try:
+        with caplog.at_level(logging.ERROR, logger="packrunner.sensor"):
+            assert sensor.poll() == []
+        failures = [r.getMessage() for r in caplog.records if "node poll failed" in r.getMessage()]
+        assert failures and all("SlurmAuthError" in m and "rejected the jwt credentials" in m for m in failures)
+        assert bad not in caplog.text
+    finally:
+        sensor.close()
+
+
+def test_22_05_job_update_error_2095_is_read_back_and_reported_applied(slurm_cluster_bookworm):
+    """22.05: a plain user lowering its job's priority gets HTTP 500 + error 2095 "Changes to job
+    priority are not persistent, change nice instead", and Slurm set the priority."""
+    c = slurm_cluster_bookworm
+    user = operations(c, admin=False)
+    job_id = submit_held(user.client, f"ops-{uuid.uuid4().hex[:6]}")
+    try:
+        user.release_job(job_id)
+        result = user.update_job(job_id, {"priority": 10, "comment": "lowered"})
+        assert result["applied"] == ["comment", "priority"]
+        assert [e["error_number"] for e in result["slurm_errors"]] == [2095]
+        assert no_val_number(user.get_job(job_id)["priority"]) == 10
+        with pytest.raises(SlurmAPIError, match="read back: not applied: priority.*slurm error 2002"):
+            user.update_job(job_id, {"priority": 99999})  # raising it needs an operator
+    finally:
+        user.cancel_jobs(job_id=job_id)
+
+
+def test_job_ids_beyond_uint32_never_reach_slurm(slurm_cluster_bookworm):
+    """22.05 wraps a job id above 2**32-1 (GET /job/<2**32 + N> returns job N): the library
+    refuses such ids (and 0, NO_VAL, INFINITE) before any request."""
+    c = slurm_cluster_bookworm
+    user = operations(c, admin=False)
+    job_id = submit_held(user.client, f"ops-{uuid.uuid4().hex[:6]}")
+    try:
+        _, answer = user.client.request("GET", user.api.job_path(2**32 + job_id))
+        assert [j["job_id"] for j in answer["jobs"]] == [job_id]  # pinned: the wrap
+        sent = user.client.stats["requests"]
+        for bad in (2**32 + job_id, 2**32 - 2, 2**32 - 1, 0):
+            with pytest.raises(BadRequest, match="job_id"):
+                user.get_job(bad)
+            with pytest.raises(BadRequest, match="job_id"):
+                user.cancel_jobs(job_id=bad)
+        assert user.client.stats["requests"] == sent
+        assert user.get_job(job_id)["job_state"] == "PENDING"
+    finally:
+        user.cancel_jobs(job_id=job_id)

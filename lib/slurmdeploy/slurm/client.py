@@ -5,7 +5,8 @@ source. Transport rules (``docs/design.md``, "Slurm REST transport"):
 
 - connect/read timeouts on every request (seconds);
 - urllib3 ``Retry`` with backoff for idempotent requests only (GET, DELETE) on
-  connection errors and HTTP 502/503/504; a submit (POST) is retried only when the
+  connection errors and HTTP 502/503 (not 504: see :func:`build_session`); a submit (POST) is
+  retried only when the
   connection could not be opened (nothing was sent), never blindly;
 - on HTTP 401/403/511 - or, for GET and DELETE, 500 while the token is expired or about
   to be, or 500 whose only Slurm errors are -1/5005 (Slurm 22.05 answers an expired or
@@ -14,6 +15,11 @@ source. Transport rules (``docs/design.md``, "Slurm REST transport"):
 - a submit ends in a job id, :class:`~slurmdeploy.errors.SubmitRejected` (Slurm said no;
   may carry the id of a job Slurm created anyway) or
   :class:`~slurmdeploy.errors.SubmitOutcomeUnknown` (no usable answer: do not resubmit);
+- an answer saying slurmctld did not answer slurmrestd in time (HTTP 504 or error 5004, or a
+  5xx with only the errors a stalled slurmctld gives after :data:`CONTROLLER_SLOW_ANSWER`
+  seconds or more) raises :class:`~slurmdeploy.errors.SlurmControllerUnavailable` and is
+  never taken for a rejected token (Slurm 22.05 answers both with HTTP 500 and error -1;
+  only the time tells them apart);
 - every error is a :class:`~slurmdeploy.errors.SlurmAPIError` carrying HTTP status,
   method, endpoint, API version and Slurm's error numbers, never the token.
 
@@ -23,14 +29,15 @@ moves requests and answers.
 
 import logging
 import re
+import time
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
-from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SubmitOutcomeUnknown, SubmitRejected,
-                                slurm_error_numbers)
+from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SlurmControllerUnavailable, SubmitOutcomeUnknown,
+                                SubmitRejected, slurm_error_numbers)
 from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter
 
 LOG = logging.getLogger(__name__)
@@ -52,6 +59,20 @@ CANCEL_SENT, CANCEL_NOT_FOUND, CANCEL_ALREADY_ENDED = "cancelled", "not_found", 
 #: error", "Failed while looking for jobs"); DELETE and POST answer 5005 ("Zero Bytes were
 #: transmitted or received": slurmctld dropped the request). 24.11 answers 511 with 1007.
 AUTH_500_ERRORS = frozenset({-1, 5005})
+#: Slurm error number "Socket timed out on send/recv operation" (slurm_errno.h
+#: SLURM_PROTOCOL_SOCKET_IMPL_TIMEOUT): slurmctld did not answer slurmrestd in time.
+ESLURM_SOCKET_TIMEOUT = 5004
+#: Slurm error numbers of a 5xx answer slurmrestd gives when slurmctld did not answer it
+#: within slurmctld's MessageTimeout (seen with slurmctld stopped by SIGSTOP, 22.05.8 and
+#: 24.11.5, tests/fixtures/slurm/*/stalled_*.json): -1 (GET), 1000 "Unexpected message
+#: received" (POST), 5004 (22.05 DELETE, 24.11 GET /jobs /nodes /diag), 1 "Operation not
+#: permitted" (24.11 DELETE).
+STALLED_CONTROLLER_ERRORS = frozenset({-1, 1, 1000, ESLURM_SOCKET_TIMEOUT, 5005})
+#: seconds: a 5xx with only :data:`STALLED_CONTROLLER_ERRORS` that took at least this long
+#: means slurmctld did not answer in time. slurmrestd reports a token slurmctld rejects within
+#: milliseconds (22.05.8: 13-24 ms for GET /ping, /job/1, /diag, POST /job/1 in the testbed)
+#: but a stalled slurmctld only after MessageTimeout (10 s by default, 20 s for GET /job/{id}).
+CONTROLLER_SLOW_ANSWER = 2.0
 #: HTTP statuses of a submit after which Slurm may or may not have created the job.
 SUBMIT_UNKNOWN_STATUSES = frozenset({408, 429, 502, 503, 504})
 #: how slurmrestd's openapi/slurmctld words a submit that slurmctld answered with a job id *and*
@@ -79,7 +100,11 @@ def build_session(retries=3, backoff_factor=0.2, verify=True):
     """Return a ``requests.Session`` with urllib3 retries for idempotent methods.
 
     Args:
-        retries: total retries per request (connection errors and 502/503/504).
+        retries: total retries per request (connection errors and 502/503). Not 504:
+            slurmrestd answers 504 (with Slurm error 5004) when slurmctld did not answer it
+            within MessageTimeout (24.11.5, slurmctld stopped: ``GET /nodes`` took 10 s per
+            try, 41 s with three retries); asking a stalled or overloaded slurmctld again at
+            once only adds load, and the caller's next poll retries anyway.
         backoff_factor: urllib3 backoff factor (seconds; sleeps 0.2, 0.4, 0.8...).
         verify: True, False or a CA bundle path (``requests`` semantics).
 
@@ -93,7 +118,7 @@ def build_session(retries=3, backoff_factor=0.2, verify=True):
         read=retries,
         status=retries,
         backoff_factor=backoff_factor,
-        status_forcelist=(502, 503, 504),
+        status_forcelist=(502, 503),
         allowed_methods=frozenset({"GET", "DELETE", "HEAD", "OPTIONS"}),
         raise_on_status=False,
         respect_retry_after_header=True,
@@ -285,12 +310,18 @@ class SlurmClient:
         )
 
     # ---------------------------------------------------------------- transport
+    #: the clock that times each answer (seconds); tests replaying recorded answers replace it
+    clock = staticmethod(time.monotonic)
+
     def _send(self, method, path, body=None, params=None):
+        """Send one request; returns the answer with ``answer.took`` (seconds, :attr:`clock`)."""
         headers = dict(self.token_source.headers())
         self.stats["requests"] += 1
+        started = self.clock()
         answer = self.session.request(
             method, self.base_url + path, json=body, params=params, headers=headers, timeout=self.timeout
         )
+        answer.took = self.clock() - started
         self.stats["bytes"] += len(answer.content)
         return answer
 
@@ -308,6 +339,8 @@ class SlurmClient:
             ``(status, decoded JSON body or {})``.
 
         Raises:
+            SlurmControllerUnavailable: slurmctld did not answer slurmrestd in time
+                (:func:`controller_did_not_answer`), whatever ``allow_statuses`` says.
             SlurmAuthError: the token was rejected twice (or could not be renewed).
             SlurmAPIError: connection failure, non-JSON answer, or an HTTP error status.
         """
@@ -341,6 +374,14 @@ class SlurmClient:
         errors = data.get("errors") or []
         if answer.status_code == 404 and not slurm_error_numbers(errors):
             self._check_version_served(method, path, version)
+        if controller_did_not_answer(answer.status_code, slurm_error_numbers(errors), answer.took):
+            raise SlurmControllerUnavailable(
+                f"slurmctld did not answer slurmrestd in time (slurmrestd answered after {answer.took:.1f} s): "
+                "slurmctld is busy, stalled or down, the credentials were not checked; retry later, and if it "
+                "lasts check slurmctld (scontrol ping, its log)",
+                elapsed=round(answer.took, 3), status=answer.status_code, method=method, endpoint=path,
+                api_version=version, errors=errors,
+            )
         if self._auth_rejected(answer, method):
             raise SlurmAuthError(
                 f"slurmrestd rejected the {self.token_source.mode} credentials; check the token "
@@ -408,8 +449,9 @@ class SlurmClient:
         if answer.status_code in AUTH_STATUSES:
             return True
         # 22.05 answers an expired or unverifiable token with 500; a 500 to a submit may also
-        # mean the job was accepted, so a POST is never sent again after a 500
-        if answer.status_code != 500 or method == "POST":
+        # mean the job was accepted, so a POST is never sent again after a 500. A slow 500 is
+        # a stalled slurmctld, not a rejected token (22.05 gives both the same body).
+        if answer.status_code != 500 or method == "POST" or getattr(answer, "took", 0) >= CONTROLLER_SLOW_ANSWER:
             return False
         return self.token_source.expiring() or _only_auth_500_errors(answer)
 
@@ -603,6 +645,27 @@ class SlurmClient:
                                 endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
         return CANCEL_SENT
 
+
+
+def controller_did_not_answer(status, numbers, took):
+    """Whether an answer of slurmrestd says slurmctld did not answer it in time.
+
+    Args:
+        status: HTTP status.
+        numbers: the answer's Slurm error numbers (:func:`slurm_error_numbers`).
+        took: seconds between sending the request and the answer.
+
+    Returns:
+        True for HTTP 504 or error 5004 (unless error 1007 says the credentials were
+        rejected), and for a 5xx whose errors are all in :data:`STALLED_CONTROLLER_ERRORS`
+        (or none) that took :data:`CONTROLLER_SLOW_ANSWER` seconds or more. Any other answer
+        (e.g. 500 + 2017 "Invalid job id" from a slow but working slurmctld) is Slurm's own.
+    """
+    if 1007 in numbers or status < 500:
+        return False
+    if status == 504 or ESLURM_SOCKET_TIMEOUT in numbers:
+        return True
+    return took >= CONTROLLER_SLOW_ANSWER and set(numbers) <= STALLED_CONTROLLER_ERRORS
 
 
 def _only_auth_500_errors(answer):

@@ -18,8 +18,9 @@ Results are Slurm's own records and field names as the REST version in use retur
 Facts these methods rest on (checked on Slurm 22.05.8 / REST v0.0.38 and 24.11.5 /
 v0.0.40-42 in the testbed):
 
-- ``GET /node/{name}`` of an unknown name answers 200 with *every* node, so nodes are
-  matched by name here;
+- ``GET /node/{name}`` of an unknown name answers 200 with another node (a cluster whose
+  only node is ``localhost``) or with none (24.11.5, node ``node1``), so nodes are matched
+  by name here;
 - an unknown partition answers 500 + error 2000 (22.05) or 422 + 9000 (24.11); an unknown
   reservation 500 + 2053 (22.05) or 200 with no records (24.11, error 0 "Unable to query
   reservations" when none exist): partitions and reservations are listed and matched by
@@ -31,12 +32,26 @@ v0.0.40-42 in the testbed):
 - ``POST /node/{name}`` (v0.0.39+) takes ``{"state": ["DRAIN"], "reason": ...}``.
 """
 
+import logging
 from urllib.parse import quote
+
+import hostlist
 
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
 from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, ESLURM_INVALID_JOB_ID, SlurmClient
 from slurmdeploy.slurm.reservations import check_name, reservation_fields
 from slurmdeploy.slurm.versions import no_val_number
+
+LOG = logging.getLogger(__name__)
+
+#: the largest job id this library sends to Slurm. Slurm's job ids are ``uint32_t``
+#: (slurm.h, ``job_id_msg_t``); 0 is no job, 0xfffffffe is ``NO_VAL`` and 0xffffffff
+#: ``INFINITE`` (slurm.h), so 1..0xfffffffd. A cluster assigns ids up to MaxJobId
+#: (at most 67,108,863 since Slurm 17.02, RELEASE_NOTES); a federation puts the sibling
+#: cluster's id in the top 6 bits, hence ids up to the uint32 range. Larger numbers must never
+#: reach slurmrestd: 22.05 wraps them modulo 2**32 (``GET /job/4294967297`` returns job 1,
+#: tests/integration/test_operations.py).
+MAX_JOB_ID = 0xFFFFFFFD
 
 #: what slurmctld's REST API cannot give compared with ``scontrol show config`` (up to v0.0.44;
 #: v0.0.45 serves ``GET /conf``, see :meth:`SlurmOperations.config`)
@@ -102,6 +117,85 @@ def match_records(records, criteria, kind):
             raise BadRequest(f"unknown {kind} field(s) {', '.join(unknown)} in criteria; {kind} records of this "
                              f"Slurm have: {', '.join(sorted(known))}")
     return [r for r in records if all(field_matches(r.get(k), v) for k, v in criteria.items())]
+
+
+def valid_job_id(job_id):
+    """``job_id`` as an int, checked against Slurm's range (1..:data:`MAX_JOB_ID`).
+
+    Args:
+        job_id: an int or its decimal string (a StackStorm parameter may arrive as a string).
+
+    Raises:
+        BadRequest: not an integer (a bool is not), or outside 1..4294967293.
+    """
+    if isinstance(job_id, bool):
+        raise BadRequest(f"job_id must be a Slurm job id (an integer 1..{MAX_JOB_ID}), got {job_id!r}")
+    try:
+        value = int(job_id)
+    except (TypeError, ValueError):
+        raise BadRequest(f"job_id must be a Slurm job id (an integer 1..{MAX_JOB_ID}), got {job_id!r}") from None
+    if not 1 <= value <= MAX_JOB_ID:
+        raise BadRequest(f"job_id {value} is outside Slurm's job ids 1..{MAX_JOB_ID} (uint32 without NO_VAL and "
+                         "INFINITE); check the id (squeue -j ID)")
+    return value
+
+
+def expand_node_names(expression):
+    """The node names a Slurm hostlist expression names, in order, each once.
+
+    Uses python-hostlist (``hostlist.expand_hostlist``, the same syntax as Slurm's
+    ``scontrol show hostnames``): ``"n[1-3],m1"`` -> ``["n1", "n2", "n3", "m1"]``.
+
+    Raises:
+        BadRequest: not a non-empty string, or not a valid hostlist (e.g. ``n[1-``).
+    """
+    if not isinstance(expression, str) or not expression.strip():
+        raise BadRequest(f"node name must be a non-empty string, got {expression!r}")
+    try:
+        names = hostlist.expand_hostlist(expression.strip())
+    except hostlist.BadHostlist as exc:
+        raise BadRequest(f"node {expression!r} is not a valid Slurm hostlist ({exc}); write a node name, "
+                         "a list n1,n2 or a range n[1-3]") from None
+    if not names or not all(names):
+        raise BadRequest(f"node {expression!r} names no node; write a node name, a list n1,n2 or a range n[1-3]")
+    return names
+
+
+def verify_fields(fields, record, special=None):
+    """Compare the fields an update asked for with the record read back afterwards.
+
+    Args:
+        fields: ``{field: value asked}``.
+        record: the record read back from Slurm.
+        special: ``{field: predicate(record) -> bool or None}`` for fields that do not read
+            back under their own name (e.g. ``hold``); None means "cannot tell".
+
+    Returns:
+        ``{"applied": [...], "not_applied": [...], "unverified": [...]}`` (field names, sorted).
+        A field is unverified when the record has no field of that name or it is null (e.g.
+        ``nice`` in Slurm 22.05's job records). Lists compare as sets; numbers and strings as
+        :func:`field_matches` does.
+    """
+    out = {"applied": [], "not_applied": [], "unverified": []}
+    for field, wanted in sorted(fields.items()):
+        if special and field in special:
+            verdict = special[field](record)
+        elif record.get(field) is None:  # no such field (or null, e.g. nice in 22.05's job records)
+            verdict = None
+        else:
+            value = record[field]
+            if field == "comment" and isinstance(value, dict):  # some builds nest it (versions._comment)
+                value = value.get("job")
+            if isinstance(value, dict) and "number" in value and "set" in value:
+                value = no_val_number(value)
+            if isinstance(wanted, list) or isinstance(value, list):
+                wanted_set = {str(v) for v in (wanted if isinstance(wanted, list) else [wanted])}
+                have_set = {str(v) for v in (value if isinstance(value, list) else [value]) if v not in (None, "")}
+                verdict = wanted_set == have_set
+            else:
+                verdict = field_matches(value, wanted)
+        out["applied" if verdict else "not_applied" if verdict is False else "unverified"].append(field)
+    return out
 
 
 class SlurmOperations:
@@ -319,22 +413,63 @@ class SlurmOperations:
                 version writes as ``{"set", "number"}`` (time_limit, priority on v0.0.39+)
                 are given as plain ints and wrapped here.
 
+        The job is read back afterwards and each field compared (:func:`verify_fields`):
+        Slurm's answer alone is not the truth. Slurm 22.05 (REST v0.0.38) answers a plain
+        user lowering its own job's priority with HTTP 500 and error 2095 "Changes to job
+        priority are not persistent, change nice instead" although it set the priority
+        (tests/integration/test_operations.py); such an update is reported as applied, with
+        Slurm's errors under ``slurm_errors``.
+
         Returns:
-            ``{"job_id", "updated": fields, "job": the record read back}``.
+            ``{"job_id", "updated": fields, "applied": [field...], "unverified": [field...]
+            (the record has no such field, e.g. ``nice`` on 22.05), "job": the record read
+            back}``, plus ``"slurm_errors"`` when Slurm reported errors although every field
+            it could be checked for was applied.
 
         Raises:
-            BadRequest: ``fields`` empty or not a mapping.
+            BadRequest: ``fields`` empty or not a mapping; a job id outside 1..4294967293.
             NotFound: unknown job id.
-            SlurmAPIError: Slurm refused (e.g. 2002 "Access/permission denied" raising a
-                priority as a plain user; 2042 updating a held job's priority on 22.05) or
-                ignored an unknown field.
+            SlurmAPIError: Slurm refused and the job read back shows a field not applied (or
+                a field that cannot be checked), e.g. 2002 "Access/permission denied" raising
+                a priority as a plain user, 2042 updating a held job's priority on 22.05; the
+                message says per field what happened. Also when Slurm ignored an unknown
+                field (24.11 warns only) or said yes but a field reads back unchanged.
         """
         if not isinstance(fields, dict) or not fields:
             raise BadRequest("give at least one job field to update, e.g. {\"time_limit\": 30}")
         job_id = self._job_id(job_id)
         self.get_job(job_id)  # an unknown id fails as NotFound, the same on every version
-        self._post("job_update", self.api.job_update_body(fields), job_id=job_id)
-        return {"job_id": job_id, "updated": fields, "job": self.get_job(job_id)}
+        refused = None
+        try:
+            self._post("job_update", self.api.job_update_body(fields), job_id=job_id)
+        except SlurmAPIError as exc:
+            if exc.warnings and not exc.errors:
+                raise  # 24.11 ignored an unknown field: nothing to read back
+            refused = exc
+        record = self.get_job(job_id)
+        verdict = verify_fields(fields, record, special={"hold": lambda r: self._held(r, fields["hold"])})
+        report = "; ".join(f"{what.replace('_', ' ')}: {', '.join(names)}" for what, names in verdict.items() if names)
+        if verdict["not_applied"] or (refused is not None and verdict["unverified"]):
+            message = f"Slurm job {job_id}: the update was not (fully) applied, read back: {report}"
+            if refused is None:
+                raise SlurmAPIError(message + " (Slurm reported success)", api_version=self.api.name)
+            raise SlurmAPIError(message, status=refused.status, method=refused.method, endpoint=refused.endpoint,
+                                api_version=refused.api_version, errors=refused.errors, warnings=refused.warnings)
+        out = {"job_id": job_id, "updated": fields, "applied": verdict["applied"],
+               "unverified": verdict["unverified"], "job": record}
+        if refused is not None:
+            LOG.warning("Slurm job %s: Slurm reported an error but the job read back shows the update applied (%s): %s",
+                        job_id, report, refused)
+            out["slurm_errors"] = refused.errors
+        return out
+
+    @staticmethod
+    def _held(record, hold):
+        """Whether a job record reads back as held (``hold: true``) or released (``false``)."""
+        reason = record.get("state_reason")
+        if not isinstance(reason, str):
+            return None
+        return reason.startswith("JobHeld") == bool(hold)
 
     def hold_job(self, job_id):
         """Hold a pending job (``hold: true``: priority 0, state_reason JobHeldUser/JobHeldAdmin)."""
@@ -346,13 +481,7 @@ class SlurmOperations:
 
     @staticmethod
     def _job_id(job_id):
-        try:
-            value = int(job_id)
-        except (TypeError, ValueError):
-            raise BadRequest(f"job_id must be a Slurm job id (a positive integer), got {job_id!r}") from None
-        if value < 1:
-            raise BadRequest(f"job_id must be a positive integer, got {value}")
-        return value
+        return valid_job_id(job_id)
 
     # --------------------------------------------------------------------- nodes
     def list_nodes(self, criteria=None):
@@ -370,7 +499,7 @@ class SlurmOperations:
         """One node record by name.
 
         Raises:
-            NotFound: no such node (slurmrestd answers an unknown name with every node).
+            NotFound: no such node (slurmrestd may answer an unknown name with another node).
         """
         self._name(name, "node name")
         _, data = self.call("node_get", node_name=name)
@@ -398,36 +527,79 @@ class SlurmOperations:
         }
 
     def update_node(self, name, fields):
-        """Update a node: ``POST /node/{name}`` (REST v0.0.39+, Slurm 23.02+).
+        """Update one node or several: ``POST /node/{name}`` (REST v0.0.39+, Slurm 23.02+).
+
+        Every node named must exist before anything is changed: a hostlist expression
+        (``n[1-3]``, ``n1,n2``) is expanded (:func:`expand_node_names`) and each name
+        checked against ``GET /nodes`` (one name: ``GET /node/{name}``, whose answer must
+        carry that very name: slurmrestd answers an unknown name with other nodes, and a
+        single-node cluster whose node is ``localhost`` acts on that node). Afterwards
+        each node is read back and the fields other than ``state``/``reason`` compared
+        (:func:`verify_fields`; a state may move on by itself, e.g. ReturnToService).
 
         Args:
-            name: node name (or a hostlist expression such as ``n[01-04]``; then
-                nothing is read back).
+            name: a node name or a hostlist expression.
             fields: update_node_msg fields, e.g. ``{"state": ["DRAIN"], "reason": "x"}``,
                 ``{"weight": 5}``, ``{"comment": "x"}``, ``{"features": ["a"]}``; a
                 string ``state`` is turned into a one-item list.
 
         Returns:
-            ``{"node", "updated": fields, "state": node_state() read back}`` (state None for
-            a hostlist expression).
+            ``{"node": name as given, "nodes": [each name], "updated": fields,
+            "state": node_state() of the node (one node) or None, "states": {name:
+            node_state()}}``.
 
         Raises:
             UnsupportedOperation: REST v0.0.38 (Slurm 22.05) has no node update.
-            NotFound: a plain node name slurmctld does not know.
+            BadRequest: no fields, a bad hostlist, or an empty ``features`` /
+                ``features_act`` / ``gres`` (24.11.5 answers ``{"features": []}`` with 200 and
+                changes nothing, tests/integration/test_operations.py).
+            NotFound: a node named is unknown (all unknown names listed; nothing changed).
             SlurmAPIError: Slurm refused, e.g. 2010 "Invalid user id" for a user that is
-                not an operator, 2028 "Invalid node state specified".
+                not an operator, 2028 "Invalid node state specified", 2031 "Active features
+                not subset of available features"; or a field other than state/reason reads
+                back unchanged.
         """
         self.api.require("node_update")
         if not isinstance(fields, dict) or not fields:
             raise BadRequest("give at least one node field to update, e.g. {\"state\": \"DRAIN\", \"reason\": \"x\"}")
+        for field in ("features", "features_act", "gres"):
+            if field in fields and fields[field] in ([], "", None):
+                raise BadRequest(f"an empty {field} is ignored by slurmrestd (Slurm 24.11.5 answers 200 and changes "
+                                 f"nothing), so it is refused: give the {field} the node(s) should have (to remove "
+                                 "some, give the rest; the REST API cannot clear them all: use scontrol update on a "
+                                 "host of the cluster)")
         body = dict(fields)
         if isinstance(body.get("state"), str):
             body["state"] = [body["state"].upper()]
-        single = not any(c in self._name(name, "node name") for c in "[],")
-        if single:
-            self.get_node(name)
-        self._post("node_update", body, node_name=name)
-        return {"node": name, "updated": fields, "state": self.node_state(self.get_node(name)) if single else None}
+        names = expand_node_names(name)
+        if len(names) == 1:
+            records = {names[0]: self.get_node(names[0])}
+        else:
+            records = {r.get("name"): r for r in self.list_nodes()}
+            unknown = [n for n in names if n not in records]
+            if unknown:
+                raise NotFound(f"Slurm node(s) {', '.join(unknown)} of {name!r} not found; nothing was changed "
+                               f"(nodes: {hostlist.collect_hostlist(sorted(records)) or 'none'})")
+        target = names[0] if len(names) == 1 else hostlist.collect_hostlist(names)
+        LOG.info("updating Slurm node(s) %s (%d): %s", target, len(names), ", ".join(sorted(fields)))
+        self._post("node_update", body, node_name=target)
+        if len(names) == 1:
+            after = {names[0]: self.get_node(names[0])}
+        else:
+            after = {r.get("name"): r for r in self.list_nodes() if r.get("name") in set(names)}
+        checked = {k: v for k, v in fields.items() if k not in ("state", "reason")}
+        failed = {}
+        for node, record in after.items():
+            verdict = verify_fields(checked, record)
+            if verdict["not_applied"]:
+                failed[node] = verdict["not_applied"]
+        if failed:
+            detail = "; ".join(f"{node}: {', '.join(f)}" for node, f in sorted(failed.items()))
+            raise SlurmAPIError(f"Slurm accepted the update of node(s) {target} but these fields read back "
+                                f"unchanged: {detail}", api_version=self.api.name)
+        states = {n: self.node_state(after[n]) for n in names}
+        return {"node": name, "nodes": names, "updated": fields,
+                "state": states[names[0]] if len(names) == 1 else None, "states": states}
 
     def drain_node(self, name, reason):
         """Drain a node: no new jobs, running ones finish (``state DRAIN`` with a reason)."""
@@ -460,8 +632,10 @@ class SlurmOperations:
         return data.get("partitions") or []
 
     def get_partition(self, name):
-        """One partition record by name. Raises NotFound, naming the partitions there are."""
-        return self._by_name(self.list_partitions(), self._name(name, "partition name"), "partition")
+        """One partition record by name. Raises NotFound, naming the partitions there are;
+        BadRequest for an empty name, before any request."""
+        name = self._name(name, "partition name")
+        return self._by_name(self.list_partitions(), name, "partition")
 
     def list_reservations(self):
         """Reservation records (``GET /reservations``; none: an empty list on every version)."""
@@ -469,8 +643,10 @@ class SlurmOperations:
         return data.get("reservations") or []
 
     def get_reservation(self, name):
-        """One reservation record by name. Raises NotFound, naming the reservations there are."""
-        return self._by_name(self.list_reservations(), self._name(name, "reservation name"), "reservation")
+        """One reservation record by name. Raises NotFound, naming the reservations there are;
+        BadRequest for an empty name, before any request."""
+        name = self._name(name, "reservation name")
+        return self._by_name(self.list_reservations(), name, "reservation")
 
     # Reservation writes (REST v0.0.43+). POST /reservation creates a reservation when no
     # reservation of that name exists (case-insensitively) and updates it otherwise
@@ -526,6 +702,7 @@ class SlurmOperations:
         Raises:
             UnsupportedOperation: REST v0.0.38-v0.0.42 (before any request).
             NotFound: no such reservation (POST would create one, so it is never sent).
+            BadRequest: an empty name (before any request).
             BadRequest: nothing to change, or the result would end before it starts.
             SlurmAPIError: slurmctld refused; the reservation is unchanged.
         """
@@ -547,6 +724,7 @@ class SlurmOperations:
         Raises:
             UnsupportedOperation: REST v0.0.38-v0.0.42 (before any request).
             NotFound: no such reservation (naming those there are).
+            BadRequest: an empty name (before any request).
             SlurmAPIError: slurmctld refused (e.g. jobs still running in it).
         """
         self.api.require("reservation_delete")
