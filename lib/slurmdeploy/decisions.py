@@ -83,12 +83,23 @@ FAILED_OUTCOMES = {
 }
 
 
+def trace_tag(key, revision):
+    """The StackStorm trace tag of one deployment incarnation: ``<key>@<create_revision>``
+    (the deployment marker without its ``sdp-deployment:`` prefix), or None when the revision
+    is unknown. The sensor dispatches every trigger with it (``sensor_service.dispatch(trigger,
+    payload, trace_tag)``, st2reactor/container/sensor_wrapper.py), so ``st2 trace list
+    --trace-tag <key>@<revision>`` follows one deployment through its rules and actions."""
+    return f"{key}@{int(revision)}" if revision else None
+
+
 @dataclass(frozen=True)
 class Event:
-    """A trigger instance to dispatch: ``trigger`` is the trigger name, ``payload`` a dict."""
+    """A trigger instance to dispatch: ``trigger`` is the trigger name, ``payload`` a dict,
+    ``trace_tag`` the deployment incarnation's :func:`trace_tag` (None when unknown)."""
 
     trigger: str
     payload: dict
+    trace_tag: Optional[str] = field(default=None, compare=False)
 
     @property
     def identity(self):
@@ -188,10 +199,10 @@ def vanished_state(key, job_id, description=None):
 
 
 # ----------------------------------------------------------------------------- observe
-def state_event(key, state, job, job_id):
+def state_event(key, state, job, job_id, revision=None):
     """The ``job_state_changed`` event of deployment ``key`` whose recorded ``state`` differs
     from ``job`` (a :class:`SlurmJob`), or whose job ``job_id`` is gone (``job`` None:
-    FAILED, ``JobVanished``)."""
+    FAILED, ``JobVanished``); ``revision``: the deployment's create_revision (trace tag)."""
     if job is None:
         status, slurm_state = states.FAILED, "UNKNOWN"
         reason = states.VANISHED_REASON
@@ -208,7 +219,7 @@ def state_event(key, state, job, job_id):
         "status": status,
         "state_reason": reason,
         "state_description": description,
-    })
+    }, trace_tag(key, revision))
 
 
 def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label):
@@ -239,14 +250,14 @@ def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label):
             job = None  # the id was reused by someone else's job: ours is gone
         status = states.sdp_status(job.job_state) if job else states.FAILED
         if job is None or status != state.status:
-            return [state_event(key, state, job, state.job_id)]
+            return [state_event(key, state, job, state.job_id, dep.revision)]
         return []
     if owner is not None:
         return []
     current = [j for j in jobs_named if belongs(j, dep)]
     if current:
-        return [state_event(key, state, pick_job(current), None)]
-    return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args})]
+        return [state_event(key, state, pick_job(current), None, dep.revision)]
+    return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args}, trace_tag(key, dep.revision))]
 
 
 def unwanted(job, dep, state):
@@ -257,8 +268,11 @@ def unwanted(job, dep, state):
 
 
 def removed_event(key, job):
-    """The ``deployment_removed`` event of ``job`` (a :class:`SlurmJob`) of deployment ``key``."""
-    return Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state})
+    """The ``deployment_removed`` event of ``job`` (a :class:`SlurmJob`) of deployment ``key``,
+    traced as the incarnation its marker names (the deployment itself may be gone)."""
+    marker = parse_marker(job.comment)
+    return Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state},
+                 trace_tag(*marker) if marker and marker[0] == key else None)
 
 
 # ------------------------------------------------------------------------------ submit
