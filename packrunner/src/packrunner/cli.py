@@ -118,6 +118,7 @@ def build_parser():
     p.add_argument("action", nargs="?", help="action ref (pack.name) or bare name")
     p.add_argument("params", nargs="*", metavar="key=value",
                    help="parameters; values are cast to the declared type (JSON for object/array)")
+    p.add_argument("--trace-tag", default=None, help="record the execution under this trace tag (st2 run --trace-tag)")
     p.set_defaults(print_run_help=p.print_help)
 
     p = sub.add_parser("action", help="inspect the pack's actions, like 'st2 action'")
@@ -130,8 +131,21 @@ def build_parser():
     esub.required = True
     q = esub.add_parser("list", help="list the newest executions")
     q.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    q.add_argument("--trace-tag", default=None, help="only the executions of this trace")
     q = esub.add_parser("get", help="show one execution (id or unique id prefix)")
     q.add_argument("id", help="execution id")
+
+    p = sub.add_parser("trace", help="follow trigger instances and their executions by trace tag, like 'st2 trace'",
+                       description="A trace groups the trigger instances dispatched with one trace tag "
+                                   "(sensor_service.dispatch(trigger, payload, trace_tag)) and the executions "
+                                   "they caused, like 'st2 trace list --trace-tag' / 'st2 trace get'.")
+    trsub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    trsub.required = True
+    q = trsub.add_parser("list", help="the newest traces (trace tag, first and last time, counts)")
+    q.add_argument("--trace-tag", default=None, help="only this trace")
+    q.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    q = trsub.add_parser("get", help="one trace: its trigger instances and executions, oldest first")
+    q.add_argument("trace_tag", help="the trace tag")
 
     p = sub.add_parser("key", help="manage the datastore, like 'st2 key'",
                        description="Read and write the key-value datastore like 'st2 key'. Scopes: system "
@@ -292,7 +306,7 @@ def _cmd_run(args):
         except KeyError as e:
             raise ActionNotFound(e.args[0]) from e
         params = parse_kv_args(args.params, meta.all_parameters)
-        record = runner.run_action(meta.ref, params)
+        record = runner.run_action(meta.ref, params, trace_tag=args.trace_tag)
         _print_json(_format_record(record))
         return EXIT_OK if record["status"] == "succeeded" else EXIT_FAILED
     finally:
@@ -309,10 +323,10 @@ def _store(args):
 def _cmd_execution(args):
     store = _store(args)
     if args.subcommand == "list":
-        rows = store.list_executions(limit=args.limit)
+        rows = store.list_executions(limit=args.limit, trace_tag=args.trace_tag)
         _print_json([
             {k: v for k, v in _format_record(r).items() if k in (
-                "id", "action", "status", "start_time", "elapsed", "rule", "trigger_instance_id")}
+                "id", "action", "status", "start_time", "elapsed", "rule", "trigger_instance_id", "trace_tag")}
             for r in rows
         ])
         return EXIT_OK
@@ -321,6 +335,38 @@ def _cmd_execution(args):
         print("execution %s not found" % args.id, file=sys.stderr)
         return EXIT_FAILED
     _print_json(_format_record(rec))
+    return EXIT_OK
+
+
+def trace_view(store, trace_tag, limit=1000):
+    """One trace as ``st2 trace get`` shows it: ``{"trace_tag", "trigger_instances": [{id, ref,
+    status, occurrence_time}], "executions": [{id, action, status, rule, trigger_instance_id,
+    start_time, elapsed}]}``, oldest first; None when nothing carries the tag."""
+    instances = store.list_trigger_instances(limit=limit, trace_tag=trace_tag)
+    executions = store.list_executions(limit=limit, trace_tag=trace_tag)
+    if not instances and not executions:
+        return None
+    return {
+        "trace_tag": trace_tag,
+        "trigger_instances": [{"id": r["id"], "ref": r["ref"], "status": r["status"],
+                               "occurrence_time": _iso(r["occurrence_time"])} for r in reversed(instances)],
+        "executions": [{k: v for k, v in _format_record(r).items() if k in (
+            "id", "action", "status", "rule", "trigger_instance_id", "start_time", "elapsed")}
+            for r in reversed(executions)],
+    }
+
+
+def _cmd_trace(args):
+    store = _store(args)
+    if args.subcommand == "get":
+        trace = trace_view(store, args.trace_tag)
+        if trace is None:
+            print("trace %s not found" % args.trace_tag, file=sys.stderr)
+            return EXIT_FAILED
+        _print_json(trace)
+        return EXIT_OK
+    tags = store.list_trace_tags(limit=args.limit, trace_tag=args.trace_tag)
+    _print_json([dict(t, start_time=_iso(t["start_time"]), end_time=_iso(t["end_time"])) for t in tags])
     return EXIT_OK
 
 
@@ -419,6 +465,7 @@ COMMANDS = {
     "run": _cmd_run,
     "execution": _cmd_execution,
     "key": _cmd_key,
+    "trace": _cmd_trace,
     "trigger": _cmd_trigger,
     "validate": _cmd_validate,
 }

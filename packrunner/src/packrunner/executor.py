@@ -89,7 +89,7 @@ class ActionExecutor:
         """Stop accepting work; queued executions are cancelled, running ones are abandoned."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _new_record(self, action, params, trigger_instance_id=None, rule=None):
+    def _new_record(self, action, params, trigger_instance_id=None, rule=None, trace_tag=None):
         return {
             "id": _short_id(),
             "action": action.ref,
@@ -102,10 +102,13 @@ class ActionExecutor:
             "trigger_instance_id": trigger_instance_id,
             "rule": rule,
             "runner": self.runner_id,
+            # the trace of the trigger instance that caused it (st2: the execution joins the
+            # trigger instance's trace), or the tag given to `run --trace-tag`
+            "trace_tag": trace_tag,
         }
 
-    def _schedule(self, action, params, trigger_instance_id=None, rule=None):
-        record = self._new_record(action, params, trigger_instance_id, rule)
+    def _schedule(self, action, params, trigger_instance_id=None, rule=None, trace_tag=None):
+        record = self._new_record(action, params, trigger_instance_id, rule, trace_tag)
         self.datastore.save_execution(record)
         with self._pending_cv:
             self._pending += 1
@@ -122,13 +125,14 @@ class ActionExecutor:
             self._pending -= 1
             self._pending_cv.notify_all()
 
-    def run(self, action, resolved, wait=True, timeout=None):
+    def run(self, action, resolved, wait=True, timeout=None, trace_tag=None):
         """Schedule ``action`` with already resolved parameters; wait for it when ``wait``.
+        ``trace_tag``: recorded with the execution (``st2 run --trace-tag``).
 
         Returns:
             the execution record (see :meth:`packrunner.runner.Runner.run_action`).
         """
-        record = self._schedule(action, resolved)
+        record = self._schedule(action, resolved, trace_tag=trace_tag)
         future = record.pop("future", None)
         if wait and future is not None:
             wait_for = timeout if timeout is not None else float(resolved.get("timeout") or DEFAULT_ACTION_TIMEOUT) + 5
@@ -153,8 +157,9 @@ class ActionExecutor:
         record["status"] = "running"
         record["start_time"] = time.time()
         self.datastore.save_execution(record)
-        EXEC_LOG.info("execution %s %s started params=%s", record["id"], action.ref,
-                      json.dumps(record["parameters"], default=str, sort_keys=True))
+        EXEC_LOG.info("execution %s %s started params=%s%s", record["id"], action.ref,
+                      json.dumps(record["parameters"], default=str, sort_keys=True),
+                      " trace_tag=%s" % record["trace_tag"] if record.get("trace_tag") else "")
         outcome = {}
 
         def target():

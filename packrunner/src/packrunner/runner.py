@@ -174,11 +174,11 @@ class Runner:
         """See :meth:`packrunner.resolver.ParameterResolver.resolve_parameters`."""
         return self.resolver.resolve_parameters(action, params, payload)
 
-    def _enforce(self, rule, payload, instance_id):
-        return self.rules_engine._enforce(rule, payload, instance_id)
+    def _enforce(self, rule, payload, instance_id, trace_tag=None):
+        return self.rules_engine._enforce(rule, payload, instance_id, trace_tag)
 
     # ----------------------------------------------------------------- actions
-    def run_action(self, ref_or_name, params=None, wait=True, timeout=None):
+    def run_action(self, ref_or_name, params=None, wait=True, timeout=None, trace_tag=None):
         """Run one action (like ``st2 run``).
 
         Args:
@@ -186,6 +186,7 @@ class Runner:
             params: parameter dict (strings are cast to declared types).
             wait: block until finished.
             timeout: max seconds to wait when ``wait`` (None = action timeout + 5 s).
+            trace_tag: recorded with the execution, like ``st2 run --trace-tag``.
 
         Returns:
             the execution record dict (``id``, ``action``, ``parameters``
@@ -202,7 +203,7 @@ class Runner:
         except KeyError as e:
             raise ActionNotFound(e.args[0]) from e
         resolved = self.resolver.resolve_parameters(action, params or {})  # rendered like st2's API
-        return self.executor.run(action, resolved, wait=wait, timeout=timeout)
+        return self.executor.run(action, resolved, wait=wait, timeout=timeout, trace_tag=trace_tag)
 
     def wait_idle(self, timeout=None):
         """Wait until no execution is queued or running.
