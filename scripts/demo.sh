@@ -88,8 +88,10 @@ unset SLURM_JWT
 
 say "starting the pack with the local runner: python -m packrunner start (log: $DEMO_DIR/runner.log)"
 rm -rf "$DEMO_DIR/state"
-.venv/bin/python -m packrunner --pack "$REPO" --config "$DEMO_DIR/config.yaml" \
-    --state-dir "$DEMO_DIR/state" start > "$DEMO_DIR/runner.log" 2>&1 &
+# the log is rotated at 50 MiB with 5 files kept, the history pruned to 7 days / 100,000 rows
+# (packrunner's retention defaults; packrunner/README.md "Retention")
+.venv/bin/python -m packrunner --pack "$REPO" --config "$DEMO_DIR/config.yaml" --log-file "$DEMO_DIR/runner.log" \
+    --state-dir "$DEMO_DIR/state" start > "$DEMO_DIR/runner.out" 2>&1 &
 RUNNER_PID=$!
 
 .venv/bin/python scripts/demo_deployments.py --config "$DEMO_DIR/config.yaml" --runner-log "$DEMO_DIR/runner.log" \

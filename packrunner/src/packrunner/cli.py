@@ -16,6 +16,7 @@ import threading
 from .errors import PackrunnerError
 from .pack import Pack, PackError
 from .runner import ActionNotFound, ConfigError, ParameterError, Runner
+from .retention import Retention, rotating_log_handler
 from .schema import cast_value
 
 __all__ = ["main", "build_parser", "parse_kv_args"]
@@ -98,7 +99,14 @@ def build_parser():
                         help="directory of packrunner.sqlite (default: $PACKRUNNER_STATE_DIR or ./.state)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        help="logging level (default INFO); logs go to stderr")
+                        help="logging level (default INFO); logs go to stderr unless --log-file")
+    parser.add_argument("--log-file", metavar="FILE", default=None,
+                        help="write the log to FILE instead of stderr, rotated by size (see --log-max-bytes)")
+    parser.add_argument("--log-max-bytes", type=int, default=Retention.log_max_bytes, metavar="BYTES",
+                        help="rotate --log-file when it would exceed BYTES (default %d = 50 MiB; 0: never)"
+                             % Retention.log_max_bytes)
+    parser.add_argument("--log-backup-count", type=int, default=Retention.log_backup_count, metavar="N",
+                        help="rotated log files kept, FILE.1 ... FILE.N (default %d)" % Retention.log_backup_count)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -108,6 +116,14 @@ def build_parser():
     p.add_argument("--workers", type=int, default=4, help="size of the action thread pool (default 4)")
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds to wait for running actions on shutdown (default 30)")
+    p.add_argument("--history-ttl-days", type=float, default=Retention.history_ttl_days, metavar="DAYS",
+                   help="delete recorded executions and trigger instances older than DAYS (default %g, "
+                        "StackStorm's smallest garbage-collector TTL; 0: no age limit)" % Retention.history_ttl_days)
+    p.add_argument("--history-max-rows", type=int, default=Retention.history_max_rows, metavar="N",
+                   help="keep at most the newest N executions and N trigger instances (default %d; 0: no limit)"
+                        % Retention.history_max_rows)
+    p.add_argument("--prune-interval", type=float, default=Retention.interval, metavar="S",
+                   help="seconds between two prunings of the history (default %g)" % Retention.interval)
 
     p = sub.add_parser("run", help="run one action, like 'st2 run'", add_help=False,
                        description="Run one action and print the execution as JSON. Exit 0 if it "
@@ -220,12 +236,24 @@ def build_parser():
     return parser
 
 
-def _setup_logging(level):
-    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, stream=sys.stderr, force=True)
+def _setup_logging(args):
+    if args.log_file:
+        retention = Retention(log_max_bytes=args.log_max_bytes, log_backup_count=args.log_backup_count)
+        handler = rotating_log_handler(args.log_file, retention)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler], force=True)
+    else:
+        logging.basicConfig(level=getattr(logging, args.log_level), format=LOG_FORMAT, stream=sys.stderr, force=True)
 
 
 def _cmd_start(args):
-    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=args.workers)
+    try:
+        retention = Retention(history_ttl_days=args.history_ttl_days, history_max_rows=args.history_max_rows,
+                              interval=args.prune_interval)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=args.workers,
+                    retention=retention)
     stop = threading.Event()
 
     def handler(signum, _frame):
@@ -237,6 +265,11 @@ def _cmd_start(args):
     runner.start()
     LOG.info("running pack %s from %s; state in %s (Ctrl-C or SIGTERM to stop)",
              runner.pack.ref, runner.pack.path, runner.state_dir)
+    LOG.info("history kept: %s days, at most %s executions and trigger instances, pruned every %s s; log: %s",
+             retention.history_ttl_days or "no limit of", retention.history_max_rows or "no limit of",
+             retention.interval, "%s (rotated at %d bytes, %d kept)" % (args.log_file, args.log_max_bytes,
+                                                                        args.log_backup_count)
+             if args.log_file else "stderr (not rotated)")
     while not stop.wait(0.5):
         pass
     runner.stop(timeout=args.stop_timeout)
@@ -475,7 +508,11 @@ def main(argv=None):
     """Entry point; returns the exit code (0 ok, 1 action failed, 2 usage/validation error)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits 2 on usage errors
-    _setup_logging(args.log_level)
+    try:
+        _setup_logging(args)
+    except ValueError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ParameterError, ActionNotFound, PackError) as e:

@@ -24,6 +24,7 @@ from .errors import ActionNotFound, ConfigError, ParameterError
 from .executor import DEFAULT_ACTION_TIMEOUT, EXEC_LOG, ActionExecutor
 from .pack import Pack
 from .resolver import ParameterResolver
+from .retention import HistoryPruner, Retention
 from .rules_engine import RulesEngine
 from .schema import mask_secrets
 from .sensor_container import SensorContainer
@@ -70,6 +71,9 @@ class Runner:
         state_dir: directory for ``packrunner.sqlite`` (default ``./.state``).
         workers: size of the action thread pool (default 4).
         strict_config: see :func:`packrunner.config.load_config`.
+        retention: a :class:`packrunner.retention.Retention` (default: its defaults, a 7-day
+            TTL and 100,000 rows per history table): applied every ``retention.interval``
+            seconds while the runner is started.
 
     Raises:
         packrunner.pack.PackError: the pack cannot be loaded.
@@ -83,7 +87,7 @@ class Runner:
         sensors, rules_engine, resolver, executor: the parts (see the module docstring).
     """
 
-    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None):
+    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None, retention=None):
         self.pack = Pack(pack_dir)
         self.pack.setup_sys_path()
         from st2common.runners.base_action import Action  # after setup_sys_path
@@ -99,6 +103,8 @@ class Runner:
                                        runner_id=self.runner_id)
         self.rules_engine = RulesEngine(self.pack, self.datastore, self.resolver, self.executor)
         self.sensors = SensorContainer(self)
+        self.retention = retention or Retention()
+        self.pruner = HistoryPruner(self.datastore, self.retention)
         self.workers = self.executor.workers
         self._started = False
         self._closed = False
@@ -118,6 +124,7 @@ class Runner:
         if self._started:
             return
         self._started = True
+        self.pruner.start()
         self.sensors.start()
         LOG.info("pack %s started (%d sensor(s), %d rule(s) enabled)",
                  self.pack.ref, len(self.sensors), sum(1 for r in self.pack.rules if r.enabled))
@@ -145,6 +152,7 @@ class Runner:
             LOG.warning("stop: actions still running after %s s; abandoning them", timeout)
         self.sensors.cleanup(left)
         self.executor.shutdown()
+        self.pruner.stop(left())
         self._started = False
         self._closed = True
         LOG.info("pack %s stopped", self.pack.ref)
