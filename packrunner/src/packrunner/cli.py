@@ -17,7 +17,7 @@ from .errors import PackrunnerError
 from .pack import Pack, PackError
 from .runner import ActionNotFound, ConfigError, ParameterError, Runner
 from .retention import Retention, rotating_log_handler
-from .schema import cast_value
+from .schema import PYTHON_RUNNER_PARAMETERS, RUNNER_PARAMETER_SUPPORT, cast_value
 
 __all__ = ["main", "build_parser", "parse_kv_args"]
 
@@ -280,7 +280,8 @@ def _cmd_start(args):
 def action_help(meta):
     """The text ``st2 run ACTION -h`` prints for an action (st2client ``ActionRunCommand``): the
     description, then the required and the optional parameters (runner parameters included), each
-    with its description, type, default and accepted values; secret ones are marked.
+    with its description, type, default and accepted values; secret ones are marked, and each runner
+    parameter says whether packrunner honours or ignores it (:data:`RUNNER_PARAMETER_SUPPORT`).
 
     Args:
         meta: :class:`packrunner.pack.ActionMeta`.
@@ -310,6 +311,8 @@ def action_help(meta):
                 lines.append("        Default: %s" % json.dumps(spec["default"]))
             if spec.get("enum"):
                 lines.append("        Enum: %s" % ", ".join(str(v) for v in spec["enum"]))
+            if name in PYTHON_RUNNER_PARAMETERS:
+                lines.append("        Runner parameter, %s" % RUNNER_PARAMETER_SUPPORT[name])
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from .schema import PYTHON_RUNNER_PARAMETERS, mask_secrets
+from .schema import PYTHON_RUNNER_PARAMETERS, RUNNER_PARAMETER_SUPPORT, mask_secrets
 from .services import ActionService
 
 __all__ = ["ActionExecutor", "DEFAULT_ACTION_TIMEOUT"]
@@ -154,6 +154,10 @@ class ActionExecutor:
         timeout = params.get("timeout") or DEFAULT_ACTION_TIMEOUT
         # Runner parameters (timeout, debug, ...) go to the runner, not to run().
         run_params = {k: v for k, v in params.items() if k not in PYTHON_RUNNER_PARAMETERS}
+        for name in sorted(set(params) & set(PYTHON_RUNNER_PARAMETERS) - {"timeout"}):
+            if params[name] is not None and params[name] != PYTHON_RUNNER_PARAMETERS[name].get("default"):
+                EXEC_LOG.warning("execution %s %s: runner parameter %s=%s is %s", record["id"], action.ref, name,
+                                 json.dumps(abridged(params[name]), default=str), RUNNER_PARAMETER_SUPPORT[name])
         record["status"] = "running"
         record["start_time"] = time.time()
         self.datastore.save_execution(record)
