@@ -31,7 +31,9 @@ import etcd3gw
 import requests
 from etcd3gw import exceptions as etcd_exceptions
 
+from slurmdeploy.decisions import Outcome
 from slurmdeploy.errors import ConfigDBError, InvalidDeployment
+from slurmdeploy.jobs import validate_args
 from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
@@ -710,8 +712,6 @@ def check_new_deployment(key, kind, args, mcs_label=""):
     Raises:
         InvalidDeployment: naming the key and what is wrong and accepted.
     """
-    from slurmdeploy.jobs import validate_args  # jsonschema only when a deployment is made
-
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise InvalidDeployment(key, f"the key must match {KEY_PATTERN.pattern} (ska-sdp-config's rule: "
                                      f"letters, digits and '-', 1 to 96 characters)")
@@ -749,7 +749,7 @@ def create_deployment(db, key, args, kind="slurm", replace=False, mcs_label=""):
     try:
         check_new_deployment(key, kind, args, mcs_label)
     except InvalidDeployment as exc:
-        return False, {**base, "outcome": "invalid", "error": str(exc)}
+        return False, {**base, "outcome": Outcome.INVALID.value, "error": str(exc)}
     replaced = None
     if replace:
         existing = db.get_deployment(key)
@@ -759,11 +759,11 @@ def create_deployment(db, key, args, kind="slurm", replace=False, mcs_label=""):
     revision = db.create_deployment(key, kind, args)
     if revision is None:
         existing = db.get_deployment(key)
-        return False, {**base, "outcome": "exists", "revision": existing.revision if existing else None,
+        return False, {**base, "outcome": Outcome.EXISTS.value, "revision": existing.revision if existing else None,
                        "error": f"deployment {key!r} already exists at {base['path']}; delete it first "
                                 f"(deployment_delete) or pass replace=true"}
     LOG.info("deployment %r created at %s (revision %s)", key, base["path"], revision)
-    result = {**base, "outcome": "created", "kind": kind, "revision": revision}
+    result = {**base, "outcome": Outcome.CREATED.value, "kind": kind, "revision": revision}
     if replaced is not None:
         result["replaced_revision"] = replaced
     return True, result
@@ -807,22 +807,22 @@ def delete_deployment(db, key):
     ``deployment_removed``, whose rule runs ``cancel``.
 
     Returns:
-        ``(ok, result)``: ``{"outcome": "deleted", "key", "path", "revision", "job_id",
+        ``(ok, result)``: ``{"outcome": Outcome.DELETED.value, "key", "path", "revision", "job_id",
         "status", "note"}`` (``job_id``/``status`` from the state deleted with it), or
-        ``(False, {"outcome": "not_found", ...})``; ``invalid`` for a key ska-sdp-config
+        ``(False, {"outcome": Outcome.NOT_FOUND.value, ...})``; ``invalid`` for a key ska-sdp-config
         rejects.
 
     Raises:
         ConfigDBError: etcd cannot be reached or answers an error.
     """
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
-        return False, {"outcome": "invalid", "key": key,
+        return False, {"outcome": Outcome.INVALID.value, "key": key,
                        "error": f"deployment key {key!r} does not match {KEY_PATTERN.pattern}"}
     base = {"key": key, "path": db.deployment_path(key)}
     for _ in range(5):  # re-read when the deployment was re-created between read and delete
         dep, state, _mod, _attempt = db.read_deployment(key)
         if dep is None:
-            return False, {**base, "outcome": "not_found", "error": f"no deployment at {base['path']}"}
+            return False, {**base, "outcome": Outcome.NOT_FOUND.value, "error": f"no deployment at {base['path']}"}
         if db.delete_deployment(key, dep.revision):
             break
     else:
@@ -836,7 +836,7 @@ def delete_deployment(db, key):
         note = ("no job recorded; a job being submitted right now is cancelled by the deployment sensor "
                 "(deployment_removed -> cancel)")
     LOG.info("deployment %r (revision %s) deleted with its state; %s", key, dep.revision, note)
-    return True, {**base, "outcome": "deleted", "revision": dep.revision, "job_id": state.job_id,
+    return True, {**base, "outcome": Outcome.DELETED.value, "revision": dep.revision, "job_id": state.job_id,
                   "status": state.status, "note": note}
 
 

@@ -31,8 +31,8 @@ JOB_STATE_CHANGED = "job_state_changed"
 
 
 class Outcome(str, Enum):
-    """``result["outcome"]`` of the actions ``submit``, ``cancel`` and ``update_state`` (and of
-    each job in ``cancel``'s ``result["jobs"]``). A ``str`` subclass, so it compares equal to
+    """``result["outcome"]`` of the actions ``submit``, ``cancel``, ``update_state`` (and of
+    each job in ``cancel``'s ``result["jobs"]``), ``deployment_create`` and ``deployment_delete``. A ``str`` subclass, so it compares equal to
     its value; results store the plain value (:func:`slurmdeploy.deployer.result`), so they
     stay JSON (and YAML) exactly as before. README.md, "Action reference", lists them per
     action (kept in sync by ``tests/unit/test_decisions.py``)."""
@@ -57,6 +57,10 @@ class Outcome(str, Enum):
     NO_JOB = "no_job"
     OTHER_JOB = "other_job"
     CONFLICT = "conflict"
+    CREATED = "created"
+    EXISTS = "exists"
+    INVALID = "invalid"
+    DELETED = "deleted"
 
     def __str__(self):
         return self.value
@@ -73,6 +77,10 @@ ACTION_OUTCOMES = {
     "cancel.jobs": (_O.CANCELLED, _O.KEPT, _O.ALREADY_FINISHED, _O.NOT_FOUND, _O.REFUSED),
     "update_state": (_O.UPDATED, _O.UNCHANGED, _O.TERMINAL, _O.DEPLOYMENT_GONE, _O.NO_JOB, _O.OTHER_JOB, _O.CONFLICT,
                      _O.REFUSED),
+    # slurmdeploy.configdb's create_deployment / list_deployments / delete_deployment
+    "deployment_create": (_O.CREATED, _O.EXISTS, _O.INVALID),
+    "deployment_list": (),
+    "deployment_delete": (_O.DELETED, _O.NOT_FOUND, _O.INVALID),
 }
 #: action -> its outcomes that fail the execution (``ok`` False)
 FAILED_OUTCOMES = {
@@ -80,6 +88,9 @@ FAILED_OUTCOMES = {
     "cancel": (_O.REFUSED,),
     "cancel.jobs": (_O.REFUSED,),
     "update_state": (_O.REFUSED,),
+    "deployment_create": (_O.EXISTS, _O.INVALID),
+    "deployment_list": (),
+    "deployment_delete": (_O.NOT_FOUND, _O.INVALID),
 }
 
 
