@@ -15,7 +15,8 @@
 # are taken:
 #   ETCD_LAB_PORT=32379 ETCD_LAB_PEER_PORT=32380 SLURM_LAB_CTLD_PORT=36817 \
 #   SLURM_LAB_SLURMD_PORT=36818 SLURM_LAB_REST_PORT=36820 scripts/demo.sh
-# DEMO_DIR (default /tmp/slurmdeploy-demo) is where state, config and logs go.
+# DEMO_DIR (default /tmp/slurmdeploy-demo) is where state, config and logs go. Add
+# SLURM_LAB_AUTH=munge when another lab cluster with JWT auth runs in the shared chroot.
 #
 # Deployments are made with the pack's own action, as a newcomer would:
 #   .venv/bin/python -m packrunner --pack . --config $DEMO_DIR/config.yaml \
@@ -27,7 +28,7 @@ if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null || { echo "[demo] ERROR: run as root (sudo is not installed)" >&2; exit 1; }
     # sudo drops the environment: pass on what the demo reads from it (ports, directory)
     passed=()
-    for name in DEMO_DIR ETCD_LAB_PORT ETCD_LAB_PEER_PORT SLURM_LAB_CTLD_PORT SLURM_LAB_SLURMD_PORT SLURM_LAB_REST_PORT; do
+    for name in DEMO_DIR SLURM_LAB_AUTH ETCD_LAB_PORT ETCD_LAB_PEER_PORT SLURM_LAB_CTLD_PORT SLURM_LAB_SLURMD_PORT SLURM_LAB_REST_PORT; do
         if [ -n "${!name:-}" ]; then passed+=("$name=${!name}"); fi
     done
     exec sudo DEMO_KEEP="${DEMO_KEEP:-0}" "${passed[@]}" "$0" "$@"
