@@ -3,9 +3,9 @@ from slurmdeploy import configdb
 
 
 class DeploymentCreate(ConfigDBAction):
-    """Create an SDP deployment in the Configuration DB (see slurmdeploy.configdb.create_deployment)."""
+    """Create an SDP deployment in the Configuration DB (see slurmdeploy.configdb.deployment_create)."""
 
     def run(self, key, args, kind="slurm", replace=False):
         db = self.configdb
-        return configdb.create_deployment(db, key, args, kind=kind, replace=replace,
+        return configdb.deployment_create(db, key, args, kind=kind, replace=replace,
                                           mcs_label=self.settings.mcs_label)

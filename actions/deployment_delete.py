@@ -3,7 +3,7 @@ from slurmdeploy import configdb
 
 
 class DeploymentDelete(ConfigDBAction):
-    """Delete an SDP deployment and its state (see slurmdeploy.configdb.delete_deployment)."""
+    """Delete an SDP deployment and its state (see slurmdeploy.configdb.deployment_delete)."""
 
     def run(self, key):
-        return configdb.delete_deployment(self.configdb, key)
+        return configdb.deployment_delete(self.configdb, key)

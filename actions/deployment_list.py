@@ -3,7 +3,7 @@ from slurmdeploy import configdb
 
 
 class DeploymentList(ConfigDBAction):
-    """List the SDP deployments with their states (see slurmdeploy.configdb.list_deployments)."""
+    """List the SDP deployments with their states (see slurmdeploy.configdb.deployment_list)."""
 
     def run(self):
-        return configdb.list_deployments(self.configdb)
+        return configdb.deployment_list(self.configdb)

@@ -724,14 +724,14 @@ def check_new_deployment(key, kind, args, mcs_label=""):
         raise InvalidDeployment(key, f"args must be an object, got {type(args).__name__}")
 
 
-def create_deployment(db, key, args, kind="slurm", replace=False, mcs_label=""):
+def deployment_create(db, key, args, kind="slurm", replace=False, mcs_label=""):
     """Validate and create ``/deploy/<key>`` by compare-and-swap (:meth:`ConfigDB.create_deployment`).
 
     Args:
         db: a :class:`ConfigDB`.
         key, args, kind: the deployment (see :func:`check_new_deployment`).
         replace: when the key exists, delete that deployment with its state (as
-            :func:`delete_deployment` does: the sensor then cancels its job) and create the
+            :func:`deployment_delete` does: the sensor then cancels its job) and create the
             new one, a new incarnation (new create_revision) that gets its own job. Without
             it an existing key is refused.
         mcs_label: for messages (see :func:`check_new_deployment`).
@@ -740,7 +740,8 @@ def create_deployment(db, key, args, kind="slurm", replace=False, mcs_label=""):
         ``(ok, result)``: ``result`` is ``{"outcome", "key", "path", ...}`` with outcome
         ``created`` (and ``revision``, the create_revision), ``exists`` (not ok; ``revision``
         of the existing one), or ``invalid`` (not ok; ``error`` says what to fix). Nothing is
-        written unless the outcome is ``created``.
+        written unless the outcome is ``created`` (with ``replace``, the old deployment is
+        deleted even when another creator then wins the key: outcome ``exists``).
 
     Raises:
         ConfigDBError: etcd cannot be reached or answers an error.
@@ -788,7 +789,7 @@ def deployment_rows(snapshot):
     return rows
 
 
-def list_deployments(db):
+def deployment_list(db):
     """Every deployment under ``[prefix]/deploy/`` with its state, read in one request.
 
     Returns:
@@ -800,7 +801,7 @@ def list_deployments(db):
     return {"count": len(rows), "deployments": rows, "ignored": sorted(p for p, _, _ in snapshot.ignored)}
 
 
-def delete_deployment(db, key):
+def deployment_delete(db, key):
     """Delete a deployment and its state, owner and submit-attempt trace in one transaction,
     as ska-sdp-config's recursive delete does. Its Slurm job is not touched here: the
     deployment sensor sees an unfinished job that no deployment wants and dispatches

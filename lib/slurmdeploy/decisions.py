@@ -32,8 +32,8 @@ JOB_STATE_CHANGED = "job_state_changed"
 
 class Outcome(str, Enum):
     """``result["outcome"]`` of the actions ``submit``, ``cancel``, ``update_state`` (and of
-    each job in ``cancel``'s ``result["jobs"]``), ``deployment_create`` and ``deployment_delete``. A ``str`` subclass, so it compares equal to
-    its value; results store the plain value (:func:`slurmdeploy.deployer.result`), so they
+    each job in ``cancel``'s ``result["jobs"]``), ``deployment_create`` and
+    ``deployment_delete``. A ``str`` subclass, so it compares equal to its value; results store the plain value (:func:`slurmdeploy.deployer.result`), so they
     stay JSON (and YAML) exactly as before. README.md, "Action reference", lists them per
     action (kept in sync by ``tests/unit/test_decisions.py``)."""
 
@@ -77,7 +77,7 @@ ACTION_OUTCOMES = {
     "cancel.jobs": (_O.CANCELLED, _O.KEPT, _O.ALREADY_FINISHED, _O.NOT_FOUND, _O.REFUSED),
     "update_state": (_O.UPDATED, _O.UNCHANGED, _O.TERMINAL, _O.DEPLOYMENT_GONE, _O.NO_JOB, _O.OTHER_JOB, _O.CONFLICT,
                      _O.REFUSED),
-    # slurmdeploy.configdb's create_deployment / list_deployments / delete_deployment
+    # slurmdeploy.configdb.deployment_create, deployment_list, deployment_delete
     "deployment_create": (_O.CREATED, _O.EXISTS, _O.INVALID),
     "deployment_list": (),
     "deployment_delete": (_O.DELETED, _O.NOT_FOUND, _O.INVALID),

@@ -31,7 +31,7 @@ def _db(etcd_server, prefix, tmp_path):
 
 def test_create_writes_ska_sdp_configs_format_once(etcd_server, etcd_client, configdb_prefix, tmp_path):
     db = _db(etcd_server, configdb_prefix, tmp_path)
-    ok, result = configdb.create_deployment(db, "new-1", ARGS)
+    ok, result = configdb.deployment_create(db, "new-1", ARGS)
     assert ok and result["outcome"] == "created"
     (value, meta), = etcd_client.get(f"{configdb_prefix}/deploy/new-1", metadata=True)
     # byte for byte what ska-sdp-config's json.dumps(..., ensure_ascii=False, indent=2, sort_keys=True) writes
@@ -39,12 +39,12 @@ def test_create_writes_ska_sdp_configs_format_once(etcd_server, etcd_client, con
     assert "héllo".encode("utf-8") in value and b'\n  "args": {' in value
     assert result["revision"] == int(meta["create_revision"])
 
-    ok, again = configdb.create_deployment(db, "new-1", {"script": "#!/bin/sh\n"})
+    ok, again = configdb.deployment_create(db, "new-1", {"script": "#!/bin/sh\n"})
     assert not ok and again["outcome"] == "exists" and again["revision"] == result["revision"]
     assert "replace=true" in again["error"]
     assert etcd_client.get(f"{configdb_prefix}/deploy/new-1") == [value]  # untouched
 
-    ok, bad = configdb.create_deployment(db, "new-2", {"script": "no shebang"})
+    ok, bad = configdb.deployment_create(db, "new-2", {"script": "no shebang"})
     assert not ok and bad["outcome"] == "invalid" and "args.script must start with #!" in bad["error"]
     assert etcd_client.get(f"{configdb_prefix}/deploy/new-2") == []  # nothing written
 
@@ -56,7 +56,7 @@ def test_of_concurrent_creators_exactly_one_wins(etcd_server, etcd_client, confi
     def create(i):
         db = _db(etcd_server, configdb_prefix, tmp_path)
         barrier.wait()
-        results.append((i, configdb.create_deployment(db, "race-1", {"script": f"#!/bin/bash\necho {i}\n"})))
+        results.append((i, configdb.deployment_create(db, "race-1", {"script": f"#!/bin/bash\necho {i}\n"})))
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(8)]
     for t in threads:
@@ -72,12 +72,12 @@ def test_of_concurrent_creators_exactly_one_wins(etcd_server, etcd_client, confi
 
 def test_list_shows_each_deployment_with_its_state(etcd_server, configdb_prefix, tmp_path):
     db = _db(etcd_server, configdb_prefix, tmp_path)
-    configdb.create_deployment(db, "list-a", ARGS)
-    configdb.create_deployment(db, "list-b", ARGS)
+    configdb.deployment_create(db, "list-a", ARGS)
+    configdb.deployment_create(db, "list-b", ARGS)
     dep = db.get_deployment("list-b")
     assert db.write_state("list-b", DeploymentState("list-b", 4711, "RUNNING", "None"), 0, dep.revision)
     db.client.put(f"{configdb_prefix}/deploy/bad key", dumps({"key": "bad key", "kind": "slurm", "args": {}}))
-    listing = configdb.list_deployments(db)
+    listing = configdb.deployment_list(db)
     assert listing["count"] == 2
     a, b = listing["deployments"]
     assert (a["key"], a["status"], a["job_id"]) == ("list-a", "UNSET", None)
@@ -88,26 +88,26 @@ def test_list_shows_each_deployment_with_its_state(etcd_server, configdb_prefix,
 
 def test_delete_removes_the_deployment_and_its_children_only(etcd_server, etcd_client, configdb_prefix, tmp_path):
     db = _db(etcd_server, configdb_prefix, tmp_path)
-    configdb.create_deployment(db, "del-1", ARGS)
-    configdb.create_deployment(db, "del-1x", ARGS)  # a sibling whose key starts the same
+    configdb.deployment_create(db, "del-1", ARGS)
+    configdb.deployment_create(db, "del-1x", ARGS)  # a sibling whose key starts the same
     dep = db.get_deployment("del-1")
     db.write_state("del-1", DeploymentState("del-1", 42, "RUNNING"), 0, dep.revision)
     claim = db.claim("del-1", 30, dep.revision)  # owner and attempt trace
     assert claim is not None
-    ok, result = configdb.delete_deployment(db, "del-1")
+    ok, result = configdb.deployment_delete(db, "del-1")
     assert ok and result["outcome"] == "deleted" and result["job_id"] == 42 and result["revision"] == dep.revision
     assert "Slurm job 42 is cancelled by the deployment sensor" in result["note"]
     left = sorted(m["key"].decode() for _, m in etcd_client.get_prefix(f"{configdb_prefix}/deploy/"))
     assert left == [f"{configdb_prefix}/deploy/del-1x"]
-    ok, again = configdb.delete_deployment(db, "del-1")
+    ok, again = configdb.deployment_delete(db, "del-1")
     assert not ok and again["outcome"] == "not_found"
 
 
 def test_replace_makes_a_new_incarnation_without_the_old_state(etcd_server, configdb_prefix, tmp_path):
     db = _db(etcd_server, configdb_prefix, tmp_path)
-    _, first = configdb.create_deployment(db, "rep-1", ARGS)
+    _, first = configdb.deployment_create(db, "rep-1", ARGS)
     db.write_state("rep-1", DeploymentState("rep-1", 7, "FAILED", "NonZeroExitCode"), 0, first["revision"])
-    ok, second = configdb.create_deployment(db, "rep-1", {"script": "#!/bin/bash\ntrue\n"}, replace=True)
+    ok, second = configdb.deployment_create(db, "rep-1", {"script": "#!/bin/bash\ntrue\n"}, replace=True)
     assert ok and second["revision"] > first["revision"] and second["replaced_revision"] == first["revision"]
     state, mod = db.get_state("rep-1")
     assert (state.status, mod) == ("UNSET", 0)  # the old incarnation's state went with it
