@@ -33,8 +33,9 @@ JOB_STATE_CHANGED = "job_state_changed"
 class Outcome(str, Enum):
     """``result["outcome"]`` of the actions ``submit``, ``cancel``, ``update_state`` (and of
     each job in ``cancel``'s ``result["jobs"]``), ``deployment_create`` and
-    ``deployment_delete``. A ``str`` subclass, so it compares equal to its value; results store the plain value (:func:`slurmdeploy.deployer.result`), so they
-    stay JSON (and YAML) exactly as before. README.md, "Action reference", lists them per
+    ``deployment_delete``. A ``str`` subclass, so it compares equal to its value; results
+    store the plain value (:func:`slurmdeploy.deployer.result`), so they stay JSON (and YAML)
+    exactly as before. README.md, "Action reference", lists them per
     action (kept in sync by ``tests/unit/test_decisions.py``)."""
 
     SUBMITTED = "submitted"

@@ -65,7 +65,8 @@ class Retention:
             if value is not None and value < 0:
                 raise ValueError("%s must be >= 0, got %r" % (name, value))
         if self.interval <= 0 or self.batch < 1:
-            raise ValueError("retention interval must be > 0 s and batch >= 1 (got %r, %r)" % (self.interval, self.batch))
+            raise ValueError("retention interval must be > 0 s and batch >= 1 (got %r, %r)"
+                             % (self.interval, self.batch))
 
 
 def _delete_batches(store, table, where, args, limit=None, batch=500, pause=0.0):
