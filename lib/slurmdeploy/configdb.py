@@ -830,7 +830,7 @@ def deployment_delete(db, key):
         raise ConfigDBError(f"deployment {key!r} kept being re-created while it was deleted; try again")
     if state.job_id is not None and not state.terminal:
         note = (f"Slurm job {state.job_id} is cancelled by the deployment sensor (deployment_removed -> cancel) "
-                f"within its loop_interval")
+                f"when its etcd watch wakes, at the latest after loop_interval")
     elif state.job_id is not None:
         note = f"Slurm job {state.job_id} had already ended ({state.status})"
     else:
