@@ -11,11 +11,27 @@
 #   scripts/demo.sh            run the demo (ports: etcd 22379, Slurm 26817/26818/26820)
 #   DEMO_KEEP=1 scripts/demo.sh   leave etcd, Slurm and the runner running afterwards
 #
+# Ports come from the environment (the testbed scripts' variables), e.g. when the defaults
+# are taken:
+#   ETCD_LAB_PORT=32379 ETCD_LAB_PEER_PORT=32380 SLURM_LAB_CTLD_PORT=36817 \
+#   SLURM_LAB_SLURMD_PORT=36818 SLURM_LAB_REST_PORT=36820 scripts/demo.sh
+# DEMO_DIR (default /tmp/slurmdeploy-demo) is where state, config and logs go. Add
+# SLURM_LAB_AUTH=munge when another lab cluster with JWT auth runs in the shared chroot.
+#
+# Deployments are made with the pack's own action, as a newcomer would:
+#   .venv/bin/python -m packrunner --pack . --config $DEMO_DIR/config.yaml \
+#       run slurmdeploy.deployment_create key=hello args='{"script": "#!/bin/bash\necho hi\n"}'
+#
 # Run it as root; started by another user it re-runs itself with sudo (when sudo exists).
 set -euo pipefail
 if [ "$(id -u)" != 0 ]; then
     command -v sudo >/dev/null || { echo "[demo] ERROR: run as root (sudo is not installed)" >&2; exit 1; }
-    exec sudo DEMO_KEEP="${DEMO_KEEP:-0}" ${DEMO_DIR:+DEMO_DIR="$DEMO_DIR"} "$0" "$@"
+    # sudo drops the environment: pass on what the demo reads from it (ports, directory)
+    passed=()
+    for name in DEMO_DIR SLURM_LAB_AUTH ETCD_LAB_PORT ETCD_LAB_PEER_PORT SLURM_LAB_CTLD_PORT SLURM_LAB_SLURMD_PORT SLURM_LAB_REST_PORT; do
+        if [ -n "${!name:-}" ]; then passed+=("$name=${!name}"); fi
+    done
+    exec sudo DEMO_KEEP="${DEMO_KEEP:-0}" "${passed[@]}" "$0" "$@"
 fi
 cd "$(dirname "$0")/.."
 REPO=$(pwd -P)
@@ -47,14 +63,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+ETCD_LAB_PORT=${ETCD_LAB_PORT:-22379} ETCD_LAB_PEER_PORT=${ETCD_LAB_PEER_PORT:-22380}
+SLURM_LAB_CTLD_PORT=${SLURM_LAB_CTLD_PORT:-26817} SLURM_LAB_SLURMD_PORT=${SLURM_LAB_SLURMD_PORT:-26818}
+SLURM_LAB_REST_PORT=${SLURM_LAB_REST_PORT:-26820}
+export ETCD_LAB_PORT ETCD_LAB_PEER_PORT SLURM_LAB_CTLD_PORT SLURM_LAB_SLURMD_PORT SLURM_LAB_REST_PORT
+say "ports (set these variables to change them): ETCD_LAB_PORT=$ETCD_LAB_PORT ETCD_LAB_PEER_PORT=$ETCD_LAB_PEER_PORT" \
+    "SLURM_LAB_CTLD_PORT=$SLURM_LAB_CTLD_PORT SLURM_LAB_SLURMD_PORT=$SLURM_LAB_SLURMD_PORT SLURM_LAB_REST_PORT=$SLURM_LAB_REST_PORT"
 say "starting etcd (the SDP Configuration Database)"
 private "$DEMO_DIR/etcd.env"; private "$DEMO_DIR/slurm.env"
-ETCD_LAB_PORT=${ETCD_LAB_PORT:-22379} ETCD_LAB_PEER_PORT=${ETCD_LAB_PEER_PORT:-22380} \
-    testbed/etcd.sh start "$DEMO_DIR/etcd" > "$DEMO_DIR/etcd.env"
+testbed/etcd.sh start "$DEMO_DIR/etcd" > "$DEMO_DIR/etcd.env"
 say "starting Slurm 24.11 with slurmrestd (JWT auth)"
-SLURM_LAB_CTLD_PORT=${SLURM_LAB_CTLD_PORT:-26817} SLURM_LAB_SLURMD_PORT=${SLURM_LAB_SLURMD_PORT:-26818} \
-    SLURM_LAB_REST_PORT=${SLURM_LAB_REST_PORT:-26820} \
-    testbed/slurm.sh start trixie "$DEMO_DIR/slurm" > "$DEMO_DIR/slurm.env"
+testbed/slurm.sh start trixie "$DEMO_DIR/slurm" > "$DEMO_DIR/slurm.env"
 set -a; . "$DEMO_DIR/etcd.env"; . "$DEMO_DIR/slurm.env"; set +a
 
 # The pack config, as /opt/stackstorm/configs/slurmdeploy.yaml would hold it. The JWT
@@ -74,12 +93,15 @@ unset SLURM_JWT
 
 say "starting the pack with the local runner: python -m packrunner start (log: $DEMO_DIR/runner.log)"
 rm -rf "$DEMO_DIR/state"   # packrunner creates it 0700 (datastore, key file 0600)
-private "$DEMO_DIR/runner.log"
-.venv/bin/python -m packrunner --pack "$REPO" --config "$DEMO_DIR/config.yaml" \
-    --state-dir "$DEMO_DIR/state" start > "$DEMO_DIR/runner.log" 2>&1 &
+# the log is rotated at 50 MiB with 5 files kept, the history pruned to 7 days / 100,000 rows
+# (packrunner's retention defaults; packrunner/README.md "Retention")
+private "$DEMO_DIR/runner.log"; private "$DEMO_DIR/runner.out"
+.venv/bin/python -m packrunner --pack "$REPO" --config "$DEMO_DIR/config.yaml" --log-file "$DEMO_DIR/runner.log" \
+    --state-dir "$DEMO_DIR/state" start > "$DEMO_DIR/runner.out" 2>&1 &
 RUNNER_PID=$!
 
-.venv/bin/python scripts/demo_deployments.py --config "$DEMO_DIR/config.yaml" --runner-log "$DEMO_DIR/runner.log"
+.venv/bin/python scripts/demo_deployments.py --config "$DEMO_DIR/config.yaml" --runner-log "$DEMO_DIR/runner.log" \
+    --state-dir "$DEMO_DIR/state"
 
 say "executions recorded by the runner (python -m packrunner execution list):"
 .venv/bin/python -m packrunner --pack "$REPO" --state-dir "$DEMO_DIR/state" execution list --limit 100 \

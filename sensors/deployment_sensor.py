@@ -85,8 +85,11 @@ class DeploymentSensor(Sensor):
             if self._loop is None:
                 self._loop = self._build()
             for event in self._loop.step(timeout):
-                self._logger.info("dispatching %s.%s for deployment %r", PACK, event.trigger, event.payload["key"])
-                self.sensor_service.dispatch(trigger=f"{PACK}.{event.trigger}", payload=event.payload)
+                self._logger.info("dispatching %s.%s for deployment %r (trace_tag %s)", PACK, event.trigger,
+                                  event.payload["key"], event.trace_tag)
+                # trace_tag <key>@<create_revision>: `st2 trace list --trace-tag` follows one deployment
+                self.sensor_service.dispatch(trigger=f"{PACK}.{event.trigger}", payload=event.payload,
+                                             trace_tag=event.trace_tag)
             return True
         except Exception as exc:  # noqa: BLE001 - the loop must never die
             self._logger.error("observation failed, retrying in %ss: %s: %s", RETRY_PAUSE, type(exc).__name__, exc)

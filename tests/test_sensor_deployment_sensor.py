@@ -114,6 +114,18 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
             jsonschema.Draft3Validator(payload_schemas()[item["trigger"]]).validate(item["payload"])
             json.dumps(item["payload"])  # what the dispatcher stores must be JSON
 
+    def test_each_trigger_is_dispatched_with_its_deployments_trace_tag(self):
+        events = [Event("deployment_new", {"key": "k-1", "kind": "slurm", "args": {}}, "k-1@17"),
+                  Event("deployment_removed", {"key": "k-2", "job_id": 5, "job_state": "RUNNING"}, None)]
+        sensor = self.sensor_with_events(events)
+        assert sensor.step() is True
+        new, removed = self.get_dispatched_triggers()
+        # StackStorm's mock wraps the tag in a TraceContext, packrunner's shim in a dict
+        context = new["trace_context"]
+        tag = context.trace_tag if hasattr(context, "trace_tag") else context["trace_tag"]
+        assert tag == "k-1@17"
+        assert removed["trace_context"] is None  # no revision known: no tag (StackStorm makes one)
+
     def test_an_event_is_not_dispatched_again_within_the_quiet_period(self):
         ref, payload = trigger_instances()[0]
         sensor = self.sensor_with_events([Event(ref.split(".", 1)[1], payload)])

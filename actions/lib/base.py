@@ -9,8 +9,10 @@ from st2common.runners.base_action import Action
 from lib.libpath import library_import_error
 
 try:
+    from slurmdeploy.configdb import ConfigDB
     from slurmdeploy.deployer import Deployer
     from slurmdeploy.logs import apply_log_level
+    from slurmdeploy.settings import Settings
 except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
     raise library_import_error(exc) from exc
 
@@ -40,3 +42,27 @@ class DeployerAction(Action):
             self._deployer = Deployer.from_config(self.config, get_secret=get_secret, share_clients=True)
             apply_log_level(self._deployer.settings.log_level)
         return self._deployer
+
+
+class ConfigDBAction(Action):
+    """An action that needs only the Configuration Database (``self.configdb``, built from the
+    ``config_*`` settings on first use): the ``deployment_*`` actions. The Slurm settings are
+    resolved but no Slurm client is built, so these run while Slurm is unreachable."""
+
+    def __init__(self, config=None, action_service=None):
+        super().__init__(config=config, action_service=action_service)
+        self._configdb = None
+        self.settings = None
+
+    @property
+    def configdb(self):
+        """The :class:`slurmdeploy.configdb.ConfigDB` (built on first use)."""
+        if self._configdb is None:
+            get_secret = None
+            if self.action_service is not None:
+                def get_secret(name):
+                    return self.action_service.get_value(name, local=False, decrypt=True)
+            self.settings = Settings.from_config(self.config, get_secret=get_secret)
+            apply_log_level(self.settings.log_level)
+            self._configdb = ConfigDB.from_settings(self.settings)
+        return self._configdb

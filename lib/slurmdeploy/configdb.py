@@ -31,7 +31,9 @@ import etcd3gw
 import requests
 from etcd3gw import exceptions as etcd_exceptions
 
-from slurmdeploy.errors import ConfigDBError
+from slurmdeploy.decisions import Outcome
+from slurmdeploy.errors import ConfigDBError, InvalidDeployment
+from slurmdeploy.jobs import validate_args
 from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
@@ -472,10 +474,12 @@ class ConfigDB:
 
     # ------------------------------------------------------------- writing
     def create_deployment(self, key, kind, args):
-        """Create ``/deploy/<key>`` (as SDP components do) if it does not exist.
+        """Create ``/deploy/<key>`` (as SDP components do) if it does not exist, by
+        compare-and-swap (``create_revision == 0``): of two creators only one wins.
 
         Returns:
-            True when created, False when the key already existed.
+            The new deployment's etcd create_revision (an int > 0, true) when created,
+            None when the key already existed.
 
         Raises:
             ValueError: the key does not match ``^[A-Za-z0-9\\-]{1,96}$``.
@@ -483,25 +487,47 @@ class ConfigDB:
         if not KEY_PATTERN.match(key or ""):
             raise ValueError(f"deployment key {key!r} must match {KEY_PATTERN.pattern}")
         path = self.deployment_path(key)
-        return self.txn(
-            f"create deployment {key!r}",
-            [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            [{"request_put": {"key": _b64(path), "value": _b64(dumps({"key": key, "kind": kind, "args": args}))}}],
-        )
+        answer = self._call(f"create deployment {key!r}", self.client.transaction, {
+            "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+            "success": [{"request_put": {"key": _b64(path),
+                                         "value": _b64(dumps({"key": key, "kind": kind, "args": args}))}}],
+            "failure": []})
+        if not answer.get("succeeded", False):
+            return None
+        # a transaction's header revision is the store revision its writes made: the put's
+        # create_revision (etcd 3.4 TxnResponse; revisions come back as strings)
+        return int(answer.get("header", {}).get("revision", 0))
 
-    def delete_deployment(self, key):
-        """Delete ``/deploy/<key>`` and its children (state, owner), as ska-sdp-config's
-        recursive delete does."""
+    def delete_deployment(self, key, revision=None):
+        """Delete ``/deploy/<key>`` and its children (state, owner, attempt), as
+        ska-sdp-config's recursive delete does, in one transaction.
+
+        Args:
+            revision: when given, delete only if the deployment still has this
+                create_revision (it was not deleted and re-created since it was read).
+
+        Returns:
+            True when ``/deploy/<key>`` existed (and, with ``revision``, was that incarnation)
+            and is now gone with its children; False otherwise (nothing deleted with
+            ``revision``; leftovers of a non-recursive delete are deleted without).
+        """
         path = self.deployment_path(key)
         raw = (path + "/").encode("utf-8")
-        self.txn(
-            f"delete deployment {key!r}",
-            [],
-            [
+        compare = []
+        if revision is not None:
+            compare = [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": int(revision)}]
+        answer = self._call(f"delete deployment {key!r}", self.client.transaction, {
+            "compare": compare,
+            "success": [
                 {"request_delete_range": {"key": _b64(path)}},
+                # "/deploy/<key>/" up to "/deploy/<key>0": every child, nothing of "<key>-x"
                 {"request_delete_range": {"key": _b64(raw), "range_end": _b64(raw[:-1] + b"0")}},
             ],
-        )
+            "failure": []})
+        if not answer.get("succeeded", False):
+            return False
+        first = ((answer.get("responses") or [{}])[0].get("response_delete_range") or {})
+        return int(first.get("deleted", 0)) > 0  # the gateway omits deleted: 0
 
     def drop_orphan_state(self, key):
         """Delete the state, owner and submit-attempt trace left under a deleted deployment
@@ -676,6 +702,156 @@ def is_our_owner(value):
     """True for a decoded owner value written by this deployer (:meth:`ConfigDB.claim`)."""
     command = value.get("command") if isinstance(value, dict) else None
     return isinstance(command, list) and command[:1] == ["slurmdeploy"]
+
+
+# ------------------------------------------------- deployments for operators and newcomers
+# What the actions deployment_create, deployment_list and deployment_delete do (thin wrappers in
+# actions/), so that a deployment can be made without ska-sdp-config (only on SKA's own index).
+
+#: the kinds ska-sdp-config knows (``Deployment.kind``); only ``slurm`` is run by this pack
+DEPLOYMENT_KINDS = ("slurm", "helm")
+
+
+def check_new_deployment(key, kind, args, mcs_label=""):
+    """Check a deployment before it is written, as ska-sdp-config and ``submit`` would.
+
+    Args:
+        key: deployment key; must match ska-sdp-config's ``^[A-Za-z0-9\\-]{1,96}$``.
+        kind: ``"slurm"`` (its args are checked as ``submit`` checks them,
+            :func:`slurmdeploy.jobs.validate_args`) or ``"helm"`` (args must be an object).
+        args: the deployment's args (dict).
+        mcs_label: the deployer's label, for the message about a reserved field.
+
+    Raises:
+        InvalidDeployment: naming the key and what is wrong and accepted.
+    """
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        raise InvalidDeployment(key, f"the key must match {KEY_PATTERN.pattern} (ska-sdp-config's rule: "
+                                     f"letters, digits and '-', 1 to 96 characters)")
+    if kind not in DEPLOYMENT_KINDS:
+        raise InvalidDeployment(key, f"kind {kind!r} is not one of {', '.join(DEPLOYMENT_KINDS)} "
+                                     f"(this pack runs only 'slurm')")
+    if kind == "slurm":
+        validate_args(key, args, mcs_label)
+    elif not isinstance(args, dict):
+        raise InvalidDeployment(key, f"args must be an object, got {type(args).__name__}")
+
+
+def deployment_create(db, key, args, kind="slurm", replace=False, mcs_label=""):
+    """Validate and create ``/deploy/<key>`` by compare-and-swap (:meth:`ConfigDB.create_deployment`).
+
+    Args:
+        db: a :class:`ConfigDB`.
+        key, args, kind: the deployment (see :func:`check_new_deployment`).
+        replace: when the key exists, delete that deployment with its state (as
+            :func:`deployment_delete` does: the sensor then cancels its job) and create the
+            new one, a new incarnation (new create_revision) that gets its own job. Without
+            it an existing key is refused.
+        mcs_label: for messages (see :func:`check_new_deployment`).
+
+    Returns:
+        ``(ok, result)``: ``result`` is ``{"outcome", "key", "path", ...}`` with outcome
+        ``created`` (and ``revision``, the create_revision), ``exists`` (not ok; ``revision``
+        of the existing one), or ``invalid`` (not ok; ``error`` says what to fix). Nothing is
+        written unless the outcome is ``created`` (with ``replace``, the old deployment is
+        deleted even when another creator then wins the key: outcome ``exists``).
+
+    Raises:
+        ConfigDBError: etcd cannot be reached or answers an error.
+    """
+    base = {"key": key, "path": db.deployment_path(key) if isinstance(key, str) else None}
+    try:
+        check_new_deployment(key, kind, args, mcs_label)
+    except InvalidDeployment as exc:
+        return False, {**base, "outcome": Outcome.INVALID.value, "error": str(exc)}
+    replaced = None
+    if replace:
+        existing = db.get_deployment(key)
+        if existing is not None and db.delete_deployment(key, existing.revision):
+            replaced = existing.revision
+            LOG.info("deployment %r: deleted incarnation %s with its state to replace it", key, replaced)
+    revision = db.create_deployment(key, kind, args)
+    if revision is None:
+        existing = db.get_deployment(key)
+        return False, {**base, "outcome": Outcome.EXISTS.value, "revision": existing.revision if existing else None,
+                       "error": f"deployment {key!r} already exists at {base['path']}; delete it first "
+                                f"(deployment_delete) or pass replace=true"}
+    LOG.info("deployment %r created at %s (revision %s)", key, base["path"], revision)
+    result = {**base, "outcome": Outcome.CREATED.value, "kind": kind, "revision": revision}
+    if replaced is not None:
+        result["replaced_revision"] = replaced
+    return True, result
+
+
+def deployment_rows(snapshot):
+    """One row per deployment of a :class:`Snapshot`, sorted by key, for listings.
+
+    Returns:
+        ``[{"key", "kind", "revision", "status", "job_id", "state_reason", "problem"}]``:
+        ``status`` is the SDP status of its state (``UNSET`` before the deployer wrote one,
+        also for a stale state of an earlier incarnation), ``problem`` why an unusable
+        stored value is ignored (else None).
+    """
+    rows = []
+    for key in sorted(snapshot.deployments):
+        dep = snapshot.deployments[key]
+        state = snapshot.states.get(key, (DeploymentState.from_dict(key, None), 0))[0]
+        rows.append({"key": key, "kind": dep.kind, "revision": dep.revision, "status": state.status,
+                     "job_id": state.job_id, "state_reason": state.state_reason,
+                     "problem": None if dep.valid else dep.problem})
+    return rows
+
+
+def deployment_list(db):
+    """Every deployment under ``[prefix]/deploy/`` with its state, read in one request.
+
+    Returns:
+        ``{"count", "deployments": deployment_rows(...), "ignored": [path...]}`` (``ignored``:
+        entries ska-sdp-config's layout has no place for, e.g. a key with a space).
+    """
+    snapshot = db.snapshot()
+    rows = deployment_rows(snapshot)
+    return {"count": len(rows), "deployments": rows, "ignored": sorted(p for p, _, _ in snapshot.ignored)}
+
+
+def deployment_delete(db, key):
+    """Delete a deployment and its state, owner and submit-attempt trace in one transaction,
+    as ska-sdp-config's recursive delete does. Its Slurm job is not touched here: the
+    deployment sensor sees an unfinished job that no deployment wants and dispatches
+    ``deployment_removed``, whose rule runs ``cancel``.
+
+    Returns:
+        ``(ok, result)``: ``{"outcome": Outcome.DELETED.value, "key", "path", "revision", "job_id",
+        "status", "note"}`` (``job_id``/``status`` from the state deleted with it), or
+        ``(False, {"outcome": Outcome.NOT_FOUND.value, ...})``; ``invalid`` for a key ska-sdp-config
+        rejects.
+
+    Raises:
+        ConfigDBError: etcd cannot be reached or answers an error.
+    """
+    if not isinstance(key, str) or not KEY_PATTERN.match(key):
+        return False, {"outcome": Outcome.INVALID.value, "key": key,
+                       "error": f"deployment key {key!r} does not match {KEY_PATTERN.pattern}"}
+    base = {"key": key, "path": db.deployment_path(key)}
+    for _ in range(5):  # re-read when the deployment was re-created between read and delete
+        dep, state, _mod, _attempt = db.read_deployment(key)
+        if dep is None:
+            return False, {**base, "outcome": Outcome.NOT_FOUND.value, "error": f"no deployment at {base['path']}"}
+        if db.delete_deployment(key, dep.revision):
+            break
+    else:
+        raise ConfigDBError(f"deployment {key!r} kept being re-created while it was deleted; try again")
+    if state.job_id is not None and not state.terminal:
+        note = (f"Slurm job {state.job_id} is cancelled by the deployment sensor (deployment_removed -> cancel) "
+                f"when its etcd watch wakes, at the latest after loop_interval")
+    elif state.job_id is not None:
+        note = f"Slurm job {state.job_id} had already ended ({state.status})"
+    else:
+        note = ("no job recorded; a job being submitted right now is cancelled by the deployment sensor "
+                "(deployment_removed -> cancel)")
+    LOG.info("deployment %r (revision %s) deleted with its state; %s", key, dep.revision, note)
+    return True, {**base, "outcome": Outcome.DELETED.value, "revision": dep.revision, "job_id": state.job_id,
+                  "status": state.status, "note": note}
 
 
 def connect(settings):

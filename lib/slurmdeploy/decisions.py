@@ -36,10 +36,11 @@ JOB_STATE_CHANGED = "job_state_changed"
 
 
 class Outcome(str, Enum):
-    """``result["outcome"]`` of the actions ``submit``, ``cancel`` and ``update_state`` (and of
-    each job in ``cancel``'s ``result["jobs"]``). A ``str`` subclass, so it compares equal to
-    its value; results store the plain value (:func:`slurmdeploy.deployer.result`), so they
-    stay JSON (and YAML) exactly as before. README.md, "Action reference", lists them per
+    """``result["outcome"]`` of the actions ``submit``, ``cancel``, ``update_state`` (and of
+    each job in ``cancel``'s ``result["jobs"]``), ``deployment_create`` and
+    ``deployment_delete``. A ``str`` subclass, so it compares equal to its value; results
+    store the plain value (:func:`slurmdeploy.deployer.result`), so they stay JSON (and YAML)
+    exactly as before. README.md, "Action reference", lists them per
     action (kept in sync by ``tests/unit/test_decisions.py``)."""
 
     SUBMITTED = "submitted"
@@ -63,6 +64,10 @@ class Outcome(str, Enum):
     OTHER_JOB = "other_job"
     CONFLICT = "conflict"
     LABEL_CHANGED = "label_changed"
+    CREATED = "created"
+    EXISTS = "exists"
+    INVALID = "invalid"
+    DELETED = "deleted"
 
     def __str__(self):
         return self.value
@@ -79,6 +84,10 @@ ACTION_OUTCOMES = {
     "cancel.jobs": (_O.CANCELLED, _O.KEPT, _O.ALREADY_FINISHED, _O.NOT_FOUND, _O.REFUSED),
     "update_state": (_O.UPDATED, _O.UNCHANGED, _O.TERMINAL, _O.DEPLOYMENT_GONE, _O.NO_JOB, _O.OTHER_JOB, _O.CONFLICT,
                      _O.REFUSED, _O.LABEL_CHANGED),
+    # slurmdeploy.configdb.deployment_create, deployment_list, deployment_delete
+    "deployment_create": (_O.CREATED, _O.EXISTS, _O.INVALID),
+    "deployment_list": (),
+    "deployment_delete": (_O.DELETED, _O.NOT_FOUND, _O.INVALID),
 }
 #: action -> its outcomes that fail the execution (``ok`` False)
 FAILED_OUTCOMES = {
@@ -86,15 +95,29 @@ FAILED_OUTCOMES = {
     "cancel": (_O.REFUSED,),
     "cancel.jobs": (_O.REFUSED,),
     "update_state": (_O.REFUSED, _O.LABEL_CHANGED),
+    "deployment_create": (_O.EXISTS, _O.INVALID),
+    "deployment_list": (),
+    "deployment_delete": (_O.NOT_FOUND, _O.INVALID),
 }
+
+
+def trace_tag(key, revision):
+    """The StackStorm trace tag of one deployment incarnation: ``<key>@<create_revision>``
+    (the deployment marker without its ``sdp-deployment:`` prefix), or None when the revision
+    is unknown. The sensor dispatches every trigger with it (``sensor_service.dispatch(trigger,
+    payload, trace_tag)``, st2reactor/container/sensor_wrapper.py), so ``st2 trace list
+    --trace-tag <key>@<revision>`` follows one deployment through its rules and actions."""
+    return f"{key}@{int(revision)}" if revision else None
 
 
 @dataclass(frozen=True)
 class Event:
-    """A trigger instance to dispatch: ``trigger`` is the trigger name, ``payload`` a dict."""
+    """A trigger instance to dispatch: ``trigger`` is the trigger name, ``payload`` a dict,
+    ``trace_tag`` the deployment incarnation's :func:`trace_tag` (None when unknown)."""
 
     trigger: str
     payload: dict
+    trace_tag: Optional[str] = field(default=None, compare=False)
 
     @property
     def identity(self):
@@ -233,10 +256,10 @@ def vanished_state(key, job_id, description=None):
 
 
 # ----------------------------------------------------------------------------- observe
-def state_event(key, state, job, job_id):
+def state_event(key, state, job, job_id, revision=None):
     """The ``job_state_changed`` event of deployment ``key`` whose recorded ``state`` differs
     from ``job`` (a :class:`SlurmJob`), or whose job ``job_id`` is gone (``job`` None:
-    FAILED, ``JobVanished``)."""
+    FAILED, ``JobVanished``); ``revision``: the deployment's create_revision (trace tag)."""
     if job is None:
         status, slurm_state = states.FAILED, "UNKNOWN"
         reason = states.VANISHED_REASON
@@ -253,7 +276,7 @@ def state_event(key, state, job, job_id):
         "status": status,
         "state_reason": reason,
         "state_description": description,
-    })
+    }, trace_tag(key, revision))
 
 
 def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label, slurm_user):
@@ -293,14 +316,14 @@ def observe_deployment(dep, state, owner, recorded_job, jobs_named, mcs_label, s
             return []  # another user's job with our label under our id: never touched
         status = states.sdp_status(job.job_state) if job else states.FAILED
         if job is None or status != state.status:
-            return [state_event(key, state, job, state.job_id)]
+            return [state_event(key, state, job, state.job_id, dep.revision)]
         return []
     if owner is not None:
         return []
     current = [j for j in jobs_named if belongs(j, dep, slurm_user)]
     if current:
-        return [state_event(key, state, pick_job(current), None)]
-    return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args})]
+        return [state_event(key, state, pick_job(current), None, dep.revision)]
+    return [Event(DEPLOYMENT_NEW, {"key": key, "kind": dep.kind, "args": dep.args}, trace_tag(key, dep.revision))]
 
 
 def unwanted(job, dep, state, slurm_user):
@@ -312,8 +335,11 @@ def unwanted(job, dep, state, slurm_user):
 
 
 def removed_event(key, job):
-    """The ``deployment_removed`` event of ``job`` (a :class:`SlurmJob`) of deployment ``key``."""
-    return Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state})
+    """The ``deployment_removed`` event of ``job`` (a :class:`SlurmJob`) of deployment ``key``,
+    traced as the incarnation its marker names (the deployment itself may be gone)."""
+    marker = parse_marker(job.comment)
+    return Event(DEPLOYMENT_REMOVED, {"key": key, "job_id": job.job_id, "job_state": job.job_state},
+                 trace_tag(*marker) if marker and marker[0] == key else None)
 
 
 # ------------------------------------------------------------------------------ submit

@@ -158,3 +158,24 @@ def test_action_list(tmp_path):
     assert [a["ref"] for a in actions] == ["demo.echo", "demo.result_modes"]
     assert actions[0] == {"ref": "demo.echo", "enabled": True, "runner_type": "python-script",
                           "description": "Echo parameters back with their Python types"}
+
+
+def test_run_action_help_says_which_runner_parameters_packrunner_honours(tmp_path):
+    from packrunner.schema import PYTHON_RUNNER_PARAMETERS
+
+    lines = _cli(tmp_path, "run", "demo.echo", "-h", config=False).stdout.splitlines()
+    for name in PYTHON_RUNNER_PARAMETERS:
+        block = lines[lines.index("    %s" % name) + 1:]
+        block = block[:next(i for i, line in enumerate(block + ["    end"]) if not line.startswith("        "))]
+        support = [line for line in block if "Runner parameter, " in line]
+        assert len(support) == 1, (name, block)
+        assert ("honoured" in support[0]) == (name == "timeout"), support
+        assert ("ignored by packrunner" in support[0]) == (name != "timeout"), support
+    assert "    message" in lines and not any("Runner parameter" in l for l in lines[lines.index("    message"):][:3])
+
+
+def test_an_ignored_runner_parameter_given_a_value_is_logged(tmp_path):
+    p = _cli(tmp_path, "run", "demo.echo", "message=hi", 'env={"A": "1"}')
+    assert p.returncode == 0, p.stderr
+    assert "runner parameter env=" in p.stderr and "ignored by packrunner" in p.stderr
+    assert "runner parameter" not in _cli(tmp_path, "run", "demo.echo", "message=hi").stderr

@@ -131,3 +131,31 @@ def test_killing_and_restarting_the_runner_mid_submission_gives_one_job_each(pac
         assert db.get_state(key)[0].job_id == jobs[0].job_id
     text = log1.read_text() + log2.read_text()
     assert str(pack_config["slurm_jwt"]) not in text
+
+
+def test_one_deployment_is_followed_by_its_trace_tag_through_triggers_and_actions(pack_config, services, tmp_path):
+    """`st2 trace list --trace-tag <key>@<create_revision>`: every trigger the sensor dispatches
+    for one deployment incarnation, and every execution its rules run, carry that tag."""
+    db, slurm, settings = services
+    revision = db.create_deployment("trace-1", "slurm", {"script": "#!/bin/bash\nsleep 2\n"})
+    db.create_deployment("trace-2", "slurm", {"script": "#!/bin/bash\ntrue\n"})
+    tag = f"trace-1@{revision}"
+    with Runner(str(REPO), config=pack_config, state_dir=str(tmp_path / "state")) as runner:
+        runner.start()
+        wait_for(lambda: db.get_state("trace-1")[0].status == "FINISHED", what="trace-1 finished")
+        wait_for(lambda: db.get_state("trace-2")[0].status == "FINISHED", what="trace-2 finished")
+        runner.wait_idle(30)
+        store = runner.datastore
+        instances = store.list_trigger_instances(limit=100, trace_tag=tag)
+        executions = store.list_executions(limit=100, trace_tag=tag)
+        every_instance = store.list_trigger_instances(limit=500)
+    assert {i["ref"] for i in instances} == {"slurmdeploy.deployment_new", "slurmdeploy.job_state_changed"}
+    assert all(i["payload"]["key"] == "trace-1" for i in instances)
+    assert {e["action"] for e in executions} == {"slurmdeploy.submit", "slurmdeploy.update_state"}
+    assert all(e["trigger_instance_id"] in {i["id"] for i in instances} for e in executions)
+    # and nothing of trace-1 is left out of its trace
+    assert {i["id"] for i in every_instance if i["payload"].get("key") == "trace-1"} == {i["id"] for i in instances}
+    p = subprocess.run([sys.executable, "-m", "packrunner", "--pack", str(REPO), "--state-dir", str(tmp_path / "state"),
+                        "trace", "get", tag], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert yaml.safe_load(p.stdout)["trace_tag"] == tag

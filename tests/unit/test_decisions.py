@@ -405,3 +405,34 @@ def test_a_changed_label_names_both_labels_and_the_fix():
     error = moved.fields["error"]
     assert all(text in error for text in (repr(KEY), "job 101", "'sdp_slurm_deployer_old_ns'", repr(LABEL),
                                           "release_name", "namespace", "left alone", "scancel 101"))
+# ------------------------------------------------------------------------------ trace tags
+def test_every_event_of_a_deployment_carries_its_incarnations_trace_tag():
+    from slurmdeploy.decisions import trace_tag
+
+    assert trace_tag("demo-1", 17) == "demo-1@17" and trace_tag("demo-1", 0) is None
+    dep = _trace_dep()
+    new, = decisions.observe_deployment(dep, DeploymentState.from_dict("t-1", None), None, None, [], LABEL_FOR_TRACE)
+    assert (new.trigger, new.trace_tag) == ("deployment_new", "t-1@41")
+    running = DeploymentState("t-1", 9, "PENDING")
+    changed, = decisions.observe_deployment(dep, running, None, None, [], LABEL_FOR_TRACE)  # job 9 vanished
+    assert (changed.trigger, changed.trace_tag) == ("job_state_changed", "t-1@41")
+    assert changed == decisions.Event(changed.trigger, changed.payload)  # the tag is not part of equality
+
+
+def test_a_removed_job_is_traced_as_the_incarnation_its_marker_names():
+    from slurmdeploy.jobs import deployment_marker
+    from slurmdeploy.slurm.models import SlurmJob
+
+    job = SlurmJob(job_id=5, name="sdp-t-1", job_state="RUNNING", comment=deployment_marker("t-1", 12))
+    assert decisions.removed_event("t-1", job).trace_tag == "t-1@12"
+    job = SlurmJob(job_id=6, name="sdp-t-1", job_state="RUNNING", comment=deployment_marker("other", 12))
+    assert decisions.removed_event("t-1", job).trace_tag is None
+
+
+LABEL_FOR_TRACE = "sdp_slurm_deployer_slurm-deployer_sdp"
+
+
+def _trace_dep():
+    from slurmdeploy.configdb import Deployment
+
+    return Deployment("t-1", "slurm", {"script": "#!/bin/bash\n"}, 41)

@@ -17,7 +17,8 @@ from .crypto import DatastoreKeyError, DecryptionError
 from .errors import PackrunnerError
 from .pack import Pack, PackError
 from .runner import ActionNotFound, ConfigError, ParameterError, Runner
-from .schema import cast_value
+from .retention import Retention, rotating_log_handler
+from .schema import PYTHON_RUNNER_PARAMETERS, RUNNER_PARAMETER_SUPPORT, cast_value
 
 __all__ = ["main", "build_parser", "parse_kv_args"]
 
@@ -104,7 +105,14 @@ def build_parser():
                              "created 0600 when the first secret is set)")
     parser.add_argument("--log-level", default="INFO",
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        help="logging level (default INFO); logs go to stderr")
+                        help="logging level (default INFO); logs go to stderr unless --log-file")
+    parser.add_argument("--log-file", metavar="FILE", default=None,
+                        help="write the log to FILE instead of stderr, rotated by size (see --log-max-bytes)")
+    parser.add_argument("--log-max-bytes", type=int, default=Retention.log_max_bytes, metavar="BYTES",
+                        help="rotate --log-file when it would exceed BYTES (default %d = 50 MiB; 0: never)"
+                             % Retention.log_max_bytes)
+    parser.add_argument("--log-backup-count", type=int, default=Retention.log_backup_count, metavar="N",
+                        help="rotated log files kept, FILE.1 ... FILE.N (default %d)" % Retention.log_backup_count)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -114,6 +122,14 @@ def build_parser():
     p.add_argument("--workers", type=int, default=4, help="size of the action thread pool (default 4)")
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds to wait for running actions on shutdown (default 30)")
+    p.add_argument("--history-ttl-days", type=float, default=Retention.history_ttl_days, metavar="DAYS",
+                   help="delete recorded executions and trigger instances older than DAYS (default %g, "
+                        "StackStorm's smallest garbage-collector TTL; 0: no age limit)" % Retention.history_ttl_days)
+    p.add_argument("--history-max-rows", type=int, default=Retention.history_max_rows, metavar="N",
+                   help="keep at most the newest N executions and N trigger instances (default %d; 0: no limit)"
+                        % Retention.history_max_rows)
+    p.add_argument("--prune-interval", type=float, default=Retention.interval, metavar="S",
+                   help="seconds between two prunings of the history (default %g)" % Retention.interval)
 
     p = sub.add_parser("run", help="run one action, like 'st2 run'", add_help=False,
                        description="Run one action and print the execution as JSON. Exit 0 if it "
@@ -124,6 +140,7 @@ def build_parser():
     p.add_argument("action", nargs="?", help="action ref (pack.name) or bare name")
     p.add_argument("params", nargs="*", metavar="key=value",
                    help="parameters; values are cast to the declared type (JSON for object/array)")
+    p.add_argument("--trace-tag", default=None, help="record the execution under this trace tag (st2 run --trace-tag)")
     p.set_defaults(print_run_help=p.print_help)
 
     p = sub.add_parser("action", help="inspect the pack's actions, like 'st2 action'")
@@ -136,8 +153,21 @@ def build_parser():
     esub.required = True
     q = esub.add_parser("list", help="list the newest executions")
     q.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    q.add_argument("--trace-tag", default=None, help="only the executions of this trace")
     q = esub.add_parser("get", help="show one execution (id or unique id prefix)")
     q.add_argument("id", help="execution id")
+
+    p = sub.add_parser("trace", help="follow trigger instances and their executions by trace tag, like 'st2 trace'",
+                       description="A trace groups the trigger instances dispatched with one trace tag "
+                                   "(sensor_service.dispatch(trigger, payload, trace_tag)) and the executions "
+                                   "they caused, like 'st2 trace list --trace-tag' / 'st2 trace get'.")
+    trsub = p.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+    trsub.required = True
+    q = trsub.add_parser("list", help="the newest traces (trace tag, first and last time, counts)")
+    q.add_argument("--trace-tag", default=None, help="only this trace")
+    q.add_argument("--limit", type=int, default=20, help="how many (default 20)")
+    q = trsub.add_parser("get", help="one trace: its trigger instances and executions, oldest first")
+    q.add_argument("trace_tag", help="the trace tag")
 
     p = sub.add_parser("key", help="manage the datastore, like 'st2 key'",
                        description="Read and write the key-value datastore like 'st2 key'. Scopes: system "
@@ -224,13 +254,24 @@ def build_parser():
     return parser
 
 
-def _setup_logging(level):
-    logging.basicConfig(level=getattr(logging, level), format=LOG_FORMAT, stream=sys.stderr, force=True)
+def _setup_logging(args):
+    if args.log_file:
+        retention = Retention(log_max_bytes=args.log_max_bytes, log_backup_count=args.log_backup_count)
+        handler = rotating_log_handler(args.log_file, retention)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        logging.basicConfig(level=getattr(logging, args.log_level), handlers=[handler], force=True)
+    else:
+        logging.basicConfig(level=getattr(logging, args.log_level), format=LOG_FORMAT, stream=sys.stderr, force=True)
 
 
 def _cmd_start(args):
+    try:
+        retention = Retention(history_ttl_days=args.history_ttl_days, history_max_rows=args.history_max_rows,
+                              interval=args.prune_interval)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
     runner = Runner(args.pack, config=args.config, state_dir=args.state_dir, workers=args.workers,
-                    datastore_key=args.datastore_key)
+                    datastore_key=args.datastore_key, retention=retention)
     stop = threading.Event()
 
     def handler(signum, _frame):
@@ -242,6 +283,11 @@ def _cmd_start(args):
     runner.start()
     LOG.info("running pack %s from %s; state in %s (Ctrl-C or SIGTERM to stop)",
              runner.pack.ref, runner.pack.path, runner.state_dir)
+    LOG.info("history kept: %s days, at most %s executions and trigger instances, pruned every %s s; log: %s",
+             retention.history_ttl_days or "no limit of", retention.history_max_rows or "no limit of",
+             retention.interval, "%s (rotated at %d bytes, %d kept)" % (args.log_file, args.log_max_bytes,
+                                                                        args.log_backup_count)
+             if args.log_file else "stderr (not rotated)")
     while not stop.wait(0.5):
         pass
     runner.stop(timeout=args.stop_timeout)
@@ -252,7 +298,8 @@ def _cmd_start(args):
 def action_help(meta):
     """The text ``st2 run ACTION -h`` prints for an action (st2client ``ActionRunCommand``): the
     description, then the required and the optional parameters (runner parameters included), each
-    with its description, type, default and accepted values; secret ones are marked.
+    with its description, type, default and accepted values; secret ones are marked, and each runner
+    parameter says whether packrunner honours or ignores it (:data:`RUNNER_PARAMETER_SUPPORT`).
 
     Args:
         meta: :class:`packrunner.pack.ActionMeta`.
@@ -282,6 +329,8 @@ def action_help(meta):
                 lines.append("        Default: %s" % json.dumps(spec["default"]))
             if spec.get("enum"):
                 lines.append("        Enum: %s" % ", ".join(str(v) for v in spec["enum"]))
+            if name in PYTHON_RUNNER_PARAMETERS:
+                lines.append("        Runner parameter, %s" % RUNNER_PARAMETER_SUPPORT[name])
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
@@ -312,7 +361,7 @@ def _cmd_run(args):
         except KeyError as e:
             raise ActionNotFound(e.args[0]) from e
         params = parse_kv_args(args.params, meta.all_parameters)
-        record = runner.run_action(meta.ref, params)
+        record = runner.run_action(meta.ref, params, trace_tag=args.trace_tag)
         _print_json(_format_record(record))
         return EXIT_OK if record["status"] == "succeeded" else EXIT_FAILED
     finally:
@@ -329,10 +378,10 @@ def _store(args):
 def _cmd_execution(args):
     store = _store(args)
     if args.subcommand == "list":
-        rows = store.list_executions(limit=args.limit)
+        rows = store.list_executions(limit=args.limit, trace_tag=args.trace_tag)
         _print_json([
             {k: v for k, v in _format_record(r).items() if k in (
-                "id", "action", "status", "start_time", "elapsed", "rule", "trigger_instance_id")}
+                "id", "action", "status", "start_time", "elapsed", "rule", "trigger_instance_id", "trace_tag")}
             for r in rows
         ])
         return EXIT_OK
@@ -341,6 +390,38 @@ def _cmd_execution(args):
         print("execution %s not found" % args.id, file=sys.stderr)
         return EXIT_FAILED
     _print_json(_format_record(rec))
+    return EXIT_OK
+
+
+def trace_view(store, trace_tag, limit=1000):
+    """One trace as ``st2 trace get`` shows it: ``{"trace_tag", "trigger_instances": [{id, ref,
+    status, occurrence_time}], "executions": [{id, action, status, rule, trigger_instance_id,
+    start_time, elapsed}]}``, oldest first; None when nothing carries the tag."""
+    instances = store.list_trigger_instances(limit=limit, trace_tag=trace_tag)
+    executions = store.list_executions(limit=limit, trace_tag=trace_tag)
+    if not instances and not executions:
+        return None
+    return {
+        "trace_tag": trace_tag,
+        "trigger_instances": [{"id": r["id"], "ref": r["ref"], "status": r["status"],
+                               "occurrence_time": _iso(r["occurrence_time"])} for r in reversed(instances)],
+        "executions": [{k: v for k, v in _format_record(r).items() if k in (
+            "id", "action", "status", "rule", "trigger_instance_id", "start_time", "elapsed")}
+            for r in reversed(executions)],
+    }
+
+
+def _cmd_trace(args):
+    store = _store(args)
+    if args.subcommand == "get":
+        trace = trace_view(store, args.trace_tag)
+        if trace is None:
+            print("trace %s not found" % args.trace_tag, file=sys.stderr)
+            return EXIT_FAILED
+        _print_json(trace)
+        return EXIT_OK
+    tags = store.list_trace_tags(limit=args.limit, trace_tag=args.trace_tag)
+    _print_json([dict(t, start_time=_iso(t["start_time"]), end_time=_iso(t["end_time"])) for t in tags])
     return EXIT_OK
 
 
@@ -490,6 +571,7 @@ COMMANDS = {
     "run": _cmd_run,
     "execution": _cmd_execution,
     "key": _cmd_key,
+    "trace": _cmd_trace,
     "trigger": _cmd_trigger,
     "validate": _cmd_validate,
 }
@@ -499,7 +581,11 @@ def main(argv=None):
     """Entry point; returns the exit code (0 ok, 1 action failed, 2 usage/validation error)."""
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse exits 2 on usage errors
-    _setup_logging(args.log_level)
+    try:
+        _setup_logging(args)
+    except ValueError as e:
+        print("error: %s" % e, file=sys.stderr)
+        return EXIT_USAGE
     try:
         return COMMANDS[args.command](args)
     except (UsageError, ConfigError, ParameterError, ActionNotFound, PackError, DatastoreKeyError,

@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS trigger_instances (
     payload TEXT,
     occurrence_time REAL NOT NULL,
     status TEXT NOT NULL,
-    reason TEXT
+    reason TEXT,
+    trace_tag TEXT
 );
 CREATE TABLE IF NOT EXISTS executions (
     id TEXT PRIMARY KEY,
@@ -90,7 +91,8 @@ CREATE TABLE IF NOT EXISTS executions (
     end_time REAL,
     trigger_instance_id TEXT,
     rule TEXT,
-    runner TEXT
+    runner TEXT,
+    trace_tag TEXT
 );
 """
 
@@ -99,11 +101,23 @@ UNFINISHED_STATUSES = ("scheduled", "running")
 
 
 def _migrate_executions(conn):
-    """Add the ``runner`` column (which runner process owns an execution) to an
-    ``executions`` table of an older state directory."""
+    """Add the ``runner`` column (which runner process owns an execution) and the
+    ``trace_tag`` columns to the tables of an older state directory."""
     columns = {row[1] for row in conn.execute("PRAGMA table_info(executions)")}
     if "runner" not in columns:
         conn.execute("ALTER TABLE executions ADD COLUMN runner TEXT")
+    for table in ("executions", "trigger_instances"):
+        if "trace_tag" not in {row[1] for row in conn.execute("PRAGMA table_info(%s)" % table)}:
+            conn.execute("ALTER TABLE %s ADD COLUMN trace_tag TEXT" % table)
+
+
+def _create_indexes(conn):
+    """Indexes for the lookups by trace tag and for pruning by age (after the migrations,
+    which add the columns to older tables)."""
+    conn.execute("CREATE INDEX IF NOT EXISTS executions_trace_tag ON executions(trace_tag)")
+    conn.execute("CREATE INDEX IF NOT EXISTS trigger_instances_trace_tag ON trigger_instances(trace_tag)")
+    conn.execute("CREATE INDEX IF NOT EXISTS executions_start_time ON executions(start_time)")
+    conn.execute("CREATE INDEX IF NOT EXISTS trigger_instances_occurrence_time ON trigger_instances(occurrence_time)")
 
 
 def _migrate_kv(conn):
@@ -224,6 +238,7 @@ class Store:
             conn.executescript(_SCHEMA)
             _migrate_kv(conn)
             _migrate_executions(conn)
+            _create_indexes(conn)
             conn.commit()
             _migrate_secrets(self, conn)
 
@@ -416,18 +431,20 @@ class Store:
         return out if limit is None else out[:int(limit)]
 
     # -- trigger instances ---------------------------------------------------
-    def record_trigger_instance(self, instance_id, ref, payload, status, reason=None, occurrence_time=None):
-        """Insert one trigger instance row (payload stored as JSON)."""
+    def record_trigger_instance(self, instance_id, ref, payload, status, reason=None, occurrence_time=None,
+                                trace_tag=None):
+        """Insert one trigger instance row (payload stored as JSON; ``trace_tag`` as dispatched)."""
         self._execute(
-            "INSERT OR REPLACE INTO trigger_instances(id, ref, payload, occurrence_time, status, reason) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (instance_id, ref, _dumps(payload), occurrence_time or time.time(), status, reason),
+            "INSERT OR REPLACE INTO trigger_instances(id, ref, payload, occurrence_time, status, reason, trace_tag) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (instance_id, ref, _dumps(payload), occurrence_time or time.time(), status, reason, trace_tag),
         )
 
-    def list_trigger_instances(self, limit=50):
-        """Return the newest trigger instances as dicts."""
+    def list_trigger_instances(self, limit=50, trace_tag=None):
+        """Return the newest trigger instances as dicts (only those of ``trace_tag`` when given)."""
+        where, args = ("WHERE trace_tag = ? ", (trace_tag,)) if trace_tag is not None else ("", ())
         rows = self._query(
-            "SELECT * FROM trigger_instances ORDER BY occurrence_time DESC LIMIT ?", (int(limit),)
+            "SELECT * FROM trigger_instances %sORDER BY occurrence_time DESC LIMIT ?" % where, args + (int(limit),)
         )
         return [_trigger_row(r) for r in rows]
 
@@ -447,7 +464,8 @@ class Store:
         """Insert or replace an execution record (dict as built by the runner)."""
         self._execute(
             "INSERT OR REPLACE INTO executions(id, action, parameters, status, result, error, "
-            "start_time, end_time, trigger_instance_id, rule, runner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "start_time, end_time, trigger_instance_id, rule, runner, trace_tag) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record["id"],
                 record["action"],
@@ -460,6 +478,7 @@ class Store:
                 record.get("trigger_instance_id"),
                 record.get("rule"),
                 record.get("runner"),
+                record.get("trace_tag"),
             ),
         )
 
@@ -486,6 +505,19 @@ class Store:
             )
         return [execution_id for execution_id, _ in gone]
 
+    def list_trace_tags(self, limit=50, trace_tag=None):
+        """The newest traces: ``[{"trace_tag", "start_time", "end_time", "trigger_instances",
+        "executions"}]`` (epoch seconds; counts), newest last activity first."""
+        where, args = ("AND trace_tag = ? ", (trace_tag,)) if trace_tag is not None else ("", ())
+        rows = self._query(
+            "SELECT trace_tag, MIN(t) AS start_time, MAX(t) AS end_time, SUM(ti) AS trigger_instances, "
+            "SUM(ex) AS executions FROM ("
+            "  SELECT trace_tag, occurrence_time AS t, 1 AS ti, 0 AS ex FROM trigger_instances "
+            "  WHERE trace_tag IS NOT NULL %s"
+            "  UNION ALL SELECT trace_tag, start_time, 0, 1 FROM executions WHERE trace_tag IS NOT NULL %s"
+            ") GROUP BY trace_tag ORDER BY end_time DESC LIMIT ?" % (where, where), args + args + (int(limit),))
+        return [dict(r) for r in rows]
+
     def get_execution(self, execution_id):
         """Return one execution dict or None. A unique id prefix is accepted."""
         rows = self._query("SELECT * FROM executions WHERE id = ?", (execution_id,))
@@ -497,10 +529,12 @@ class Store:
                 return None
         return _execution_row(rows[0])
 
-    def list_executions(self, limit=50):
-        """Return the newest executions (by start time) as dicts."""
+    def list_executions(self, limit=50, trace_tag=None):
+        """Return the newest executions (by start time) as dicts (only those of ``trace_tag``
+        when given: the executions its trigger instances caused, ``st2 trace get``)."""
+        where, args = ("WHERE trace_tag = ? ", (trace_tag,)) if trace_tag is not None else ("", ())
         rows = self._query(
-            "SELECT * FROM executions ORDER BY start_time DESC, rowid DESC LIMIT ?", (int(limit),)
+            "SELECT * FROM executions %sORDER BY start_time DESC, rowid DESC LIMIT ?" % where, args + (int(limit),)
         )
         return [_execution_row(r) for r in rows]
 

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from .schema import PYTHON_RUNNER_PARAMETERS, mask_secrets
+from .schema import PYTHON_RUNNER_PARAMETERS, RUNNER_PARAMETER_SUPPORT, mask_secrets
 from .services import ActionService
 
 __all__ = ["ActionExecutor", "DEFAULT_ACTION_TIMEOUT"]
@@ -89,7 +89,7 @@ class ActionExecutor:
         """Stop accepting work; queued executions are cancelled, running ones are abandoned."""
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    def _new_record(self, action, params, trigger_instance_id=None, rule=None):
+    def _new_record(self, action, params, trigger_instance_id=None, rule=None, trace_tag=None):
         return {
             "id": _short_id(),
             "action": action.ref,
@@ -102,10 +102,13 @@ class ActionExecutor:
             "trigger_instance_id": trigger_instance_id,
             "rule": rule,
             "runner": self.runner_id,
+            # the trace of the trigger instance that caused it (st2: the execution joins the
+            # trigger instance's trace), or the tag given to `run --trace-tag`
+            "trace_tag": trace_tag,
         }
 
-    def _schedule(self, action, params, trigger_instance_id=None, rule=None):
-        record = self._new_record(action, params, trigger_instance_id, rule)
+    def _schedule(self, action, params, trigger_instance_id=None, rule=None, trace_tag=None):
+        record = self._new_record(action, params, trigger_instance_id, rule, trace_tag)
         self.datastore.save_execution(record)
         with self._pending_cv:
             self._pending += 1
@@ -122,13 +125,14 @@ class ActionExecutor:
             self._pending -= 1
             self._pending_cv.notify_all()
 
-    def run(self, action, resolved, wait=True, timeout=None):
+    def run(self, action, resolved, wait=True, timeout=None, trace_tag=None):
         """Schedule ``action`` with already resolved parameters; wait for it when ``wait``.
+        ``trace_tag``: recorded with the execution (``st2 run --trace-tag``).
 
         Returns:
             the execution record (see :meth:`packrunner.runner.Runner.run_action`).
         """
-        record = self._schedule(action, resolved)
+        record = self._schedule(action, resolved, trace_tag=trace_tag)
         future = record.pop("future", None)
         if wait and future is not None:
             wait_for = timeout if timeout is not None else float(resolved.get("timeout") or DEFAULT_ACTION_TIMEOUT) + 5
@@ -150,11 +154,16 @@ class ActionExecutor:
         timeout = params.get("timeout") or DEFAULT_ACTION_TIMEOUT
         # Runner parameters (timeout, debug, ...) go to the runner, not to run().
         run_params = {k: v for k, v in params.items() if k not in PYTHON_RUNNER_PARAMETERS}
+        for name in sorted(set(params) & set(PYTHON_RUNNER_PARAMETERS) - {"timeout"}):
+            if params[name] is not None and params[name] != PYTHON_RUNNER_PARAMETERS[name].get("default"):
+                EXEC_LOG.warning("execution %s %s: runner parameter %s=%s is %s", record["id"], action.ref, name,
+                                 json.dumps(abridged(params[name]), default=str), RUNNER_PARAMETER_SUPPORT[name])
         record["status"] = "running"
         record["start_time"] = time.time()
         self.datastore.save_execution(record)
-        EXEC_LOG.info("execution %s %s started params=%s", record["id"], action.ref,
-                      json.dumps(record["parameters"], default=str, sort_keys=True))
+        EXEC_LOG.info("execution %s %s started params=%s%s", record["id"], action.ref,
+                      json.dumps(record["parameters"], default=str, sort_keys=True),
+                      " trace_tag=%s" % record["trace_tag"] if record.get("trace_tag") else "")
         outcome = {}
 
         def target():

@@ -40,7 +40,9 @@ class RulesEngine:
         Args:
             trigger: trigger ref (``pack.name``), bare name, or dict with ``type``.
             payload: dict (None means ``{}``).
-            trace_tag: accepted for st2 compatibility, logged only.
+            trace_tag: the trace this trigger instance starts or joins (StackStorm's
+                ``sensor_service.dispatch(trigger, payload, trace_tag)``): logged and recorded with
+                the trigger instance and every execution it causes (``trace list --trace-tag``).
 
         Returns:
             dict ``{"id", "ref", "status": "processed"|"dropped", "reason",
@@ -67,19 +69,21 @@ class RulesEngine:
             except SchemaConversionError as e:
                 status, reason = "dropped", "payload_schema of trigger %s is invalid: %s" % (ref, e)
         record = {"id": instance_id, "ref": ref, "status": status, "reason": reason, "payload": payload,
-                  "executions": []}
+                  "executions": [], "trace_tag": trace_tag}
         try:
             logged_payload = json.dumps(abridged(payload), default=str, sort_keys=True)
         except Exception:
             logged_payload = repr(abridged(payload))
         if status == "dropped":
-            TRIGGER_LOG.warning("TRIGGER DROPPED: trigger %s %s payload=%s: %s", instance_id, ref, logged_payload,
-                                reason)
-            self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status, reason)
+            TRIGGER_LOG.warning("TRIGGER DROPPED: trigger %s %s payload=%s%s: %s", instance_id, ref, logged_payload,
+                                " trace_tag=%s" % trace_tag if trace_tag else "", reason)
+            self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status, reason,
+                                                   trace_tag=trace_tag)
             return record
         TRIGGER_LOG.info("trigger %s %s payload=%s%s", instance_id, ref, logged_payload,
                          " trace_tag=%s" % trace_tag if trace_tag else "")
-        self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status)
+        self.datastore.record_trigger_instance(instance_id, ref, _jsonable(abridged(payload)), status,
+                                               trace_tag=trace_tag)
         for rule in self.pack.rules:
             if not rule.enabled or rule.trigger_type != ref:
                 continue
@@ -87,12 +91,12 @@ class RulesEngine:
                 RULE_LOG.debug("rule %s did not match trigger %s", rule.ref, instance_id)
                 continue
             RULE_LOG.info("rule %s matched trigger %s", rule.ref, instance_id)
-            execution_id = self._enforce(rule, payload, instance_id)
+            execution_id = self._enforce(rule, payload, instance_id, trace_tag)
             if execution_id:
                 record["executions"].append(execution_id)
         return record
 
-    def _enforce(self, rule, payload, instance_id):
+    def _enforce(self, rule, payload, instance_id, trace_tag=None):
         try:
             action = self.pack.resolve_action(rule.action_ref)
         except KeyError as e:
@@ -103,10 +107,10 @@ class RulesEngine:
             params = self.resolver.resolve_parameters(action, rule.action_parameters, payload)
         except ParameterError as e:
             RULE_LOG.error("rule %s: cannot run %s for trigger %s: %s", rule.ref, action.ref, instance_id, e)
-            record = self.executor._new_record(action, {}, instance_id, rule.ref)
+            record = self.executor._new_record(action, {}, instance_id, rule.ref, trace_tag)
             record.update(status="failed", error="parameter error: %s" % e, end_time=time.time(),
                           parameters=abridged(mask_secrets(rule.action_parameters, action.all_parameters)))
             self.datastore.save_execution(record)
             return record["id"]
-        record = self.executor._schedule(action, params, instance_id, rule.ref)
+        record = self.executor._schedule(action, params, instance_id, rule.ref, trace_tag)
         return record["id"]

@@ -24,6 +24,7 @@ from .errors import ActionNotFound, ConfigError, ParameterError
 from .executor import DEFAULT_ACTION_TIMEOUT, EXEC_LOG, ActionExecutor
 from .pack import Pack
 from .resolver import ParameterResolver
+from .retention import HistoryPruner, Retention
 from .rules_engine import RulesEngine
 from .schema import mask_secrets
 from .sensor_container import SensorContainer
@@ -72,6 +73,9 @@ class Runner:
         datastore_key: the datastore key file for secret values (default
             ``$PACKRUNNER_DATASTORE_KEY``, else ``<state_dir>/datastore_key.json``).
         strict_config: see :func:`packrunner.config.load_config`.
+        retention: a :class:`packrunner.retention.Retention` (default: its defaults, a 7-day
+            TTL and 100,000 rows per history table): applied every ``retention.interval``
+            seconds while the runner is started.
 
     Raises:
         packrunner.pack.PackError: the pack cannot be loaded.
@@ -85,7 +89,8 @@ class Runner:
         sensors, rules_engine, resolver, executor: the parts (see the module docstring).
     """
 
-    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None, datastore_key=None):
+    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None, datastore_key=None,
+                 retention=None):
         self.pack = Pack(pack_dir)
         self.pack.setup_sys_path()
         from st2common.runners.base_action import Action  # after setup_sys_path
@@ -101,6 +106,8 @@ class Runner:
                                        runner_id=self.runner_id)
         self.rules_engine = RulesEngine(self.pack, self.datastore, self.resolver, self.executor)
         self.sensors = SensorContainer(self)
+        self.retention = retention or Retention()
+        self.pruner = HistoryPruner(self.datastore, self.retention)
         self.workers = self.executor.workers
         self._started = False
         self._closed = False
@@ -120,6 +127,7 @@ class Runner:
         if self._started:
             return
         self._started = True
+        self.pruner.start()
         self.sensors.start()
         LOG.info("pack %s started (%d sensor(s), %d rule(s) enabled)",
                  self.pack.ref, len(self.sensors), sum(1 for r in self.pack.rules if r.enabled))
@@ -147,6 +155,7 @@ class Runner:
             LOG.warning("stop: actions still running after %s s; abandoning them", timeout)
         self.sensors.cleanup(left)
         self.executor.shutdown()
+        self.pruner.stop(left())
         self._started = False
         self._closed = True
         LOG.info("pack %s stopped", self.pack.ref)
@@ -176,11 +185,11 @@ class Runner:
         """See :meth:`packrunner.resolver.ParameterResolver.resolve_parameters`."""
         return self.resolver.resolve_parameters(action, params, payload)
 
-    def _enforce(self, rule, payload, instance_id):
-        return self.rules_engine._enforce(rule, payload, instance_id)
+    def _enforce(self, rule, payload, instance_id, trace_tag=None):
+        return self.rules_engine._enforce(rule, payload, instance_id, trace_tag)
 
     # ----------------------------------------------------------------- actions
-    def run_action(self, ref_or_name, params=None, wait=True, timeout=None):
+    def run_action(self, ref_or_name, params=None, wait=True, timeout=None, trace_tag=None):
         """Run one action (like ``st2 run``).
 
         Args:
@@ -188,6 +197,7 @@ class Runner:
             params: parameter dict (strings are cast to declared types).
             wait: block until finished.
             timeout: max seconds to wait when ``wait`` (None = action timeout + 5 s).
+            trace_tag: recorded with the execution, like ``st2 run --trace-tag``.
 
         Returns:
             the execution record dict (``id``, ``action``, ``parameters``
@@ -204,7 +214,7 @@ class Runner:
         except KeyError as e:
             raise ActionNotFound(e.args[0]) from e
         resolved = self.resolver.resolve_parameters(action, params or {})  # rendered like st2's API
-        return self.executor.run(action, resolved, wait=wait, timeout=timeout)
+        return self.executor.run(action, resolved, wait=wait, timeout=timeout, trace_tag=trace_tag)
 
     def wait_idle(self, timeout=None):
         """Wait until no execution is queued or running.

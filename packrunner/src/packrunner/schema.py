@@ -53,6 +53,18 @@ PYTHON_RUNNER_PARAMETERS = {
                   "enum": ["AUDIT", "CRITICAL", "DEBUG", "ERROR", "INFO", "WARNING"]},
 }
 
+#: How packrunner treats each python-script runner parameter (shown by ``run ACTION -h``). All
+#: are accepted, so that rules and ``st2 run`` command lines written for StackStorm work here.
+RUNNER_PARAMETER_SUPPORT = {
+    "timeout": "honoured: the execution ends as 'timeout' after this many seconds (its thread is not "
+               "killed and runs on in the background)",
+    "debug": "ignored by packrunner (accepted for StackStorm compatibility)",
+    "content_version": "ignored by packrunner: the pack directory is used as it is (no git checkout)",
+    "env": "ignored by packrunner: actions run in threads of the runner and share its environment",
+    "log_level": "ignored by packrunner: --log-level of the runner applies to every action",
+}
+
+
 class SchemaConversionError(PackrunnerError, ValueError):
     """The schema cannot be used (invalid for StackStorm's validator)."""
 
