@@ -411,10 +411,11 @@ def test_every_event_of_a_deployment_carries_its_incarnations_trace_tag():
 
     assert trace_tag("demo-1", 17) == "demo-1@17" and trace_tag("demo-1", 0) is None
     dep = _trace_dep()
-    new, = decisions.observe_deployment(dep, DeploymentState.from_dict("t-1", None), None, None, [], LABEL_FOR_TRACE)
+    new, = decisions.observe_deployment(dep, DeploymentState.from_dict("t-1", None), None, None, [], LABEL_FOR_TRACE,
+                                       USER)
     assert (new.trigger, new.trace_tag) == ("deployment_new", "t-1@41")
     running = DeploymentState("t-1", 9, "PENDING")
-    changed, = decisions.observe_deployment(dep, running, None, None, [], LABEL_FOR_TRACE)  # job 9 vanished
+    changed, = decisions.observe_deployment(dep, running, None, None, [], LABEL_FOR_TRACE, USER)  # job 9 vanished
     assert (changed.trigger, changed.trace_tag) == ("job_state_changed", "t-1@41")
     assert changed == decisions.Event(changed.trigger, changed.payload)  # the tag is not part of equality
 

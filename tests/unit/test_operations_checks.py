@@ -158,7 +158,7 @@ def test_action_parameter_schemas_bound_job_ids_and_names():
 
 @pytest.mark.parametrize("call", [
     lambda ops: ops.get_partition(""), lambda ops: ops.get_partition("  "), lambda ops: ops.get_reservation(""),
-    lambda ops: ops.get_reservation(None), lambda ops: ops.update_reservation("", {"duration": 5}),
+    lambda ops: ops.get_reservation(None), lambda ops: ops.update_reservation("", duration=5),
     lambda ops: ops.delete_reservation(""),
 ])
 def test_empty_partition_or_reservation_names_send_nothing(call):

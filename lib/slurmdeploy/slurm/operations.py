@@ -706,6 +706,7 @@ class SlurmOperations:
             BadRequest: nothing to change, or the result would end before it starts.
             SlurmAPIError: slurmctld refused; the reservation is unchanged.
         """
+        self._name(name, "reservation name")  # an empty name is refused first, whatever the version
         self.api.require("reservation_update")
         current = self.get_reservation(check_name(name))
         body = reservation_fields(current["name"], nodes=nodes, node_count=node_count, start_time=start_time,
@@ -727,6 +728,7 @@ class SlurmOperations:
             BadRequest: an empty name (before any request).
             SlurmAPIError: slurmctld refused (e.g. jobs still running in it).
         """
+        self._name(name, "reservation name")  # an empty name is refused first, whatever the version
         self.api.require("reservation_delete")
         current = self.get_reservation(check_name(name))
         status, data = self.call("reservation_delete", allow_statuses=range(400, 600),
