@@ -362,11 +362,11 @@ class Deployer:
             recorded = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
             if decisions.label_changed(recorded, dep, self.mcs_label, self.slurm_user):
                 self._label_moved[dep.key] = (dep.revision, recorded)
-            else:
-                self._label_moved.pop(dep.key, None)
                 self._log_once(logging.ERROR, ("label", dep.key, recorded.job_id, recorded.mcs_label), "%s",
                                decisions.label_changed_message(dep.key, recorded.job_id, recorded.mcs_label,
                                                                self.mcs_label))
+            else:
+                self._label_moved.pop(dep.key, None)
         elif owner is not None:
             LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
                       owner.get("hostname"))
