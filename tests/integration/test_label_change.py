@@ -105,6 +105,10 @@ def test_a_label_changed_deployment_deleted_is_not_reported_removed_and_says_so_
         ok, res = after.cancel("lbl-2", job_id)
         assert not ok and res["jobs"] == [{"job_id": job_id, "outcome": "refused"}], res
         assert after.slurm.get_job(job_id).job_state == "RUNNING"
+        # the label change itself was said once, not again at every poll
+        changed = [r.getMessage() for r in caplog.records
+                   if r.levelno == logging.ERROR and "left alone" in r.getMessage()]
+        assert len(changed) == 1, changed
         deleted = [r.getMessage() for r in caplog.records
                    if r.levelno == logging.ERROR and "deleted" in r.getMessage()]
         assert len(deleted) == 1, deleted
