@@ -23,7 +23,11 @@ A job id is trusted as the pack user's only when its full record (``GET .../jobs
 ``GET .../job/{id}``, both with ``user_name``/``user_id``) said so, or when the pack's own
 state records it: the deployer records a job id only after Slurm answered its own submit with
 it, or after it read the job's full record and checked user and marker (adoption, update).
-Such a record gets the pack's user and marker without a GET; the actions that act on a job
+Such a record gets the pack's user, our label and the marker without a GET - unless the
+last listing of our label lacked a job the state recorded before it: that job is gone or
+carries another mcs_label (``release_name``/``namespace`` changed since its submit,
+:func:`slurmdeploy.decisions.label_changed`); the view leaves it out and the observation
+reads it (``tests/integration/test_label_change.py``). The actions that act on a job
 (``cancel``, ``update_state``) read its full record from Slurm and check both again.
 """
 
@@ -107,9 +111,10 @@ class JobView:
             return jobs
         self._checked_attempts &= attempts
         recorded = _recorded(snap)
-        self._unlisted &= set(recorded)
-        for job_id in self._unlisted:
-            del recorded[job_id]
+        if self._unlisted:  # normally empty: nothing added to a wake's cost
+            self._unlisted &= set(recorded)
+            for job_id in self._unlisted:
+                del recorded[job_id]
         tracked = set(recorded) | {i for i, j in self._jobs.items() if not j.finished}
         if refresh:
             query = tracked
