@@ -249,6 +249,17 @@ def label_changed_message(key, job_id, job_label, mcs_label):
             f"(scancel {job_id}) and create the deployment again")
 
 
+def label_changed_deleted_message(key, job_id, job_label, mcs_label):
+    """What an operator reads when deployment ``key``, whose job carries another mcs_label
+    than the deployer's (:func:`label_changed`), was deleted: the job is not the deployer's
+    under its configuration, so no ``deployment_removed`` is emitted and nothing cancels it."""
+    return (f"deployment {key!r} was deleted, but its Slurm job {job_id} carries mcs_label {job_label!r}, not "
+            f"this deployer's {mcs_label!r} (release_name or namespace changed since the job was submitted): "
+            f"the deployer does not cancel it and it keeps running. Fix: cancel it by hand (scancel {job_id}), "
+            f"or set release_name and namespace back so that the mcs_label is {job_label!r} and restart the "
+            f"sensor (it then cancels the job)")
+
+
 def vanished_state(key, job_id, description=None):
     """The FAILED state (``JobVanished``) of a recorded job slurmctld no longer knows."""
     return DeploymentState(key, job_id, states.FAILED, states.VANISHED_REASON,

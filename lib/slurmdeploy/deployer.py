@@ -127,6 +127,9 @@ class Deployer:
         self.mcs_label = settings.mcs_label
         self._once = OnceLog(LOG)
         self._once_seen = set()
+        #: key -> (create_revision, SlurmJob) of the live deployments whose job carries another
+        #: mcs_label (:func:`decisions.label_changed`), to tell the operator once when one is deleted
+        self._label_moved = {}
         #: where observe gets its snapshot and our jobs (the sensor sets a
         #: slurmdeploy.watch.DeploymentWatch and a slurmdeploy.jobview.JobView; None: read
         #: everything from etcd and list the whole cluster on every call)
@@ -189,6 +192,9 @@ class Deployer:
         - logs once, at WARNING, every job that carries our mcs_label and a deployment's
           job name but not that deployment's marker, or is another Slurm user's (a
           lookalike: never adopted, updated or cancelled; no request is sent about it);
+        - logs once, at ERROR, a deployment deleted while its job carries another mcs_label
+          (our release_name or namespace changed: :func:`slurmdeploy.decisions.label_changed`):
+          that job is not this deployer's, so no ``deployment_removed`` is emitted for it;
         - deletes the state and owner left by a deployment deleted without its children
           (``etcdctl del /deploy/<key>``), once its key is absent.
 
@@ -238,6 +244,7 @@ class Deployer:
                 state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
                 if decisions.unwanted(job, dep, state, self.slurm_user):
                     events.append(decisions.removed_event(key, job))
+        self._report_label_moved_deleted(snap, keys)
         self._drop_orphans(snap, keys)
         if keys is None:  # an incremental observation did not see every identity
             self._once.forget_all_but(self._once_seen)
@@ -282,6 +289,28 @@ class Deployer:
                                "deployment %r: its value says key %s; the deployer goes by the etcd key %r (job "
                                "name sdp-%s, its state at %s/state). Fix: write the etcd key's last part as the "
                                "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.deployment_path(key))
+
+    def _report_label_moved_deleted(self, snap, keys=None):
+        """Log once, at ERROR, every deployment seen with a label-changed job
+        (:func:`slurmdeploy.decisions.label_changed`) that is now deleted (or re-created) while
+        its job still runs under the other mcs_label: the job is not this deployer's under its
+        configuration, so no ``deployment_removed`` is emitted and it is never cancelled; the
+        operator must. Only among ``keys`` when given. One ``GET .../job/{id}`` per such
+        deletion (confirms the job still runs with that label)."""
+        for key in sorted(self._label_moved) if keys is None else sorted(k for k in keys if k in self._label_moved):
+            revision, job = self._label_moved[key]
+            dep = snap.deployments.get(key)
+            if dep is not None and dep.revision == revision:
+                continue
+            del self._label_moved[key]
+            try:
+                now = self.slurm.get_job(job.job_id)
+            except SlurmAPIError as exc:
+                now = job
+                LOG.debug("deployment %r: job %s not read again (%s)", key, job.job_id, exc)
+            if now is not None and not now.finished and now.mcs_label == job.mcs_label:
+                LOG.error("%s", decisions.label_changed_deleted_message(key, job.job_id, job.mcs_label,
+                                                                        self.mcs_label))
 
     def _drop_orphans(self, snap, keys=None):
         """Delete the state/owner of deployments whose key is gone (see :meth:`observe`);
@@ -332,9 +361,12 @@ class Deployer:
         if state.job_id is not None:
             recorded = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
             if decisions.label_changed(recorded, dep, self.mcs_label, self.slurm_user):
+                self._label_moved[dep.key] = (dep.revision, recorded)
                 self._log_once(logging.ERROR, ("label", dep.key, recorded.job_id, recorded.mcs_label), "%s",
                                decisions.label_changed_message(dep.key, recorded.job_id, recorded.mcs_label,
                                                                self.mcs_label))
+            else:
+                self._label_moved.pop(dep.key, None)
         elif owner is not None:
             LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
                       owner.get("hostname"))

@@ -23,7 +23,11 @@ A job id is trusted as the pack user's only when its full record (``GET .../jobs
 ``GET .../job/{id}``, both with ``user_name``/``user_id``) said so, or when the pack's own
 state records it: the deployer records a job id only after Slurm answered its own submit with
 it, or after it read the job's full record and checked user and marker (adoption, update).
-Such a record gets the pack's user and marker without a GET; the actions that act on a job
+Such a record gets the pack's user, our label and the marker without a GET - unless the
+last listing of our label lacked a job the state recorded before it: that job is gone or
+carries another mcs_label (``release_name``/``namespace`` changed since its submit,
+:func:`slurmdeploy.decisions.label_changed`); the view leaves it out and the observation
+reads it (``tests/integration/test_label_change.py``). The actions that act on a job
 (``cancel``, ``update_state``) read its full record from Slurm and check both again.
 """
 
@@ -60,6 +64,7 @@ class JobView:
         self._jobs = {}  # job_id -> SlurmJob of ours, as last read
         self._last_full = None
         self._checked_attempts = set()  # (key, revision) already looked for by a listing
+        self._unlisted = set()  # recorded job ids the last listing of our label lacked
         self.full_listings = 0
         self.last_mode = None
         #: default of :meth:`our_jobs`' ``refresh`` (set by the sensor loop per wake-up)
@@ -94,16 +99,22 @@ class JobView:
                          ", ".join(sorted(repr(k) for k, _ in unchecked)))
             jobs = self.slurm.find_jobs(self.mcs_label)
             self._jobs = {j.job_id: j for j in jobs}
+            # a job a live state recorded before this listing (the snapshot was read first)
+            # and that the listing of our label lacks is gone or carries another label (our
+            # release_name or namespace changed since it was submitted): never give it our
+            # label without reading it; observe reads it (issue 15, item 3)
+            self._unlisted = set(_recorded(snap)) - set(self._jobs)
             self._last_full = now
             self._checked_attempts = attempts
             self.full_listings += 1
             self.last_mode = "full"
             return jobs
         self._checked_attempts &= attempts
-        recorded = {}  # job_id -> (key, recorded SDP status) of the live states
-        for key, (state, _) in snap.states.items():
-            if state.job_id is not None and not state.terminal and key in snap.deployments:
-                recorded[state.job_id] = (key, state.status, snap.deployments[key].revision)
+        recorded = _recorded(snap)
+        if self._unlisted:  # normally empty: nothing added to a wake's cost
+            self._unlisted &= set(recorded)
+            for job_id in self._unlisted:
+                del recorded[job_id]
         tracked = set(recorded) | {i for i, j in self._jobs.items() if not j.finished}
         if refresh:
             query = tracked
@@ -147,6 +158,15 @@ class JobView:
         for job_id in [i for i in self._jobs if i not in tracked]:
             del self._jobs[job_id]  # finished and no longer recorded by a live state
         return sorted(self._jobs.values(), key=lambda j: j.job_id)
+
+
+def _recorded(snap):
+    """job_id -> (key, recorded SDP status, create_revision) of the live states of ``snap``."""
+    recorded = {}
+    for key, (state, _) in snap.states.items():
+        if state.job_id is not None and not state.terminal and key in snap.deployments:
+            recorded[state.job_id] = (key, state.status, snap.deployments[key].revision)
+    return recorded
 
 
 def _status(job_state):

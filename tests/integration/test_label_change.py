@@ -61,3 +61,58 @@ def test_a_changed_release_name_leaves_states_and_jobs_alone_and_says_so(pack_co
         assert before.observe() == []
     finally:
         before.slurm.cancel_job(job_id)
+
+
+@pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
+def test_a_label_changed_deployment_deleted_is_not_reported_removed_and_says_so_once(pack_config, caplog):
+    """The gap left after item 3: the sensor's job view took a job its state records for a
+    job with our label without reading it (after the start-up listing), so deleting a
+    label-changed deployment dispatched ``deployment_removed`` at every wake and poll, and
+    ``cancel`` refused it each time (a failed execution per retry). Now the view never
+    invents our label for a job the start-up listing did not show; the deletion is logged
+    once at ERROR with the job, both labels and the fix, and nothing is dispatched."""
+    before = Deployer.from_config(pack_config, environ=ENV)
+    db = before.configdb
+    db.create_deployment("lbl-2", "slurm", {"script": "#!/bin/bash\nsleep 120\n"})
+    ok, res = before.submit("lbl-2")
+    assert ok and res["outcome"] == "submitted", res
+    job_id = res["job_id"]
+    wait_for(lambda: before.slurm.get_job(job_id).job_state == "RUNNING", timeout=60, what="the job running")
+    assert before.update_state("lbl-2")[1]["outcome"] == "updated"
+    old_label = before.mcs_label
+
+    after = Deployer.from_config(dict(pack_config, release_name="renamed"), environ=ENV)
+    caplog.set_level(logging.INFO, logger="slurmdeploy")
+    try:
+        # the sensor restarted under the new label: its start-up (full) observation, then polls
+        loop = SensorLoop(after, poll_interval=600, resync_interval=600, quiet_period=0)
+        try:
+            dispatched = list(loop.step(timeout=5))
+            for _ in range(2):
+                loop.poll_now()
+                dispatched += loop.step(timeout=5)
+            assert dispatched == []
+            # the deployment is deleted: the watch wakes, then polls follow
+            assert db.delete_deployment("lbl-2")
+            dispatched += loop.step(timeout=10)
+            for _ in range(2):
+                loop.poll_now()
+                dispatched += loop.step(timeout=5)
+        finally:
+            loop.stop()
+        assert [e for e in dispatched if e.payload.get("job_id") == job_id] == [], dispatched
+        # cancel (a stale trigger, or by hand) still refuses the job and sends nothing
+        ok, res = after.cancel("lbl-2", job_id)
+        assert not ok and res["jobs"] == [{"job_id": job_id, "outcome": "refused"}], res
+        assert after.slurm.get_job(job_id).job_state == "RUNNING"
+        # the label change itself was said once, not again at every poll
+        changed = [r.getMessage() for r in caplog.records
+                   if r.levelno == logging.ERROR and "left alone" in r.getMessage()]
+        assert len(changed) == 1, changed
+        deleted = [r.getMessage() for r in caplog.records
+                   if r.levelno == logging.ERROR and "deleted" in r.getMessage()]
+        assert len(deleted) == 1, deleted
+        assert (str(job_id) in deleted[0] and old_label in deleted[0] and after.mcs_label in deleted[0]
+                and "scancel" in deleted[0] and "lbl-2" in deleted[0]), deleted
+    finally:
+        before.slurm.cancel_job(job_id)
