@@ -18,16 +18,23 @@ from slurmdeploy.watch import SensorLoop
 ENV = {"PATH": "/usr/bin:/bin"}
 
 
-@pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
-def test_a_changed_release_name_leaves_states_and_jobs_alone_and_says_so(pack_config, caplog):
+def running_job_of(pack_config, key):
+    """Create deployment ``key``, submit it under ``pack_config``'s label and wait until its job
+    runs with its state recorded. Returns (the Deployer of that config, the job_id)."""
     before = Deployer.from_config(pack_config, environ=ENV)
-    db = before.configdb
-    db.create_deployment("lbl-1", "slurm", {"script": "#!/bin/bash\nsleep 120\n"})
-    ok, res = before.submit("lbl-1")
+    before.configdb.create_deployment(key, "slurm", {"script": "#!/bin/bash\nsleep 120\n"})
+    ok, res = before.submit(key)
     assert ok and res["outcome"] == "submitted", res
     job_id = res["job_id"]
     wait_for(lambda: before.slurm.get_job(job_id).job_state == "RUNNING", timeout=60, what="the job running")
-    assert before.update_state("lbl-1")[1]["outcome"] == "updated"
+    assert before.update_state(key)[1]["outcome"] == "updated"
+    return before, job_id
+
+
+@pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm"], indirect=True)
+def test_a_changed_release_name_leaves_states_and_jobs_alone_and_says_so(pack_config, caplog):
+    before, job_id = running_job_of(pack_config, "lbl-1")
+    db = before.configdb
     recorded, mod = db.get_state("lbl-1")
     assert recorded.status == "RUNNING"
     old_label = before.mcs_label
@@ -71,14 +78,8 @@ def test_a_label_changed_deployment_deleted_is_not_reported_removed_and_says_so_
     ``cancel`` refused it each time (a failed execution per retry). Now the view never
     invents our label for a job the start-up listing did not show; the deletion is logged
     once at ERROR with the job, both labels and the fix, and nothing is dispatched."""
-    before = Deployer.from_config(pack_config, environ=ENV)
+    before, job_id = running_job_of(pack_config, "lbl-2")
     db = before.configdb
-    db.create_deployment("lbl-2", "slurm", {"script": "#!/bin/bash\nsleep 120\n"})
-    ok, res = before.submit("lbl-2")
-    assert ok and res["outcome"] == "submitted", res
-    job_id = res["job_id"]
-    wait_for(lambda: before.slurm.get_job(job_id).job_state == "RUNNING", timeout=60, what="the job running")
-    assert before.update_state("lbl-2")[1]["outcome"] == "updated"
     old_label = before.mcs_label
 
     after = Deployer.from_config(dict(pack_config, release_name="renamed"), environ=ENV)
