@@ -382,7 +382,7 @@ class SlurmOperations:
             if not records:
                 raise NotFound(f"no Slurm job named {name!r}")
         out = []
-        me = getattr(self.client.token_source, "user_name", None)
+        me = self.client.user_name  # the pack's Slurm user (SlurmClient.user_name)
         for record in records:
             job = self.api.parse_job(record)
             item = {"job_id": job.job_id, "name": job.name, "job_state": job.job_state}
