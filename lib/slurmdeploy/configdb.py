@@ -27,8 +27,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-import etcd3gw
-import requests
+from slurmdeploy.clientlibs import etcd3gw, requests  # noqa: I001 - first: without eventlet/chardet (see there)
 from etcd3gw import exceptions as etcd_exceptions
 
 from slurmdeploy.decisions import Outcome

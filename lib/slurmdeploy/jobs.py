@@ -109,7 +109,10 @@ def validate_args(key, args, mcs_label=""):
         if name in args:
             problems.append(f"args.{name} is not allowed: {why.format(label=mcs_label)}")
     rest = {k: v for k, v in args.items() if k not in _RESERVED}
-    # imported here: ~50 ms that only a submit needs (every StackStorm action is a new process)
+    if not problems and plainly_valid(ARGS_SCHEMA, rest):
+        return
+    # imported only for args that may be invalid: 50-170 ms per StackStorm action process
+    # (bench/st2_action.py --importtime), jsonschema then finds and words every problem
     import jsonschema
 
     validator = jsonschema.Draft7Validator(ARGS_SCHEMA)
@@ -117,6 +120,76 @@ def validate_args(key, args, mcs_label=""):
         problems.append(_describe(error))
     if problems:
         raise InvalidDeployment(key, "; ".join(problems))
+
+
+#: JSON types as json.loads returns them (bool is no integer or number, as in jsonschema)
+_JSON_TYPES = {
+    "object": lambda v: type(v) is dict,
+    "string": lambda v: type(v) is str,
+    "integer": lambda v: type(v) is int,
+    "number": lambda v: type(v) in (int, float),
+    "boolean": lambda v: type(v) is bool,
+}
+
+
+def plainly_valid(schema, value):
+    """True only when ``value`` certainly satisfies ``schema``; False means "ask jsonschema".
+
+    Why not jsonschema alone: importing it costs 50-170 ms, a third of a submit's own time
+    under StackStorm, where every action execution is a new process (docs/performance.md,
+    "One action execution under StackStorm"); this check lets valid args, the usual case,
+    through without that import. It reads the same :data:`ARGS_SCHEMA` and knows only the
+    draft-7 keywords it uses (``type``, ``required``, ``properties``, ``additionalProperties``,
+    ``propertyNames``, ``pattern`` with ``re.search`` as jsonschema applies it, ``minimum``,
+    ``minLength``; ``description`` is ignored). Any other keyword, a float where an integer is
+    wanted (jsonschema accepts ``1.0``) or anything unsure returns False: jsonschema stays the
+    authority and the author of every error message. tests/unit/test_jobs.py checks on a
+    corpus that True implies ``jsonschema.Draft7Validator(schema).is_valid(value)``.
+
+    Args:
+        schema: a JSON schema (dict) built from the keywords above.
+        value: a decoded JSON value.
+
+    Returns:
+        bool.
+    """
+    obj = type(value) is dict
+    for keyword, want in schema.items():
+        if keyword == "description":
+            continue
+        if keyword == "type":
+            types = [want] if isinstance(want, str) else want
+            if not all(t in _JSON_TYPES for t in types) or not any(_JSON_TYPES[t](value) for t in types):
+                return False
+        elif keyword == "required":
+            if not obj or not all(name in value for name in want):
+                return False
+        elif keyword == "properties":
+            if not obj or not all(plainly_valid(sub, value[name]) for name, sub in want.items() if name in value):
+                return False
+        elif keyword == "additionalProperties":
+            extra = [name for name in value if name not in schema.get("properties", {})] if obj else None
+            if extra is None or (want is False and extra):
+                return False
+            if isinstance(want, dict) and not all(plainly_valid(want, value[name]) for name in extra):
+                return False
+            if want is not False and not isinstance(want, dict):
+                return False
+        elif keyword == "propertyNames":
+            if not obj or not all(plainly_valid(want, name) for name in value):
+                return False
+        elif keyword == "pattern":
+            if type(value) is not str or not re.search(want, value):
+                return False
+        elif keyword == "minimum":
+            if type(value) not in (int, float) or not value >= want:
+                return False
+        elif keyword == "minLength":
+            if type(value) is not str or len(value) < want:
+                return False
+        else:
+            return False
+    return True
 
 
 def _describe(error):

@@ -27,6 +27,7 @@ import logging
 import threading
 import time
 
+from slurmdeploy.clientlibs import etcd3gw  # noqa: F401,I001 - first: without eventlet/chardet (see there)
 from etcd3gw.watch import Watcher
 
 from slurmdeploy.configdb import _b64

@@ -31,7 +31,7 @@ import logging
 import re
 import time
 
-import requests
+from slurmdeploy.clientlibs import requests  # noqa: I001 - first: without chardet (see there)
 from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
