@@ -30,21 +30,48 @@ themselves are unchanged: etcd3gw stays the etcd client, requests the HTTP clien
 Pinned by tests/unit/test_import_graph.py.
 """
 
+import importlib
 import sys
 
 #: optional imports of requests / etcd3gw (and futurist) that nothing in this pack uses
 OPTIONAL_EXTRAS = ("eventlet", "chardet")
 
-_blocked = [name for name in OPTIONAL_EXTRAS if name not in sys.modules]
-for _name in _blocked:
-    sys.modules[_name] = None  # type: ignore[assignment]  # "not installed", for these imports only
-try:
-    import requests
-    import etcd3gw
-finally:
-    for _name in _blocked:
-        if _name in sys.modules and sys.modules[_name] is None:
-            del sys.modules[_name]
-del _blocked
+#: the libraries this module hands out, each imported on first request (an action that only
+#: talks to Slurm never imports etcd3gw)
+CLIENT_LIBRARIES = ("requests", "etcd3gw")
 
-__all__ = ["OPTIONAL_EXTRAS", "etcd3gw", "requests"]
+
+def import_without_extras(name):
+    """Import ``name`` (``"requests"`` or ``"etcd3gw"``) with :data:`OPTIONAL_EXTRAS` that are
+    not imported yet reading as not installed, then lift that block.
+
+    Args:
+        name: a module name.
+
+    Returns:
+        the module (the one in ``sys.modules`` when already imported).
+
+    Raises:
+        ImportError: when ``name`` itself is not installed (see requirements.txt).
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    blocked = [extra for extra in OPTIONAL_EXTRAS if extra not in sys.modules]
+    for extra in blocked:
+        sys.modules[extra] = None  # type: ignore[assignment]  # "not installed", for this import only
+    try:
+        return importlib.import_module(name)
+    finally:
+        for extra in blocked:
+            if extra in sys.modules and sys.modules[extra] is None:
+                del sys.modules[extra]
+
+
+def __getattr__(name):
+    """``from slurmdeploy.clientlibs import requests`` (PEP 562): imports on first use."""
+    if name in CLIENT_LIBRARIES:
+        return import_without_extras(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["CLIENT_LIBRARIES", "OPTIONAL_EXTRAS", "import_without_extras"]
