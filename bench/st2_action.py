@@ -28,16 +28,22 @@ pack), (b) ``submit`` of a deployment created just before (it really submits a j
 testbed's Slurm), (c) ``update_state`` of the deployment submitted in the previous round,
 (d) ``cancel`` of the one before that (deleted from the Configuration DB first, as
 ``deployment_removed`` would follow). Every execution's output is checked (exit 0, the
-expected ``outcome``). Prints median/p90 wall time of each and its ratio to (a).
+expected ``outcome``). Prints median/p90 wall time of each and its ratio to (a), and the median
+CPU time (user + system of the process, less sensitive to other load on the machine than wall).
 
 Usage: .venv/bin/python bench/st2_action.py --st2-source DIR [--st2-ref v3.9.0] [--quick]
-       [--rounds N] [--reuse DIR] [--cache DIR] [--importtime]
+       [--rounds N] [--reuse DIR] [--cache DIR] [--pack DIR] [--compare DIR] [--api-version V]
+       [--importtime]
+
+``--compare DIR`` runs a second checkout's submit/cancel/update_state in the same rounds (a
+before/after against the same floor); ``--st2-source`` is needed only to build the cache.
 """
 
 import hashlib
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -111,14 +117,14 @@ def build_env(source, ref, cache):
     return env
 
 
-def wrapper_runner(env, config, cache, importtime=False):
-    """A function ``run(file_path, parameters) -> (wall seconds, result)`` that executes one
-    action as StackStorm's python runner does."""
+def wrapper_runner(env, config, cache, pack=common.REPO, importtime=False):
+    """A function ``run(file_path, parameters) -> (wall seconds, result, stderr)`` that executes
+    one action of the pack in directory ``pack`` as StackStorm's python runner does."""
     packvenv = env["packvenv"]
     py = sys.version_info
     lib = packvenv / f"lib/python{py.major}.{py.minor}"
-    pythonpath = ":".join([str(common.REPO / "lib"), str(lib), str(lib / "site-packages"),
-                           str(common.REPO / "actions/lib"), *env["pythonpath_tail"]])
+    pythonpath = ":".join([str(pack / "lib"), str(lib), str(lib / "site-packages"),
+                           str(pack / "actions/lib"), *env["pythonpath_tail"]])
     run_env = {"PATH": f"{packvenv}/bin:/usr/bin:/bin", "PYTHONPATH": pythonpath, "HOME": str(cache),
                "LANG": "C.UTF-8"}
     config_arg = "--config=" + json.dumps(config)
@@ -127,13 +133,16 @@ def wrapper_runner(env, config, cache, importtime=False):
         argv = [env["python"], "-u", *(["-X", "importtime"] if importtime else []), env["wrapper"],
                 "--pack=slurmdeploy", f"--file-path={file_path}", "--user=stanley", "--parent-args=[]",
                 "--parameters=" + json.dumps(parameters), config_arg]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = subprocess.run(argv, env=run_env, capture_output=True, text=True, cwd=str(cache))
         wall = time.perf_counter() - t0
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if out.returncode != 0 or DELIMITER not in out.stdout:
             raise SystemExit(f"{Path(file_path).name} {parameters} failed ({out.returncode}):\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.split(DELIMITER)[1])
-        return wall, result, out.stderr
+        return (wall, cpu), result, out.stderr
 
     return run
 
@@ -149,7 +158,12 @@ def main():
     p.add_argument("--st2-ref", default="v3.9.0", help="the StackStorm tag whose wrapper runs the actions")
     p.add_argument("--cache", type=Path, default=Path("/tmp/slurmdeploy-st2-wrapper"),
                    help="where the two virtualenvs and StackStorm's files are kept")
-    p.add_argument("--rounds", type=int, help="rounds of the four executions (default 25, --quick 6)")
+    p.add_argument("--rounds", type=int, help="rounds of the executions (default 25, --quick 6)")
+    p.add_argument("--pack", type=Path, default=common.REPO, help="the pack checkout whose actions run")
+    p.add_argument("--compare", type=Path, metavar="DIR",
+                   help="another checkout of the pack (e.g. the main branch) whose submit/cancel/update_state "
+                        "run in the same rounds, for a before/after")
+    p.add_argument("--api-version", default="auto", help="the pack config's slurm_api_version (auto probes per process)")
     p.add_argument("--importtime", action="store_true",
                    help="run one more submit with python -X importtime and print its 25 costliest imports")
     args = p.parse_args()
@@ -157,48 +171,56 @@ def main():
     env = build_env(args.st2_source, args.st2_ref, args.cache)
     empty = args.cache / "empty_action.py"
     empty.write_text(EMPTY_ACTION)
-    actions = common.REPO / "actions"
+    packs = {"": args.pack.resolve()}
+    if args.compare:
+        packs[f" [{args.compare}]"] = args.compare.resolve()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    times = {"empty": [], "submit": [], "update_state": [], "cancel": []}
+    times, cpu = {"empty": []}, {}  # wall and CPU (user + system) ms of each execution
     with common.bench_testbed(args.reuse) as (etcd, slurm):
-        config = common.pack_config(etcd, slurm)
+        config = common.pack_config(etcd, slurm, slurm_api_version=args.api_version)
         settings, db, slurm_client = common.services(config)
-        run = wrapper_runner(env, config, args.cache)
-        submitted = []  # (key, job_id) in order
+        runs = {tag: wrapper_runner(env, config, args.cache, pack) for tag, pack in packs.items()}
+        submitted = {tag: [] for tag in packs}  # (key, job_id) in order
         left = []
         try:
             for i in range(-1, rounds):  # round -1: a warm-up, not counted
-                key = f"st2-{i + 1}"
-                db.create_deployment(key, "slurm", {"script": SCRIPT})
-                steps = [("empty", empty, {"key": key}, None), ("submit", actions / "submit.py", {"key": key}, "submitted")]
-                if len(submitted) >= 1:
-                    steps.append(("update_state", actions / "update_state.py", {"key": submitted[-1][0]}, None))
-                if len(submitted) >= 2:
-                    old_key, old_job = submitted[-2]
-                    db.delete_deployment(old_key)
-                    steps.append(("cancel", actions / "cancel.py", {"key": old_key, "job_id": old_job}, None))
+                steps = [("empty", runs[""], empty, {}, None)]
+                for n, (tag, pack) in enumerate(packs.items()):
+                    actions, run, done = pack / "actions", runs[tag], submitted[tag]
+                    key = f"st2-{n}-{i + 1}"
+                    db.create_deployment(key, "slurm", {"script": SCRIPT})
+                    steps.append((f"submit{tag}", run, actions / "submit.py", {"key": key}, "submitted"))
+                    if len(done) >= 1:
+                        steps.append((f"update_state{tag}", run, actions / "update_state.py", {"key": done[-1][0]}, None))
+                    if len(done) >= 2:
+                        old_key, old_job = done[-2]
+                        db.delete_deployment(old_key)
+                        steps.append((f"cancel{tag}", run, actions / "cancel.py", {"key": old_key, "job_id": old_job}, None))
+                # a random order per round: no action always runs right after another (caches, load)
                 random.shuffle(steps)
-                # submit must come before anything that needs its job: it is only a new key here
-                for name, path, params, want in steps:
+                for name, run, path, params, want in steps:
                     wall, result, _ = run(path, params)
                     if want and _outcome(result) != want:
                         raise SystemExit(f"{name} {params}: expected outcome {want}, got {result}")
-                    if name == "submit":
+                    if name.startswith("submit"):
                         job_id = result["result"].get("job_id")
                         if not job_id:
-                            raise SystemExit(f"submit {params}: no job_id in {result}")
-                        submitted.append((key, job_id))
+                            raise SystemExit(f"{name} {params}: no job_id in {result}")
+                        submitted[name[len("submit"):]].append((params["key"], job_id))
                         left.append(job_id)
-                    elif name in ("update_state", "cancel") and result.get("status") is False:
+                    elif result.get("status") is False:
                         raise SystemExit(f"{name} {params} failed: {result}")
                     if i >= 0:
-                        times[name].append(wall * 1000)
+                        times.setdefault(name, []).append(wall[0] * 1000)
+                        cpu.setdefault(name, []).append(wall[1] * 1000)
             if args.importtime:
                 key = "st2-importtime"
                 db.create_deployment(key, "slurm", {"script": SCRIPT})
-                _, result, stderr = wrapper_runner(env, config, args.cache, importtime=True)(actions / "submit.py", {"key": key})
+                run = wrapper_runner(env, config, args.cache, packs[""], importtime=True)
+                _, result, stderr = run(packs[""] / "actions/submit.py", {"key": key})
                 left.append(result["result"].get("job_id"))
-                rows = [line.split("|") for line in stderr.splitlines() if line.startswith("import time:") and line.split("|")[1].strip().isdigit()]
+                rows = [line.split("|") for line in stderr.splitlines()
+                        if line.startswith("import time:") and line.split("|")[1].strip().isdigit()]
                 rows.sort(key=lambda r: -int(r[1]))
                 print("\n== python -X importtime of one submit under the wrapper: 25 costliest (cumulative us) ==")
                 for r in rows[:25]:
@@ -210,15 +232,20 @@ def main():
                 except Exception:  # noqa: BLE001 - best effort on a throwaway cluster
                     pass
     floor = statistics.median(times["empty"])
-    rows = [("", "n", "median ms", "p90 ms", "median / empty")]
-    for name, label in (("empty", "(a) empty action (floor)"), ("submit", "(b) submit"),
-                        ("cancel", "(c) cancel"), ("update_state", "(d) update_state")):
+    floor_cpu = statistics.median(cpu["empty"])
+    rows = [("", "n", "median ms", "p90 ms", "median / empty", "CPU ms median", "CPU / empty")]
+    labels = [("empty", "(a) empty action (floor)")]
+    for tag in packs:
+        labels += [(f"submit{tag}", f"(b) submit{tag}"), (f"cancel{tag}", f"(c) cancel{tag}"),
+                   (f"update_state{tag}", f"(d) update_state{tag}")]
+    for name, label in labels:
         s = sorted(times[name])
         p90 = s[min(len(s) - 1, int(round(0.9 * len(s) + 0.5)) - 1)]
         med = statistics.median(s)
-        rows.append((label, len(s), f"{med:.0f}", f"{p90:.0f}", f"{med / floor:.2f}"))
+        c = statistics.median(cpu[name])
+        rows.append((label, len(s), f"{med:.0f}", f"{p90:.0f}", f"{med / floor:.2f}", f"{c:.0f}", f"{c / floor_cpu:.2f}"))
     common.emit(f"one action execution under StackStorm {args.st2_ref}'s python_action_wrapper.py", rows,
-                f"{started}, {rounds} rounds, {common.load()}")
+                f"{started}, {rounds} rounds, pack {args.pack}, slurm_api_version {args.api_version}, {common.load()}")
 
 
 if __name__ == "__main__":
