@@ -80,17 +80,18 @@ def _run(argv, **kw):
     return out
 
 
-def build_env(source, ref, cache):
-    """Build (or reuse) the StackStorm wrapper environment; return ``{"python", "wrapper",
-    "pythonpath_tail", "packvenv"}``."""
+def build_env(source, ref, cache, python):
+    """Build (or reuse) the StackStorm wrapper environment with interpreter ``python``; return
+    ``{"python", "wrapper", "pythonpath_tail", "packvenv", "libdir"}``."""
     pack_reqs = (common.REPO / "requirements.txt").read_bytes()
-    tag = hashlib.sha256(ref.encode() + pack_reqs).hexdigest()[:10]
+    tag = hashlib.sha256(ref.encode() + pack_reqs + str(python).encode()).hexdigest()[:10]
     stamp = cache / f".built-{tag}"
     src, st2venv, packvenv = cache / "st2src", cache / "st2venv", cache / "packvenv"
-    py = sys.version_info
-    site = f"lib/python{py.major}.{py.minor}/site-packages"
+    version = subprocess.run([str(python), "-c", "import sys; print(f'python{sys.version_info[0]}.{sys.version_info[1]}')"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    site = f"lib/{version}/site-packages"
     env = {"python": str(packvenv / "bin/python"), "wrapper": str(src / WRAPPER), "packvenv": packvenv,
-           "pythonpath_tail": [str(st2venv / site), str(src / "st2common")]}
+           "libdir": packvenv / "lib" / version, "pythonpath_tail": [str(st2venv / site), str(src / "st2common")]}
     if stamp.exists():
         return env
     if not source:
@@ -106,10 +107,10 @@ def build_env(source, ref, cache):
     (cache / "st2-requirements.txt").write_text("\n".join(reqs) + "\n")
     t0 = time.monotonic()
     _say(f"creating {st2venv} with st2common's requirements ({len(reqs)} packages, about a minute)")
-    _run([sys.executable, "-m", "venv", str(st2venv)])
+    _run([str(python), "-m", "venv", str(st2venv)])
     _run([str(st2venv / "bin/python"), "-m", "pip", "install", "-q", "-r", str(cache / "st2-requirements.txt")])
     _say(f"creating {packvenv} (--system-site-packages) with the pack's requirements.txt")
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(packvenv)])
+    _run([str(python), "-m", "venv", "--system-site-packages", str(packvenv)])
     # `pip install -U -r requirements.txt`, as st2 pack install does (st2common/util/virtualenvs.py:346-348)
     _run([str(packvenv / "bin/python"), "-m", "pip", "install", "-q", "-U", "-r", str(common.REPO / "requirements.txt")])
     _say(f"built in {time.monotonic() - t0:.0f} s")
@@ -120,9 +121,7 @@ def build_env(source, ref, cache):
 def wrapper_runner(env, config, cache, pack=common.REPO, importtime=False):
     """A function ``run(file_path, parameters) -> (wall seconds, result, stderr)`` that executes
     one action of the pack in directory ``pack`` as StackStorm's python runner does."""
-    packvenv = env["packvenv"]
-    py = sys.version_info
-    lib = packvenv / f"lib/python{py.major}.{py.minor}"
+    packvenv, lib = env["packvenv"], env["libdir"]
     pythonpath = ":".join([str(pack / "lib"), str(lib), str(lib / "site-packages"),
                            str(pack / "actions/lib"), *env["pythonpath_tail"]])
     run_env = {"PATH": f"{packvenv}/bin:/usr/bin:/bin", "PYTHONPATH": pythonpath, "HOME": str(cache),
@@ -158,6 +157,9 @@ def main():
     p.add_argument("--st2-ref", default="v3.9.0", help="the StackStorm tag whose wrapper runs the actions")
     p.add_argument("--cache", type=Path, default=Path("/tmp/slurmdeploy-st2-wrapper"),
                    help="where the two virtualenvs and StackStorm's files are kept")
+    p.add_argument("--python", type=Path, default=Path("/usr/bin/python3"),
+                   help="the interpreter of both virtualenvs (the system's, as StackStorm's packages use; a "
+                        "--system-site-packages pack virtualenv sees its site-packages)")
     p.add_argument("--rounds", type=int, help="rounds of the executions (default 25, --quick 6)")
     p.add_argument("--pack", type=Path, default=common.REPO, help="the pack checkout whose actions run")
     p.add_argument("--compare", type=Path, metavar="DIR",
@@ -168,7 +170,7 @@ def main():
                    help="run one more submit with python -X importtime and print its 25 costliest imports")
     args = p.parse_args()
     rounds = args.rounds or (6 if args.quick else 25)
-    env = build_env(args.st2_source, args.st2_ref, args.cache)
+    env = build_env(args.st2_source, args.st2_ref, args.cache, args.python)
     empty = args.cache / "empty_action.py"
     empty.write_text(EMPTY_ACTION)
     packs = {"": args.pack.resolve()}
