@@ -8,6 +8,8 @@ Modules, one per concept of the SKA SDP Slurm Deployer:
 - :mod:`slurmdeploy.auth`        token sources for slurmrestd (static JWT, MSAL client credentials)
 - :mod:`slurmdeploy.slurm`       the Slurm REST client (slurmrestd) and its per-version adapters
 - :mod:`slurmdeploy.configdb`    SDP Configuration Database (etcd) access in ska-sdp-config's layout
+- :mod:`slurmdeploy.clientlibs`  requests and etcd3gw, imported without the optional eventlet/chardet
+  that StackStorm's virtualenv offers (each action is a new process: import only what it uses)
 - :mod:`slurmdeploy.jobs`        deployment args -> Slurm job request (name, mcs_label, environment)
 - :mod:`slurmdeploy.states`      Slurm job_state -> SDP status, and the SKA deployment-state format
 - :mod:`slurmdeploy.deployer`    the deployer's operations: observe (sensor), submit, cancel, update_state

@@ -17,8 +17,8 @@ and chardet (st2common/requirements.txt). Both are optional to the libraries tha
   charset_normalizer the default) to guess the encoding of ``Response.text`` without a charset;
   the pack only reads ``Response.json()``, and chardet 5 loads every language model on import.
 
-Under StackStorm 3.9.0's python_action_wrapper.py that was 0.32 s (eventlet) and about 0.02 s
-(chardet) of a 0.87 s submit (``bench/st2_action.py --importtime``; docs/performance.md).
+Under StackStorm 3.9.0's python_action_wrapper.py that was 0.32 s (eventlet) and
+~0.017 s (chardet) of a 0.87 s submit (``bench/st2_action.py --importtime``; docs/performance.md).
 
 What: a package not imported yet cannot be in use, so for this one import each of them that is
 not in ``sys.modules`` reads as not installed (``sys.modules[name] = None`` makes ``import name``

@@ -111,7 +111,7 @@ def validate_args(key, args, mcs_label=""):
     rest = {k: v for k, v in args.items() if k not in _RESERVED}
     if not problems and plainly_valid(ARGS_SCHEMA, rest):
         return
-    # imported only for args that may be invalid: 50-170 ms per StackStorm action process
+    # imported only for args that may be invalid: ~50-60 ms per StackStorm action process
     # (bench/st2_action.py --importtime), jsonschema then finds and words every problem
     import jsonschema
 
@@ -135,7 +135,7 @@ _JSON_TYPES = {
 def plainly_valid(schema, value):
     """True only when ``value`` certainly satisfies ``schema``; False means "ask jsonschema".
 
-    Why not jsonschema alone: importing it costs 50-170 ms, a third of a submit's own time
+    Why not jsonschema alone: importing it costs ~50-60 ms, a third of a submit's own time
     under StackStorm, where every action execution is a new process (docs/performance.md,
     "One action execution under StackStorm"); this check lets valid args, the usual case,
     through without that import. It reads the same :data:`ARGS_SCHEMA` and knows only the

@@ -162,7 +162,7 @@ def test_plainly_valid_answers_false_for_keywords_it_does_not_know():
 
 
 def test_valid_args_are_checked_without_importing_jsonschema():
-    """A submit of valid args does not import jsonschema (50-170 ms in a StackStorm action
+    """A submit of valid args does not import jsonschema (~50-60 ms in a StackStorm action
     process); invalid args still get jsonschema's wording (test_invalid_args_name_the_field)."""
     import subprocess
     import sys
