@@ -32,6 +32,7 @@ Pinned by tests/unit/test_import_graph.py.
 
 import importlib
 import sys
+import threading
 
 #: optional imports of requests / etcd3gw (and futurist) that nothing in this pack uses
 OPTIONAL_EXTRAS = ("eventlet", "chardet")
@@ -39,6 +40,8 @@ OPTIONAL_EXTRAS = ("eventlet", "chardet")
 #: the libraries this module hands out, each imported on first request (an action that only
 #: talks to Slurm never imports etcd3gw)
 CLIENT_LIBRARIES = ("requests", "etcd3gw")
+
+_LOCK = threading.RLock()
 
 
 def import_without_extras(name):
@@ -54,17 +57,21 @@ def import_without_extras(name):
     Raises:
         ImportError: when ``name`` itself is not installed (see requirements.txt).
     """
-    if name in sys.modules:
-        return sys.modules[name]
-    blocked = [extra for extra in OPTIONAL_EXTRAS if extra not in sys.modules]
-    for extra in blocked:
-        sys.modules[extra] = None  # type: ignore[assignment]  # "not installed", for this import only
-    try:
-        return importlib.import_module(name)
-    finally:
+    # one import at a time: packrunner runs actions in threads, and a second thread must wait
+    # for the first one's import (importlib.import_module waits for a module another thread is
+    # still initialising) rather than see the block or a half-imported module
+    with _LOCK:
+        if name in sys.modules:
+            return importlib.import_module(name)
+        blocked = [extra for extra in OPTIONAL_EXTRAS if extra not in sys.modules]
         for extra in blocked:
-            if extra in sys.modules and sys.modules[extra] is None:
-                del sys.modules[extra]
+            sys.modules[extra] = None  # type: ignore[assignment]  # "not installed", for this import only
+        try:
+            return importlib.import_module(name)
+        finally:
+            for extra in blocked:
+                if extra in sys.modules and sys.modules[extra] is None:
+                    del sys.modules[extra]
 
 
 def __getattr__(name):
