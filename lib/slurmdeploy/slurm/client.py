@@ -38,6 +38,7 @@ from urllib3.util.retry import Retry
 
 from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SlurmControllerUnavailable, SubmitOutcomeUnknown,
                                 SubmitRejected, slurm_error_numbers)
+from slurmdeploy.slurm.endpoints import resolve
 from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter
 
 LOG = logging.getLogger(__name__)
@@ -86,8 +87,9 @@ SUBMIT_REFUSED_WARNING = "Job submission resulted in non-zero return code"
 #: answered fine by 24.11.5; chunks keep each URL well under common proxy limits of 8 KiB)
 JOB_STATE_CHUNK = 500
 
-#: a slurmctld REST path and its version, e.g. ``/slurm/v0.0.45/jobs/`` -> ``v0.0.45``
-_SLURM_PATH_VERSION = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/")
+#: a REST path's plugin and version, e.g. ``/slurm/v0.0.45/jobs/`` -> ``("slurm", "v0.0.45")``
+#: (``slurm``: openapi/slurmctld; ``slurmdb``: openapi/slurmdbd, see slurm.endpoints)
+_SLURM_PATH_VERSION = re.compile(r"^/(slurm|slurmdb)/(v\d+\.\d+\.\d+)/")
 
 #: base URL -> REST API version detected in this process. Every StackStorm action runs in
 #: a new process; the sensor and packrunner build many clients in one: probing once per
@@ -283,7 +285,7 @@ class SlurmClient:
         """
         probed = []
         for name in reversed(list(ADAPTERS)):
-            path = ADAPTERS[name].ping_path()
+            path = ADAPTERS[name].path("ping")
             try:
                 self.stats["requests"] += 1
                 answer = self.session.get(
@@ -395,10 +397,14 @@ class SlurmClient:
             )
         return answer.status_code, data
 
-    def offered_versions(self):
-        """The slurmctld REST API versions the server has loaded, read from ``GET /openapi/v3``
-        (every path ``/slurm/<version>/...``; slurmrestd serves the document for the
+    def offered_versions(self, plugin="slurm"):
+        """The REST API versions the server has loaded, read from ``GET /openapi/v3``
+        (every path ``/<plugin>/<version>/...``; slurmrestd serves the document for the
         plugins it loaded, Slurm 22.05+).
+
+        Args:
+            plugin: ``"slurm"`` (slurmctld) or ``"slurmdb"`` (slurmdbd), as
+                :attr:`slurmdeploy.slurm.endpoints.Endpoint.plugin`.
 
         Returns:
             Sorted version names, e.g. ``["v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"]``
@@ -411,8 +417,8 @@ class SlurmClient:
         found = set()
         for path in data.get("paths") or {}:
             match = _SLURM_PATH_VERSION.match(str(path))
-            if match:
-                found.add(match.group(1))
+            if match and match.group(1) == plugin:
+                found.add(match.group(2))
         return sorted(found, key=_version_key)
 
     def _check_version_served(self, method, path, version):
@@ -424,21 +430,23 @@ class SlurmClient:
             SlurmAPIError: e.g. "slurmrestd at URL does not serve Slurm REST API v0.0.45; it
                 offers v0.0.40, v0.0.41, v0.0.42: set slurm_api_version to one of those or auto".
         """
-        parts = path.split("/")
-        if len(parts) < 3 or parts[1] != "slurm":
+        match = _SLURM_PATH_VERSION.match(path)
+        if match is None:
             return
-        wanted = parts[2]
+        plugin, wanted = match.groups()
         try:
-            offered = self.offered_versions()
+            offered = self.offered_versions(plugin)
         except SlurmAPIError:
             offered = None
         if offered is not None and wanted in offered:
             return
         self.forget_api_version()
         spoken = [v for v in (offered or []) if v in ADAPTERS]
-        offers = ", ".join(offered) if offered else "no slurmctld REST API version (or GET /openapi/v3 failed)"
+        server = {"slurm": "slurmctld", "slurmdb": "slurmdbd"}[plugin]
+        offers = ", ".join(offered) if offered else f"no {server} REST API version (or GET /openapi/v3 failed)"
         raise SlurmAPIError(
-            f"slurmrestd at {self.base_url} does not serve Slurm REST API {wanted} (its data_parser plugin "
+            f"slurmrestd at {self.base_url} does not serve {'Slurm' if plugin == 'slurm' else 'slurmdbd'} REST API "
+            f"{wanted} (its {'data_parser' if plugin == 'slurm' else 'openapi/slurmdbd'} plugin "
             f"is not loaded); it offers {offers}"
             + (f": set slurm_api_version to one of {', '.join(spoken)} or to auto" if spoken else
                f"; this library speaks {', '.join(ADAPTERS)}"),
@@ -456,13 +464,38 @@ class SlurmClient:
         return self.token_source.expiring() or _only_auth_500_errors(answer)
 
     # --------------------------------------------------------------- operations
+    def call(self, operation, body=None, params=None, allow_statuses=(), **path_params):
+        """Send ``operation`` (a key of :data:`slurmdeploy.slurm.endpoints.ENDPOINTS`): its
+        method and path come from that table, filled with the version in use and ``path_params``
+        (URL-quoted).
+
+        Args:
+            operation: e.g. ``"job_get"``.
+            body, params, allow_statuses: as :meth:`request`.
+            path_params: the path's parameters, e.g. ``job_id=7``.
+
+        Returns:
+            ``(status, decoded JSON body or {})``.
+
+        Raises:
+            UnsupportedOperation: the REST version in use does not serve ``operation`` (nothing
+                is sent).
+            SlurmAPIError: as :meth:`request`.
+        """
+        method, path = self.endpoint(operation, **path_params)
+        return self.request(method, path, body=body, params=params, allow_statuses=allow_statuses)
+
+    def endpoint(self, operation, **path_params):
+        """``(method, path)`` of ``operation`` in the REST version in use (see :meth:`call`)."""
+        return resolve(operation, self.api.name, **path_params)
+
     def ping(self):
         """``GET /slurm/<v>/ping``. Returns the decoded answer (``pings`` list)."""
-        return self.request("GET", self.api.ping_path())[1]
+        return self.call("ping")[1]
 
     def diag(self):
         """``GET /slurm/<v>/diag``. Returns the decoded answer (``statistics``)."""
-        return self.request("GET", self.api.diag_path())[1]
+        return self.call("diag")[1]
 
     def submit_job(self, job_request):
         """Submit a batch job. Never retried once the request may have been sent.
@@ -486,10 +519,10 @@ class SlurmClient:
                 a 5xx without a Slurm error or with only 22.05's -1/5005): the job may exist.
         """
         api = self.api
-        path = api.submit_path()
-        where = dict(method="POST", endpoint=path, api_version=api.name)
+        method, path = self.endpoint("job_submit")
+        where = dict(method=method, endpoint=path, api_version=api.name)
         try:
-            status, data = self.request("POST", path, body=api.submit_body(job_request),
+            status, data = self.request(method, path, body=api.submit_body(job_request),
                                         allow_statuses=range(300, 600))
         except SlurmAuthError:
             raise
@@ -523,7 +556,7 @@ class SlurmClient:
             SlurmAPIError: any other failure.
         """
         api = self.api
-        status, data = self.request("GET", api.job_path(job_id), allow_statuses=(404, 500))
+        status, data = self.call("job_get", allow_statuses=(404, 500), job_id=int(job_id))
         if status in (404, 500) and ESLURM_INVALID_JOB_ID in slurm_error_numbers(data.get("errors")):
             return None
         if status in (404, 500):
@@ -531,7 +564,8 @@ class SlurmClient:
             # slurmrestd restart): never let it read as a vanished job; detect the version again
             self.forget_api_version()
             raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
-                                endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
+                                endpoint=api.path("job_get", job_id=int(job_id)), api_version=api.name,
+                                errors=data.get("errors"))
         for record in data.get("jobs") or []:
             job = api.parse_job(record)
             if job.job_id == int(job_id):
@@ -558,9 +592,8 @@ class SlurmClient:
         """
         ids = sorted({int(i) for i in job_ids})
         api = self.api
-        path = api.jobs_state_path()
         out = {}
-        if path is None:
+        if not api.supports("job_state_list"):
             for job_id in ids:
                 job = self.get_job(job_id)
                 if job is not None:
@@ -569,7 +602,7 @@ class SlurmClient:
         for start in range(0, len(ids), JOB_STATE_CHUNK):
             chunk = ids[start:start + JOB_STATE_CHUNK]
             # an empty query would list every job: never send one
-            _, data = self.request("GET", path, params=[("job_id", str(i)) for i in chunk])
+            _, data = self.call("job_state_list", params=[("job_id", str(i)) for i in chunk])
             wanted = set(chunk)
             for record in data.get("jobs") or []:
                 parsed = api.parse_job_state(record)
@@ -586,7 +619,7 @@ class SlurmClient:
             A list of :class:`slurmdeploy.slurm.models.SlurmJob`.
         """
         api = self.api
-        _, data = self.request("GET", api.jobs_path())
+        _, data = self.call("job_list")
         return [api.parse_job(record) for record in data.get("jobs") or []]
 
     def find_jobs(self, mcs_label, name=None):
@@ -627,7 +660,7 @@ class SlurmClient:
         """
         api = self.api
         params = {"signal": signal} if signal else None
-        status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
+        status, data = self.call("job_cancel", params=params, allow_statuses=(404, 500), job_id=int(job_id))
         numbers = slurm_error_numbers(data.get("errors")) + api.cancel_error_numbers(data)
         if ESLURM_INVALID_JOB_ID in numbers:
             return CANCEL_NOT_FOUND
@@ -642,7 +675,8 @@ class SlurmClient:
                 return CANCEL_ALREADY_ENDED
         if status in (404, 500) or numbers:
             raise SlurmAPIError("Slurm refused to cancel the job", status=status, method="DELETE",
-                                endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
+                                endpoint=api.path("job_cancel", job_id=int(job_id)), api_version=api.name,
+                                errors=data.get("errors"))
         return CANCEL_SENT
 
 

@@ -33,7 +33,6 @@ v0.0.40-42 in the testbed):
 """
 
 import logging
-from urllib.parse import quote
 
 import hostlist
 
@@ -230,9 +229,7 @@ class SlurmOperations:
         Returns:
             ``(status, decoded answer)``.
         """
-        method, template = self.api.require(operation)
-        path = template.format(**{k: quote(str(v), safe="") for k, v in names.items()})
-        return self.client.request(method, path, body=body, params=params, allow_statuses=allow_statuses)
+        return self.client.call(operation, body=body, params=params, allow_statuses=allow_statuses, **names)
 
     def _post(self, operation, body, **names):
         """POST an update; Slurm's warnings about ignored fields become errors."""
