@@ -36,15 +36,15 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
-from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SlurmControllerUnavailable, SubmitOutcomeUnknown,
-                                SubmitRejected, slurm_error_numbers)
+from slurmdeploy.errors import (AUTH_500_ERRORS, AUTH_STATUSES, CONTROLLER_SLOW_ANSWER,  # noqa: F401 - re-exported
+                                STALLED_CONTROLLER_ERRORS, SUBMIT_UNKNOWN_STATUSES, SlurmAPIError, SlurmAuthError,
+                                SlurmControllerUnavailable, controller_did_not_answer, error_from_answer,
+                                slurm_error_numbers)
 from slurmdeploy.slurm.endpoints import resolve
-from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter
+from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter, no_val_number
 
 LOG = logging.getLogger(__name__)
 
-#: HTTP statuses that mean "the token was rejected" (24.11 answers 511, 25.11 401).
-AUTH_STATUSES = frozenset({401, 403, 511})
 #: Slurm error number for "Invalid job id specified" (slurm_errno.h ESLURM_INVALID_JOB_ID).
 ESLURM_INVALID_JOB_ID = 2017
 #: Slurm error number for "Job/step already completing or completed" (slurm_errno.h
@@ -54,28 +54,8 @@ ESLURM_INVALID_JOB_ID = 2017
 ESLURM_ALREADY_DONE = 2021
 #: :meth:`SlurmClient.cancel_job` answers
 CANCEL_SENT, CANCEL_NOT_FOUND, CANCEL_ALREADY_ENDED = "cancelled", "not_found", "already_ended"
-#: Slurm error numbers of an HTTP 500 from Slurm 22.05 (v0.0.38) whose token slurmctld
-#: could not verify (checked on 22.05.8 with an invalid signature, a wrong user name and an
-#: expired token): GET /jobs, /job/{id}, /ping answer ``error_number: -1`` ("Unspecified
-#: error", "Failed while looking for jobs"); DELETE and POST answer 5005 ("Zero Bytes were
-#: transmitted or received": slurmctld dropped the request). 24.11 answers 511 with 1007.
-AUTH_500_ERRORS = frozenset({-1, 5005})
-#: Slurm error number "Socket timed out on send/recv operation" (slurm_errno.h
-#: SLURM_PROTOCOL_SOCKET_IMPL_TIMEOUT): slurmctld did not answer slurmrestd in time.
-ESLURM_SOCKET_TIMEOUT = 5004
-#: Slurm error numbers of a 5xx answer slurmrestd gives when slurmctld did not answer it
-#: within slurmctld's MessageTimeout (seen with slurmctld stopped by SIGSTOP, 22.05.8 and
-#: 24.11.5, tests/fixtures/slurm/*/stalled_*.json): -1 (GET), 1000 "Unexpected message
-#: received" (POST), 5004 (22.05 DELETE, 24.11 GET /jobs /nodes /diag), 1 "Operation not
-#: permitted" (24.11 DELETE).
-STALLED_CONTROLLER_ERRORS = frozenset({-1, 1, 1000, ESLURM_SOCKET_TIMEOUT, 5005})
-#: seconds: a 5xx with only :data:`STALLED_CONTROLLER_ERRORS` that took at least this long
-#: means slurmctld did not answer in time. slurmrestd reports a token slurmctld rejects within
-#: milliseconds (22.05.8: 13-24 ms for GET /ping, /job/1, /diag, POST /job/1 in the testbed)
-#: but a stalled slurmctld only after MessageTimeout (10 s by default, 20 s for GET /job/{id}).
-CONTROLLER_SLOW_ANSWER = 2.0
-#: HTTP statuses of a submit after which Slurm may or may not have created the job.
-SUBMIT_UNKNOWN_STATUSES = frozenset({408, 429, 502, 503, 504})
+# AUTH_STATUSES, AUTH_500_ERRORS, STALLED_CONTROLLER_ERRORS, CONTROLLER_SLOW_ANSWER and
+# SUBMIT_UNKNOWN_STATUSES live with the error tree (slurmdeploy.errors, error_from_answer)
 #: how slurmrestd's openapi/slurmctld words a submit that slurmctld answered with a job id *and*
 #: a non-zero error code (``resp_warn`` in ``_job_post_submit``, src/plugins/openapi/slurmctld/
 #: jobs.c): the job exists but Slurm refused what it asked. Seen on Slurm 26.05.5 (every REST
@@ -292,11 +272,9 @@ class SlurmClient:
                     self.base_url + path, headers=self.token_source.headers(), timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                raise SlurmAPIError(
-                    f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
-                    method="GET",
-                    endpoint=path,
-                ) from None
+                raise error_from_answer(
+                    None, message=f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
+                    method="GET", endpoint=path, request_sent=not request_not_sent(exc)) from None
             probed.append(f"{name}: HTTP {answer.status_code}")
             if answer.status_code != 404:
                 LOG.info("slurmrestd at %s speaks REST API %s", self.base_url, name)
@@ -347,6 +325,7 @@ class SlurmClient:
             SlurmAPIError: connection failure, non-JSON answer, or an HTTP error status.
         """
         version = self._api.name if self._api else None
+        where = dict(method=method, endpoint=path, api_version=version)
         try:
             answer = self._send(method, path, body, params)
             if self._auth_rejected(answer, method) and self.token_source.invalidate():
@@ -354,48 +333,30 @@ class SlurmClient:
                          self.token_source.mode, answer.status_code)
                 answer = self._send(method, path, body, params)
         except requests.RequestException as exc:
-            error = SlurmAPIError(
-                f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
-                method=method,
-                endpoint=path,
-                api_version=version,
-            )
-            error.request_sent = not request_not_sent(exc)
-            raise error from None
+            raise error_from_answer(
+                None, message=f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
+                request_sent=not request_not_sent(exc), **where) from None
         try:
             data = answer.json() if answer.content else {}
         except ValueError:
             data = None
         if data is None or not isinstance(data, dict):
             if 200 <= answer.status_code < 300 or answer.status_code in allow_statuses:
-                raise SlurmAPIError(
-                    "slurmrestd answered with a body that is not a JSON object",
-                    status=answer.status_code, method=method, endpoint=path, api_version=version,
-                )
+                raise error_from_answer(None, message=f"slurmrestd answered HTTP {answer.status_code} with a body "
+                                        "that is not a JSON object", **where)
             data = {}
         errors = data.get("errors") or []
-        if answer.status_code == 404 and not slurm_error_numbers(errors):
+        numbers = slurm_error_numbers(errors)
+        if answer.status_code == 404 and not numbers:
             self._check_version_served(method, path, version)
-        if controller_did_not_answer(answer.status_code, slurm_error_numbers(errors), answer.took):
-            raise SlurmControllerUnavailable(
-                f"slurmctld did not answer slurmrestd in time (slurmrestd answered after {answer.took:.1f} s): "
-                "slurmctld is busy, stalled or down, the credentials were not checked; retry later, and if it "
-                "lasts check slurmctld (scontrol ping, its log)",
-                elapsed=round(answer.took, 3), status=answer.status_code, method=method, endpoint=path,
-                api_version=version, errors=errors,
-            )
-        if self._auth_rejected(answer, method):
-            raise SlurmAuthError(
-                f"slurmrestd rejected the {self.token_source.mode} credentials; check the token "
-                "(SDP_SLURMDEPLOY_SLURM_JWT / client credentials) and the Slurm user name",
-                status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
-            )
-        if not (200 <= answer.status_code < 300) and answer.status_code not in allow_statuses:
-            raise SlurmAPIError(
-                "slurmrestd returned an error",
-                status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
-            )
-        return answer.status_code, data
+        status = answer.status_code
+        stalled = controller_did_not_answer(status, numbers, answer.took)
+        rejected = not stalled and self._auth_rejected(answer, method)
+        if stalled or rejected or not (200 <= status < 300 or status in allow_statuses):
+            # a stalled controller and refused credentials are raised whatever allow_statuses says
+            raise error_from_answer(status, errors, warnings=data.get("warnings"), took=answer.took,
+                                    auth_rejected=rejected, credentials=self.token_source.mode, **where)
+        return status, data
 
     def offered_versions(self, plugin="slurm"):
         """The REST API versions the server has loaded, read from ``GET /openapi/v3``
@@ -525,30 +486,43 @@ class SlurmClient:
             status, data = self.request(method, path, body=api.submit_body(job_request),
                                         allow_statuses=range(300, 600))
         except SlurmAuthError:
-            raise
-        except SlurmAPIError as exc:  # no answer, or a 2xx body that is not JSON
-            if getattr(exc, "request_sent", True) is False:
-                raise  # the connection could not be opened: nothing was submitted
-            raise SubmitOutcomeUnknown(f"the submit of job {job_request.name!r} got no usable answer: {exc}",
-                                       status=exc.status, **where) from None
+            raise  # the credentials were refused: no job
+        except SlurmControllerUnavailable as exc:  # slurmctld may still create the job
+            raise error_from_answer(exc.status, exc.errors, took=exc.elapsed, submit=True,
+                                    subject=f"job {job_request.name!r}", **where) from None
+        except SlurmAPIError as exc:
+            if not exc.request_sent or exc.status is not None:
+                raise  # nothing was sent, or the REST version is not served (404): no job
+            # no answer after sending, or a 2xx body that is not JSON
+            raise error_from_answer(None, submit=True, message=str(exc), subject=f"job {job_request.name!r}",
+                                    **where) from None
         job_id = api.submitted_job_id(data)
         errors, warnings = data.get("errors") or [], data.get("warnings")
         refused = [w for w in warnings or [] if str(w.get("description", "")).startswith(SUBMIT_REFUSED_WARNING)]
         if 200 <= status < 300 and job_id is not None and not errors and not refused:
             return job_id
-        numbers = set(slurm_error_numbers(errors))
-        if job_id is None and (status in SUBMIT_UNKNOWN_STATUSES
-                               or (status >= 500 and (not numbers or numbers <= AUTH_500_ERRORS))):
-            raise SubmitOutcomeUnknown(f"the outcome of submitting job {job_request.name!r} is unknown",
-                                       status=status, errors=errors, warnings=warnings, **where)
-        raise SubmitRejected(f"Slurm did not accept job {job_request.name!r}", job_id=job_id, status=status,
-                             errors=errors, warnings=warnings, **where)
+        raise error_from_answer(status, errors, warnings=warnings, submit=True, job_id=job_id,
+                                subject=f"job {job_request.name!r}", **where)
 
     def get_job(self, job_id):
         """Read one job by id (cost independent of the queue size).
 
         Returns:
             A :class:`slurmdeploy.slurm.models.SlurmJob`, or None when slurmctld does not
+            know the id (see :meth:`job_record`).
+
+        Raises:
+            SlurmAPIError: any other failure.
+        """
+        record = self.job_record(job_id)
+        return None if record is None else self.api.parse_job(record)
+
+    def job_record(self, job_id):
+        """One job's record as Slurm returns it (``GET /slurm/<v>/job/{job_id}``): the one place
+        a job is read by id (:meth:`get_job`, ``SlurmOperations.get_job``).
+
+        Returns:
+            The record (a dict in the REST version's shape), or None when slurmctld does not
             know the id (error 2017: with 404 on 24.11, 500 on 22.05) - e.g. purged after
             ``MinJobAge``. A 404 without error 2017 raises.
 
@@ -563,13 +537,11 @@ class SlurmClient:
             # a bare 404 is not "no such job" (e.g. the version's plugin is gone after a
             # slurmrestd restart): never let it read as a vanished job; detect the version again
             self.forget_api_version()
-            raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
-                                endpoint=api.path("job_get", job_id=int(job_id)), api_version=api.name,
-                                errors=data.get("errors"))
+            raise error_from_answer(status, data.get("errors"), method="GET", job_id=int(job_id),
+                                    endpoint=api.path("job_get", job_id=int(job_id)), api_version=api.name)
         for record in data.get("jobs") or []:
-            job = api.parse_job(record)
-            if job.job_id == int(job_id):
-                return job
+            if no_val_number(record.get("job_id")) == int(job_id):
+                return record
         return None
 
     def job_states(self, job_ids):
@@ -619,8 +591,12 @@ class SlurmClient:
             A list of :class:`slurmdeploy.slurm.models.SlurmJob`.
         """
         api = self.api
-        _, data = self.call("job_list")
-        return [api.parse_job(record) for record in data.get("jobs") or []]
+        return [api.parse_job(record) for record in self.job_records()]
+
+    def job_records(self):
+        """Every job record slurmctld holds, as Slurm returns them (``GET /slurm/<v>/jobs``): the
+        one place jobs are listed (:meth:`list_jobs`, ``SlurmOperations.list_jobs``)."""
+        return self.call("job_list")[1].get("jobs") or []
 
     def find_jobs(self, mcs_label, name=None):
         """Jobs carrying ``mcs_label`` (and named ``name`` when given).
@@ -674,32 +650,11 @@ class SlurmClient:
                          "Job/step already completing or completed")
                 return CANCEL_ALREADY_ENDED
         if status in (404, 500) or numbers:
-            raise SlurmAPIError("Slurm refused to cancel the job", status=status, method="DELETE",
-                                endpoint=api.path("job_cancel", job_id=int(job_id)), api_version=api.name,
-                                errors=data.get("errors"))
+            raise error_from_answer(status, data.get("errors"), message=f"Slurm refused to cancel job {job_id}",
+                                    method="DELETE", endpoint=api.path("job_cancel", job_id=int(job_id)),
+                                    api_version=api.name, job_id=int(job_id))
         return CANCEL_SENT
 
-
-
-def controller_did_not_answer(status, numbers, took):
-    """Whether an answer of slurmrestd says slurmctld did not answer it in time.
-
-    Args:
-        status: HTTP status.
-        numbers: the answer's Slurm error numbers (:func:`slurm_error_numbers`).
-        took: seconds between sending the request and the answer.
-
-    Returns:
-        True for HTTP 504 or error 5004 (unless error 1007 says the credentials were
-        rejected), and for a 5xx whose errors are all in :data:`STALLED_CONTROLLER_ERRORS`
-        (or none) that took :data:`CONTROLLER_SLOW_ANSWER` seconds or more. Any other answer
-        (e.g. 500 + 2017 "Invalid job id" from a slow but working slurmctld) is Slurm's own.
-    """
-    if 1007 in numbers or status < 500:
-        return False
-    if status == 504 or ESLURM_SOCKET_TIMEOUT in numbers:
-        return True
-    return took >= CONTROLLER_SLOW_ANSWER and set(numbers) <= STALLED_CONTROLLER_ERRORS
 
 
 def _only_auth_500_errors(answer):
