@@ -461,3 +461,15 @@ def reports_errors(run):
 
     wrapper.reports_errors = True
     return wrapper
+
+
+class ReportsErrors:
+    """Mixin of the pack's action bases (``actions/lib``): the ``run`` of every subclass is
+    wrapped by :func:`reports_errors`, so all actions report errors the same way without a
+    line in each action."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        run = cls.__dict__.get("run")
+        if run is not None and not getattr(run, "reports_errors", False):
+            cls.run = reports_errors(run)

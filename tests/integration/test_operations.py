@@ -382,8 +382,11 @@ def test_operations_actions_run_through_the_runner(cluster, flavour, tmp_path):
     assert results["node_get"]["result"]["node"]["name"] == NODE
     assert results["job_find"]["result"] == {"count": 0, "job_ids": []}
     assert results["config_get"]["result"] == {"api_version": FLAVOUR_VERSIONS[flavour][0]}
-    assert results["node_drain"]["result"] == {"error": "Slurm node 'no-such-node' not found",
-                                                         "error_type": "NotFound"}
+    failure = results["node_drain"]["result"]  # every action fails with errors.action_error's result
+    assert (failure["error"], failure["error_type"], failure["error_types"][-2:]) == (
+        "Slurm node 'no-such-node' not found", "NotFound", ["SlurmAPIError", "SlurmDeployError"])
+    assert results["job_update"]["result"]["error_type"] == "NotFound"
+    assert results["job_update"]["result"]["job_id"] == 999999
     if ADAPTERS[FLAVOUR_VERSIONS[flavour][0]].supports("reservation_create"):  # 26.05: a name alone is refused
         assert "a new reservation needs nodes" in results["reservation_create"]["result"]["error"]
     else:
