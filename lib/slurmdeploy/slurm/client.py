@@ -405,13 +405,13 @@ class SlurmClient:
         spoken = [v for v in (offered or []) if v in ADAPTERS]
         server = {"slurm": "slurmctld", "slurmdb": "slurmdbd"}[plugin]
         offers = ", ".join(offered) if offered else f"no {server} REST API version (or GET /openapi/v3 failed)"
-        raise SlurmAPIError(
-            f"slurmrestd at {self.base_url} does not serve {'Slurm' if plugin == 'slurm' else 'slurmdbd'} REST API "
+        raise error_from_answer(
+            404, message=f"slurmrestd at {self.base_url} does not serve {'Slurm' if plugin == 'slurm' else 'slurmdbd'} REST API "
             f"{wanted} (its {'data_parser' if plugin == 'slurm' else 'openapi/slurmdbd'} plugin "
             f"is not loaded); it offers {offers}"
             + (f": set slurm_api_version to one of {', '.join(spoken)} or to auto" if spoken else
                f"; this library speaks {', '.join(ADAPTERS)}"),
-            status=404, method=method, endpoint=path, api_version=version,
+            method=method, endpoint=path, api_version=version,
         )
 
     def _auth_rejected(self, answer, method):
