@@ -105,7 +105,7 @@ def test_wrong_client_secret_fails_the_action_with_an_auth_error_without_the_sec
         record = runner.run_action("submit", {"key": "jwks-wrong"})
     assert record["status"] == "failed"  # with the pack's one failure result (README "Errors")
     failure = record["result"]
-    assert failure["error_type"] == "SlurmAuthError", failure
+    assert failure["error_type"] == "SlurmAuthError" and failure["request_sent"] is False, failure
     assert failure["error"].startswith("MSAL could not obtain a token"), failure["error"]
     assert "invalid_client" in failure["error"] and oidc_provider["client_id"] in failure["error"]
     assert issued(oidc_provider)[1] > errors_before  # the IdP refused the client
