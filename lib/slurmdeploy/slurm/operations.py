@@ -245,12 +245,12 @@ class SlurmOperations:
     # ------------------------------------------------------------------- cluster
     def ping(self):
         """``GET /ping``: ``{"api_version", "slurm_release", "pings": [{hostname, ping/pinged, mode...}]}``."""
-        _, data = self.call("ping")
+        data = self.client.ping()
         return {"api_version": self.api.name, "slurm_release": self._release(data), **public(data)}
 
     def diag(self):
         """``GET /diag``: ``{"api_version", "statistics": {...}}`` (slurmctld's sdiag counters)."""
-        _, data = self.call("diag")
+        data = self.client.diag()
         return {"api_version": self.api.name, **public(data)}
 
     def licenses(self):
@@ -280,7 +280,7 @@ class SlurmOperations:
         Raises:
             BadRequest: ``item`` is not one of those keys.
         """
-        _, ping = self.call("ping")
+        ping = self.client.ping()
         meta_slurm = (ping.get("meta") or {}).get("slurm") or {}
         out = {
             "slurm_release": self._release(ping),
