@@ -191,3 +191,19 @@ def test_an_extra_already_imported_is_left_alone():
     out = subprocess.run([sys.executable, "-c", code], env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(LIB)},
                          capture_output=True, text=True)
     assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
+
+
+def test_a_second_thread_waits_for_the_first_import(tmp_path):
+    """packrunner runs actions in threads: one that asks slurmdeploy.clientlibs for a library
+    another thread is still importing gets the finished module, never a half-imported one."""
+    (tmp_path / "slowlib.py").write_text("import time\ntime.sleep(0.5)\nREADY = True\n")
+    code = ("import sys, threading, time\n"
+            "from slurmdeploy.clientlibs import import_without_extras\n"
+            "first = threading.Thread(target=import_without_extras, args=('slowlib',))\n"
+            "first.start()\n"
+            "time.sleep(0.1)\n"
+            "print(getattr(import_without_extras('slowlib'), 'READY', False))\n"
+            "first.join()\n")
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": os.pathsep.join([str(LIB), str(tmp_path)])}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["True"], out.stderr[-2000:]
