@@ -15,13 +15,13 @@ ALL_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm", 
 
 
 def delete_only_the_deployment(db, key):
-    """``etcdctl del /deploy/<key>``: the deployment alone, not its state or owner."""
+    """``etcdctl del [prefix]/deploy/<key>``: the deployment alone, not its state or owner."""
     db.client.delete(db.deployment_path(key).encode("utf-8"))
 
 
 def raw_put(db, path, value):
-    """Write ``value`` (bytes) at ``[prefix]/deploy/<path>`` as any etcd client could."""
-    db.client.put(f"{db.prefix}/deploy/{path}".encode("utf-8"), value)
+    """Write ``value`` (bytes) at ``<path>`` under the deployment prefix as any etcd client could."""
+    db.client.put(f"{db.deploy_prefix}{path}".encode("utf-8"), value)
 
 
 def planted_job(cluster, name, label, comment=None, hold=True):
@@ -74,8 +74,8 @@ def test_the_state_and_owner_of_a_deployment_deleted_alone_are_removed(deployer)
     settle(deployer, ["orph-1"])  # the job ended before the delete: cancel never runs
     delete_only_the_deployment(db, "orph-1")
     owner = {"command": ["slurmdeploy", "submit", "orph-2"], "hostname": "gone", "pid": 1}
-    raw_put(db, "orph-2/owner", json.dumps(owner).encode())  # a crashed submitter's, without a lease
-    raw_put(db, "other-1/state", b'{"status": "RUNNING"}')  # another deployer's: not ours to remove
+    db.client.put(db.owner_path("orph-2").encode(), json.dumps(owner).encode())  # a crashed submitter's, no lease
+    db.client.put(db.state_path("other-1").encode(), b'{"status": "RUNNING"}')  # another deployer's: not ours
     assert db.get_state("orph-1")[1] != 0
     deployer.observe()
     assert db.get_state("orph-1")[1] == 0 and db.get_owner("orph-2") is None

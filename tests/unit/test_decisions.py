@@ -17,6 +17,7 @@ from slurmdeploy.configdb import Deployment
 from slurmdeploy.decisions import ACTION_OUTCOMES, FAILED_OUTCOMES, Outcome
 from slurmdeploy.deployer import result
 from slurmdeploy.jobs import deployment_marker
+from slurmdeploy.layout import Layout
 from slurmdeploy.slurm.models import JobRequest, SlurmJob
 from slurmdeploy.states import DeploymentState
 
@@ -28,7 +29,7 @@ LABEL = "sdp_slurm_deployer_test_ns"
 USER = "sdpdeployer"  # the Slurm user the pack submits as
 MALLORY = "mallory"  # another cluster user: may copy label, name and marker, never user_name
 ARGS = {"script": "#!/bin/bash\ntrue\n"}
-PATH = f"/deploy/{KEY}"
+PATH = Layout().deployment(KEY)
 
 
 def dep(kind="slurm", revision=REV, valid=True):
