@@ -9,6 +9,7 @@ import pytest
 
 import testbed
 from integration.conftest import settle, wait_for
+from slurmdeploy.layout import deployment_marker
 
 #: run a test on Slurm 24.11 (trixie), 22.05 (bookworm) and 26.05 (forky)
 ALL_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm", "forky"], indirect=True)
@@ -49,7 +50,7 @@ def test_a_deployment_recreated_after_a_non_recursive_delete_runs_again(deployer
     revision = db.get_deployment("rec-1").revision
     second, _ = db.get_state("rec-1", revision)
     assert second.status == "FINISHED" and second.job_id not in (None, first.job_id)
-    assert deployer.slurm.get_job(second.job_id).comment == f"sdp-deployment:rec-1@{revision}"
+    assert deployer.slurm.get_job(second.job_id).comment == deployment_marker("rec-1", revision)
 
 
 def test_a_recreated_deployment_cancels_the_earlier_job_and_runs_its_own(deployer):
@@ -88,7 +89,7 @@ def test_planted_lookalike_jobs_are_never_adopted_updated_or_cancelled(deployer,
     db = deployer.configdb
     label = deployer.mcs_label
     held = planted_job(deployer_cluster, "sdp-look-1", label, hold=True)  # label-only lookalike
-    other = planted_job(deployer_cluster, "sdp-look-1", label, comment="sdp-deployment:other@1")
+    other = planted_job(deployer_cluster, "sdp-look-1", label, comment=deployment_marker("other", 1))
     db.create_deployment("look-1", "slurm", {"script": "#!/bin/bash\nsleep 1\n"})
     try:
         settle(deployer, ["look-1"])

@@ -133,7 +133,7 @@ def test_own_job(the_job, slurm_user, expected):
     (job(user=None), dep(), False),
     (job(marker=None), dep(), False),                              # label and name only: a lookalike
     (job(marker=REV - 1), dep(), False),                           # an earlier deployment with this key
-    (job(marker="sdp-deployment:other@40"), dep(), False),
+    (job(marker=deployment_marker("other", 40)), dep(), False),
     (job(), dep(kind="helm"), False),                              # another kind has no job
     (job(), Deployment(KEY, None, {}, REV, False, "not JSON"), True),  # unreadable: may be ours, kept
 ])
@@ -161,7 +161,7 @@ def test_wanted_job(the_job, the_dep, the_state, expected):
     (job(), True, True),
     (job(marker=REV - 5), True, True),                             # any incarnation of the key
     (job(marker=None), False, True),
-    (job(marker="sdp-deployment:other@40"), False, True),
+    (job(marker=deployment_marker("other", 40)), False, True),
     (job(label="someone_else"), True, False),
     (job(name="sdp-other"), True, False),
 ])
