@@ -11,7 +11,7 @@ Each check takes ``(store, prefix)``: a store and a key prefix no one else write
 import pytest
 
 from slurmdeploy.errors import ConfigDBError
-from slurmdeploy.kvstore import Compare, Delete, Put, Range, Transaction
+from slurmdeploy.kvstore import Compare, Delete, Nested, Put, Range, Transaction
 from slurmdeploy.layout import prefix_end
 
 
@@ -68,6 +68,31 @@ def check_a_key_cannot_be_put_twice_in_one_transaction(store, prefix):
     with pytest.raises(ConfigDBError, match="duplicate key"):
         store.txn("twice", [], [Put(f"{prefix}/d", b"1"), Put(f"{prefix}/d", b"2")])
     assert _get(store, f"{prefix}/d") is None
+
+
+def check_a_put_inside_a_delete_of_the_same_transaction_is_refused(store, prefix):
+    with pytest.raises(ConfigDBError, match="duplicate key"):
+        store.txn("put and delete", [], [Delete(f"{prefix}/p/", prefix_end(f"{prefix}/p/")), Put(f"{prefix}/p/x", b"1")])
+    assert store.txn("two deletes", [], [Delete(f"{prefix}/p/x"), Delete(f"{prefix}/p/", prefix_end(f"{prefix}/p/"))]).succeeded
+
+
+def check_nested_transactions_compare_and_write_each_on_its_own_in_one_revision(store, prefix):
+    taken = f"{prefix}/n/taken"
+    before = _put(store, taken, b"someone")
+    answer = store.txn("batch", [], [
+        Nested((Compare(taken, "CREATE", 0),), (Put(taken, b"me"),)),
+        Nested((Compare(f"{prefix}/n/free", "CREATE", 0),), (Put(f"{prefix}/n/free", b"me"),
+                                                            Range(f"{prefix}/n/free"))),
+    ])
+    assert answer.succeeded and answer.revision == before + 1
+    lost, won = answer.responses
+    assert (lost.succeeded, lost.responses) == (False, [])
+    assert won.succeeded and won.responses[0] is None and won.responses[1][0].value == b"me"
+    assert won.responses[1][0].create_revision == answer.revision
+    assert _get(store, taken).value == b"someone"
+    with pytest.raises(ConfigDBError, match="duplicate key"):
+        store.txn("same key twice", [], [Nested((), (Put(f"{prefix}/n/d", b"1"),)),
+                                         Nested((), (Put(f"{prefix}/n/d", b"2"),))])
 
 
 def check_a_range_filters_by_mod_revision_before_its_limit(store, prefix):

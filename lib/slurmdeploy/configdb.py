@@ -476,8 +476,28 @@ class ConfigDB:
         Returns:
             A :class:`DeploymentRecord`.
         """
-        txn = txn or kvstore.Transaction(self.store, f"read deployment {key!r}")
-        dep_kv, children = txn.get(self.deployment_path(key), ranges=[self.layout.children_range(key)])
+        return self.read_many([key], txn)[0]
+
+    def read_many(self, keys, txn=None):
+        """:meth:`read` of several deployments in one request (two range reads per key in
+        one etcd transaction; etcd's default ``--max-txn-ops`` is 128, so at most 64 keys).
+
+        Returns:
+            ``[DeploymentRecord]`` in the order of ``keys``.
+
+        Raises:
+            ValueError: more than 64 keys.
+        """
+        keys = list(keys)
+        if len(keys) > 64:
+            raise ValueError(f"read_many reads at most 64 deployments per request (etcd's --max-txn-ops 128), "
+                             f"got {len(keys)}")
+        txn = txn or kvstore.Transaction(self.store, f"read deployment(s) {', '.join(map(repr, keys[:5]))}"
+                                                     f"{' ...' if len(keys) > 5 else ''}")
+        found = txn.get(*[self.deployment_path(k) for k in keys], ranges=[self.layout.children_range(k) for k in keys])
+        return [self._record(key, found[i], found[len(keys) + i], txn.read_revision) for i, key in enumerate(keys)]
+
+    def _record(self, key, dep_kv, children, revision):
         dep = None if dep_kv is None else _parse_deployment(key, dep_kv.value, dep_kv.create_revision,
                                                             dep_kv.mod_revision)
         found = {self.layout.split(kv.key).child: kv for kv in children}
@@ -488,8 +508,7 @@ class ConfigDB:
             state, mod = _read_state(key, loads(state_kv.value), state_kv.mod_revision,
                                      dep.revision if dep is not None else None)
         return DeploymentRecord(key, dep, state, mod, None if owner_kv is None else (loads(owner_kv.value) or {}),
-                                None if attempt_kv is None else _attempt_revision(attempt_kv.value),
-                                txn.read_revision)
+                                None if attempt_kv is None else _attempt_revision(attempt_kv.value), revision)
 
     def read_deployment(self, key):
         """Read a deployment, its state and its submit-attempt trace in one request

@@ -104,6 +104,17 @@ class Range:
 
 
 @dataclass(frozen=True)
+class Nested:
+    """A transaction inside a transaction (etcd >= 3.3 ``RequestOp.request_txn``): its own
+    ``compare`` decides whether its ``success`` operations run; it shares the outer
+    transaction's revision. Lets one request make many independent compare-and-swaps (e.g. a
+    batch of claims, each of which may fail alone)."""
+
+    compare: tuple
+    success: tuple
+
+
+@dataclass(frozen=True)
 class TxnResult:
     """What a transaction did.
 
@@ -111,7 +122,8 @@ class TxnResult:
         succeeded: the comparisons held (the success operations ran).
         revision: the store revision after the transaction (the one its writes made).
         responses: one per operation: ``[KV]`` for a :class:`Range`, the number of keys
-            deleted for a :class:`Delete`, None for a :class:`Put`.
+            deleted for a :class:`Delete`, None for a :class:`Put`, a :class:`TxnResult`
+            for a :class:`Nested` (its ``responses`` empty when its compare failed).
         raft_term: etcd's raft term in the response header.
     """
 
@@ -142,7 +154,8 @@ class Store:
 
     def txn(self, what, compare, success):
         """Run one transaction: when every :class:`Compare` holds, the ``success`` operations
-        (:class:`Put`, :class:`Delete`, :class:`Range`) in order. Returns a :class:`TxnResult`."""
+        (:class:`Put`, :class:`Delete`, :class:`Range`, :class:`Nested`) in order. Returns a
+        :class:`TxnResult`."""
         raise NotImplementedError
 
     def range(self, what, key, range_end=None, keys_only=False, limit=0, min_mod_revision=0, revision=0):
@@ -226,6 +239,13 @@ class Transaction:
         """Delete every key in ``[start, range_end)`` at commit."""
         self.operations.append(Delete(start, range_end))
         return self
+
+    def nest(self, txn):
+        """Add another :class:`Transaction`'s comparisons and operations as one nested
+        transaction (:class:`Nested`) committed with this one; its result is the
+        :class:`TxnResult` in :attr:`result`'s responses at the returned index."""
+        self.operations.append(Nested(tuple(txn.compares), tuple(txn.operations)))
+        return len(self.operations) - 1
 
     def read_back(self, key):
         """Read ``key`` in the committing transaction itself (after the writes before it);
@@ -358,7 +378,8 @@ class EtcdStore(Store):
                 f"cannot reach the Configuration Database (etcd at {self.endpoint}) to {what}: {type(exc).__name__}"
             ) from None
 
-    def txn(self, what, compare, success):
+    @staticmethod
+    def _txn_json(compare, success):
         body = {"compare": [], "success": [], "failure": []}
         for c in compare:
             field_name = "create_revision" if c.target == "CREATE" else "mod_revision"
@@ -372,10 +393,14 @@ class EtcdStore(Store):
                 body["success"].append({"request_put": put})
             elif isinstance(op, Delete):
                 body["success"].append({"request_delete_range": _range_json(op.key, op.range_end)})
+            elif isinstance(op, Nested):
+                body["success"].append({"request_txn": EtcdStore._txn_json(op.compare, op.success)})
             else:
                 body["success"].append({"request_range": _range_json(op.key, op.range_end, op.revision)})
-        answer = self.call(what, self.client.transaction, body)
-        header = answer.get("header") or {}
+        return body
+
+    @staticmethod
+    def _txn_result(answer, success, revision, raft_term):
         # the gateway omits default-valued fields: no "succeeded" is False, no "kvs" none,
         # no "deleted" 0; revisions come back as strings (etcd 3.4 TxnResponse)
         succeeded = bool(answer.get("succeeded", False))
@@ -388,9 +413,17 @@ class EtcdStore(Store):
                     responses.append([_kv(kv) for kv in (item.get("response_range") or {}).get("kvs") or []])
                 elif isinstance(op, Delete):
                     responses.append(int((item.get("response_delete_range") or {}).get("deleted", 0)))
+                elif isinstance(op, Nested):
+                    responses.append(EtcdStore._txn_result(item.get("response_txn") or {}, op.success, revision,
+                                                           raft_term))
                 else:
                     responses.append(None)
-        return TxnResult(succeeded, int(header.get("revision", 0)), responses, int(header.get("raft_term", 0)))
+        return TxnResult(succeeded, revision, responses, raft_term)
+
+    def txn(self, what, compare, success):
+        answer = self.call(what, self.client.transaction, self._txn_json(compare, success))
+        header = answer.get("header") or {}
+        return self._txn_result(answer, success, int(header.get("revision", 0)), int(header.get("raft_term", 0)))
 
     def range(self, what, key, range_end=None, keys_only=False, limit=0, min_mod_revision=0, revision=0):
         body = _range_json(key, range_end, revision)
@@ -491,67 +524,90 @@ class MemoryStore(Store):
                                 f"etcdserver: mvcc: required revision is a future revision")
 
     # --------------------------------------------------------------- interface
+    def _fail(self, what, reason):
+        return ConfigDBError(f"Configuration Database ({self.endpoint}) failed to {what}: etcdserver: {reason}")
+
+    def _check_writes(self, what, success):
+        """etcd refuses a transaction that puts one key twice, or puts a key a delete of the
+        same transaction covers, also across nested transactions ("duplicate key given in txn
+        request"); a nested transaction's writes are checked against the outer ones."""
+        puts, deletes = [], []
+
+        def walk(ops):
+            for op in ops:
+                if isinstance(op, Put):
+                    puts.append(op.key)
+                elif isinstance(op, Delete):
+                    deletes.append(op)
+                elif isinstance(op, Nested):
+                    walk(op.success)
+
+        walk(success)
+        covered = any(_inside(key, d.key, d.range_end) for key in puts for d in deletes)
+        if len(puts) != len(set(puts)) or covered:
+            raise self._fail(what, "duplicate key given in txn request")
+
+    def _holds(self, compare, current):
+        for c in compare:
+            kv = current(c.key)
+            have = 0 if kv is None else (kv.create_revision if c.target == "CREATE" else kv.mod_revision)
+            if have != c.revision:
+                return False
+        return True
+
+    def _apply(self, what, success, pending, new_revision):
+        """Apply operations to ``pending`` (key -> KV or None); returns their responses."""
+
+        def current(key):
+            return pending[key] if key in pending else self._at(key)
+
+        responses = []
+        for op in success:
+            if isinstance(op, Put):
+                if op.lease and op.lease not in self._leases:
+                    raise self._fail(what, "requested lease not found")
+                old = current(op.key)
+                pending[op.key] = KV(op.key, bytes(op.value), old.create_revision if old else new_revision,
+                                     new_revision, (old.version if old else 0) + 1, op.lease)
+                responses.append(None)
+            elif isinstance(op, Delete):
+                gone = 0
+                for key in sorted(set(self._history) | set(pending)):
+                    if _inside(key, op.key, op.range_end) and current(key) is not None:
+                        pending[key] = None
+                        gone += 1
+                responses.append(gone)
+            elif isinstance(op, Nested):
+                if self._holds(op.compare, current):
+                    responses.append(TxnResult(True, 0, self._apply(what, op.success, pending, new_revision), 1))
+                else:
+                    responses.append(TxnResult(False, 0, [], 1))
+            elif op.revision:
+                responses.append(self._keys(op.key, op.range_end, op.revision))
+            else:
+                merged = {kv.key: kv for kv in self._keys(op.key, op.range_end)}
+                merged.update({k: kv for k, kv in pending.items() if _inside(k, op.key, op.range_end)})
+                responses.append([merged[k] for k in sorted(merged, key=str.encode) if merged[k] is not None])
+        return responses
+
     def txn(self, what, compare, success):
         with self._lock:
             self.requests += 1
             self._expire()
             for op in success:
                 self._check_revision(getattr(op, "revision", 0))
-            puts = [op.key for op in success if isinstance(op, Put)]
-            if len(puts) != len(set(puts)):
-                raise ConfigDBError(f"Configuration Database ({self.endpoint}) failed to {what}: "
-                                    f"etcdserver: duplicate key given in txn request")
-            for c in compare:
-                kv = self._at(c.key)
-                have = 0 if kv is None else (kv.create_revision if c.target == "CREATE" else kv.mod_revision)
-                if have != c.revision:
-                    return TxnResult(False, self.revision, [], 1)
+            self._check_writes(what, success)
+            if not self._holds(compare, self._at):
+                return TxnResult(False, self.revision, [], 1)
             pending = {}  # key -> KV or None, this transaction's writes
             new_revision = self.revision + 1
-            responses = []
-
-            def current(key):
-                return pending[key] if key in pending else self._at(key)
-
-            for op in success:
-                if isinstance(op, Put):
-                    if op.lease and op.lease not in self._leases:
-                        raise ConfigDBError(f"Configuration Database ({self.endpoint}) failed to {what}: "
-                                            f"etcdserver: requested lease not found")
-                    old = current(op.key)
-                    pending[op.key] = KV(op.key, bytes(op.value), old.create_revision if old else new_revision,
-                                         new_revision, (old.version if old else 0) + 1, op.lease)
-                    responses.append(None)
-                elif isinstance(op, Delete):
-                    keys = [op.key] if op.range_end is None else sorted(
-                        set(k for k in self._history) | set(pending))
-                    gone = 0
-                    for key in keys:
-                        if op.range_end is not None and not (
-                                op.key.encode() <= key.encode() < op.range_end.encode()):
-                            continue
-                        if current(key) is not None:
-                            pending[key] = None
-                            gone += 1
-                    responses.append(gone)
-                else:
-                    if op.revision:
-                        responses.append(self._keys(op.key, op.range_end, op.revision))
-                        continue
-                    keys = self._keys(op.key, op.range_end)
-                    merged = {kv.key: kv for kv in keys}
-                    for key, kv in pending.items():
-                        inside = key == op.key if op.range_end is None else (
-                            op.key.encode() <= key.encode() < op.range_end.encode())
-                        if inside:
-                            merged[key] = kv
-                    responses.append([merged[k] for k in sorted(merged, key=str.encode) if merged[k] is not None])
+            responses = self._apply(what, success, pending, new_revision)
             changed = {k: v for k, v in pending.items() if not (v is None and self._at(k) is None)}
             if changed:
                 self.revision = new_revision
                 for key, kv in changed.items():
                     self._history.setdefault(key, []).append((new_revision, kv))
-            return TxnResult(True, self.revision, responses, 1)
+            return TxnResult(True, self.revision, [_with_revision(r, self.revision) for r in responses], 1)
 
     def range(self, what, key, range_end=None, keys_only=False, limit=0, min_mod_revision=0, revision=0):
         with self._lock:
@@ -572,6 +628,20 @@ class MemoryStore(Store):
             lease_id = next(self._lease_ids)
             self._leases[lease_id] = (int(ttl), self.clock() + int(ttl))
         return _MemoryLease(self, lease_id)
+
+
+def _inside(key, start, range_end):
+    """True when ``key`` is ``start`` (no ``range_end``) or in ``[start, range_end)`` (bytes order)."""
+    if range_end is None:
+        return key == start
+    return start.encode("utf-8") <= key.encode("utf-8") < range_end.encode("utf-8")
+
+
+def _with_revision(response, revision):
+    """A nested :class:`TxnResult` with the outer transaction's revision (as etcd's header)."""
+    if not isinstance(response, TxnResult):
+        return response
+    return TxnResult(response.succeeded, revision, [_with_revision(r, revision) for r in response.responses], 1)
 
 
 class _MemoryLease:

@@ -174,3 +174,15 @@ def test_changed_since_sees_only_later_writes(db):
 def test_an_in_memory_configdb_cannot_be_watched(db):
     with pytest.raises(ConfigDBError, match="not etcd: it cannot be watched"):
         db.new_client()
+
+
+def test_several_deployments_are_read_in_one_request(db):
+    revisions = {k: db.create_deployment(k, "slurm", ARGS) for k in ("m-1", "m-2")}
+    db.write_state("m-2", DeploymentState("m-2", 8, "RUNNING"), 0, revisions["m-2"])
+    records, sent = _requests(db, db.read_many, ["m-2", "absent", "m-1"])
+    assert sent == 1
+    assert [(r.key, r.deployment and r.deployment.revision, r.state.job_id) for r in records] == [
+        ("m-2", revisions["m-2"], 8), ("absent", None, None), ("m-1", revisions["m-1"], None)]
+    assert len({r.revision for r in records}) == 1  # one consistent view
+    with pytest.raises(ValueError, match="at most 64"):
+        db.read_many([f"k-{i}" for i in range(65)])
