@@ -186,3 +186,18 @@ def test_several_deployments_are_read_in_one_request(db):
     assert len({r.revision for r in records}) == 1  # one consistent view
     with pytest.raises(ValueError, match="at most 64"):
         db.read_many([f"k-{i}" for i in range(65)])
+
+
+def test_the_deployer_reads_a_deployment_and_its_state_in_one_request(db):
+    """update_state and cancel read the deployment with its state once (issue 18: they made two
+    requests, get_deployment then get_state). A finished deployment needs no Slurm request."""
+    from slurmdeploy.deployer import Deployer
+    from slurmdeploy.settings import Settings
+
+    deployer = Deployer(Settings.from_config({}, {}), db, slurm=None)
+    revision = db.create_deployment("fin-1", "slurm", ARGS)
+    db.write_state("fin-1", DeploymentState("fin-1", 3, "FINISHED"), 0, revision)
+    (ok, res), sent = _requests(db, deployer.update_state, "fin-1")
+    assert sent == 1 and res["outcome"] == "terminal"
+    (ok, res), sent = _requests(db, deployer.update_state, "gone-1")
+    assert sent == 1 and res["outcome"] == "deployment_gone"
