@@ -36,9 +36,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-import requests
-from etcd3gw import exceptions as etcd_exceptions
-
 from slurmdeploy.errors import ConfigDBError
 
 LOG = logging.getLogger(__name__)
@@ -345,6 +342,8 @@ class EtcdStore(Store):
         Raises:
             ConfigDBError: refused (the message names the user, never the password).
         """
+        from etcd3gw import exceptions as etcd_exceptions
+
         try:
             answer = self.client.post(self.client.get_url("/auth/authenticate"),
                                       json={"name": username, "password": password})
@@ -359,6 +358,10 @@ class EtcdStore(Store):
     def call(self, what, func, *args, **kwargs):
         """Call an etcd3gw function; an expired auth token is renewed once; errors become
         :class:`ConfigDBError` naming the endpoint and ``what`` (never the password)."""
+        # imported here: an in-memory store (unit tests) needs neither; cached after the first call
+        import requests
+        from etcd3gw import exceptions as etcd_exceptions
+
         try:
             try:
                 return func(*args, **kwargs)
