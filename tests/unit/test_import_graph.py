@@ -138,8 +138,8 @@ def test_every_action_loads_without_modules_it_does_not_use(tmp_path, action):
     assert "slurmdeploy.clientlibs" in modules  # the probe sees the library's imports
     assert not modules & NEVER_AT_LOAD, sorted(modules & NEVER_AT_LOAD)
     assert asked == [], f"{action} tried to import {asked} (import requests/etcd3gw through slurmdeploy.clientlibs)"
-    if action in DEPLOYER_ACTIONS:
-        assert {"slurmdeploy.deployer", "requests", "etcd3gw"} <= modules
+    if action in DEPLOYER_ACTIONS:  # etcd3gw comes with the Configuration DB client, at run time
+        assert {"slurmdeploy.deployer", "requests"} <= modules
         assert not modules & {"slurmdeploy.slurm.operations", "slurmdeploy.slurm.reservations"}
     elif not action.startswith("deployment_"):  # Slurm operations: no Configuration DB client
         assert "slurmdeploy.slurm.operations" in modules and "requests" in modules
@@ -147,10 +147,11 @@ def test_every_action_loads_without_modules_it_does_not_use(tmp_path, action):
 
 
 @pytest.mark.parametrize("action", DEPLOYER_ACTIONS)
-def test_deployer_actions_import_msal_only_with_msal_settings(tmp_path, action):
-    static, _ = _imports(tmp_path, action, build=CONFIG)
-    assert "slurmdeploy.auth" in static  # the token source was built
+def test_deployer_actions_build_clients_without_extras_and_msal_only_with_msal_settings(tmp_path, action):
+    static, asked = _imports(tmp_path, action, build=CONFIG)
+    assert {"slurmdeploy.auth", "etcd3gw"} <= static  # the token source and the etcd client were built
     assert "msal" not in static
+    assert asked == [], f"building {action}'s clients tried to import {asked} (use slurmdeploy.clientlibs)"
     with_msal, _ = _imports(tmp_path, action, build=MSAL_CONFIG)
     assert "msal" in with_msal
 
