@@ -33,7 +33,7 @@ CPU time (user + system of the process, less sensitive to other load on the mach
 
 Usage: .venv/bin/python bench/st2_action.py --st2-source DIR [--st2-ref v3.9.0] [--quick]
        [--rounds N] [--reuse DIR] [--cache DIR] [--pack DIR] [--compare DIR] [--api-version V]
-       [--importtime]
+       [--decompose] [--importtime]
 
 ``--compare DIR`` runs a second checkout's submit/cancel/update_state in the same rounds (a
 before/after against the same floor); ``--st2-source`` is needed only to build the cache.
@@ -67,6 +67,30 @@ class Empty(Action):
     def run(self, **parameters):
         return parameters
 '''
+
+#: --decompose: what loading the pack costs without running anything (the action's directory is
+#: appended to sys.path as the wrapper's loader does for a file in actions/)
+DECOMPOSE_ACTIONS = {
+    "requests only": '''"""Imports only requests (through slurmdeploy.clientlibs), as every pack action needs it."""
+from st2common.runners.base_action import Action
+from slurmdeploy.clientlibs import requests  # noqa: F401
+
+
+class RequestsOnly(Action):
+    def run(self, **parameters):
+        return parameters
+''',
+    "import lib.base only": '''"""Loads what submit loads (actions/lib/base.py), runs nothing."""
+import sys
+sys.path.append({actions!r})
+from lib.base import DeployerAction  # noqa: E402
+
+
+class ImportOnly(DeployerAction):
+    def run(self, **parameters):
+        return parameters
+''',
+}
 
 
 def _say(msg):
@@ -166,6 +190,9 @@ def main():
                    help="another checkout of the pack (e.g. the main branch) whose submit/cancel/update_state "
                         "run in the same rounds, for a before/after")
     p.add_argument("--api-version", default="auto", help="the pack config's slurm_api_version (auto probes per process)")
+    p.add_argument("--decompose", action="store_true",
+                   help="also run, each round, an action that only imports requests and one that only loads "
+                        "actions/lib/base.py (what submit imports), to split submit's cost")
     p.add_argument("--importtime", action="store_true",
                    help="run one more submit with python -X importtime and print its 25 costliest imports")
     args = p.parse_args()
@@ -173,6 +200,11 @@ def main():
     env = build_env(args.st2_source, args.st2_ref, args.cache, args.python)
     empty = args.cache / "empty_action.py"
     empty.write_text(EMPTY_ACTION)
+    decompose = {}
+    if args.decompose:
+        for n, (name, text) in enumerate(DECOMPOSE_ACTIONS.items()):
+            decompose[name] = args.cache / f"decompose_{n}.py"
+            decompose[name].write_text(text.replace("{actions!r}", repr(str(args.pack.resolve() / "actions"))))
     packs = {"": args.pack.resolve()}
     if args.compare:
         packs[f" [{args.compare}]"] = args.compare.resolve()
@@ -187,6 +219,7 @@ def main():
         try:
             for i in range(-1, rounds):  # round -1: a warm-up, not counted
                 steps = [("empty", runs[""], empty, {}, None)]
+                steps += [(name, runs[""], path, {}, None) for name, path in decompose.items()]
                 for n, (tag, pack) in enumerate(packs.items()):
                     actions, run, done = pack / "actions", runs[tag], submitted[tag]
                     key = f"st2-{n}-{i + 1}"
@@ -236,7 +269,7 @@ def main():
     floor = statistics.median(times["empty"])
     floor_cpu = statistics.median(cpu["empty"])
     rows = [("", "n", "median ms", "p90 ms", "median / empty", "CPU ms median", "CPU / empty")]
-    labels = [("empty", "(a) empty action (floor)")]
+    labels = [("empty", "(a) empty action (floor)")] + [(name, f"    {name}") for name in decompose]
     for tag in packs:
         labels += [(f"submit{tag}", f"(b) submit{tag}"), (f"cancel{tag}", f"(c) cancel{tag}"),
                    (f"update_state{tag}", f"(d) update_state{tag}")]
