@@ -11,8 +11,10 @@ import pytest
 import testbed
 from integration.conftest import make_pack_config, run_actions, wait_for
 from slurmdeploy.configdb import ConfigDB
+from slurmdeploy.decisions import Wake
 from slurmdeploy.deployer import Deployer
 from slurmdeploy.jobs import build_job
+from slurmdeploy.jobview import ViewMode
 from slurmdeploy.settings import Settings
 from slurmdeploy.watch import SensorLoop
 
@@ -107,7 +109,7 @@ def test_the_incremental_view_sees_state_changes_removals_and_vanished_jobs_with
     vanished = [e for e in _run(loop, deployer, poll=True) if e.payload["key"] == "inc-3"]
     assert [(e.trigger, e.payload["state_reason"]) for e in vanished] == [("job_state_changed", "JobVanished")]
     assert loop.view.full_listings == 1
-    assert loop.view.last_mode == "incremental"
+    assert loop.view.last_mode is ViewMode.INCREMENTAL
 
 
 def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_adopted(loop):
@@ -157,16 +159,16 @@ def test_a_watch_wake_observes_only_the_changed_deployments_with_the_events_of_a
     job_a = db.get_state("eq-a")[0].job_id
     db.create_deployment("eq-f", "slurm", {"script": "#!/bin/bash\ntrue\n"})  # seen, never submitted
     wait_for(lambda: any(e.payload["key"] == "eq-f" for e in loop.step(timeout=2)), what="eq-f observed")
-    loop.view.refresh = False  # both observations below: the jobs as a watch wake sees them
     # three changes the next wake must see: a removal, a new deployment, a vanished job
     db.delete_deployment("eq-a")
     db.create_deployment("eq-d", "slurm", {"script": "#!/bin/bash\ntrue\n"})
     db.create_deployment("eq-c", "slurm", {"script": "#!/bin/bash\ntrue\n"})
     assert db.write_state("eq-c", DeploymentState("eq-c", 99999999, "RUNNING"), 0)
     wait_for(lambda: {"eq-a", "eq-c/state", "eq-d"} <= _pending_paths(loop), what="the watch events")
-    incremental = deployer.observe(incremental=True)
+    # both observations: the jobs as a watch wake sees them (the view asks no known job's state)
+    incremental = deployer.observe(Wake.WATCH)
     keys = deployer.observed_keys
-    full = deployer.observe()
+    full = deployer.observe(Wake.RETRY)
     assert deployer.observed_keys is None
     assert keys == {"eq-a", "eq-c", "eq-d"}
     assert incremental == [e for e in full if e.payload["key"] in keys]
