@@ -404,6 +404,98 @@ def adoption(dep, jobs_named, slurm_user):
     return Decision(_O.ADOPTED, state=new, fields={"job_id": job.job_id, "status": new.status}, job=job)
 
 
+class SubmitStep(Enum):
+    """What ``submit`` does next (:func:`submit_next`)."""
+
+    #: done: return the decision, nothing to write (not_found, not_ours, already_submitted,
+    #: claimed_elsewhere)
+    DONE = "done"
+    #: claim the deployment (``/deploy/<key>/owner`` on a lease, compare-and-swap; the same
+    #: transaction writes ``/attempt`` and reads the state), then decide again
+    CLAIM = "claim"
+    #: a previous attempt of this incarnation left a trace (``/attempt``): list our jobs
+    #: named ``sdp-<key>`` (under the claim), then decide again
+    FIND_JOB = "find_job"
+    #: write the decision's state under the claim (compare-and-swap; ends the claim): adopted,
+    #: or rejected as invalid
+    WRITE = "write"
+    #: refresh the claim and send the submit request
+    SUBMIT = "submit"
+
+
+@dataclass(frozen=True)
+class SubmitFacts:
+    """What ``submit`` has read so far (plain data; :func:`submit_next` decides from it).
+
+    Attributes:
+        key: the deployment key; path: ``[prefix]/deploy/<key>`` (for ``not_found``).
+        dep: the :class:`Deployment` (with the action's ``args`` when given) or None.
+        state: its :class:`DeploymentState` before the claim (a stale one reads as UNSET).
+        attempt: the revision ``/deploy/<key>/attempt`` names, or None.
+        request: the :class:`JobRequest` built from ``dep`` (``build_job``), or None;
+        invalid: why ``build_job`` refused it (str), or None.
+        claimed: None (not tried yet), True (the claim is ours) or False (someone else's).
+        claim_state: the state the claiming transaction read (None before the claim).
+        named: our jobs named ``sdp-<key>`` that carry a marker of ``key`` and are the pack
+            user's, as listed under the claim (None: not listed).
+    """
+
+    key: str
+    path: str
+    dep: Optional[object]
+    state: Optional[DeploymentState]
+    attempt: Optional[int] = None
+    request: Optional[object] = None
+    invalid: Optional[str] = None
+    claimed: Optional[bool] = None
+    claim_state: Optional[DeploymentState] = None
+    named: Optional[tuple] = None
+
+
+def submit_next(facts, slurm_user):
+    """The next step of ``submit`` from what it has read. Pure.
+
+    Order (each row of ``tests/unit/test_submit_plan.py``): no deployment -> ``not_found``;
+    another kind -> ``not_ours``; a state that records a job or is terminal ->
+    ``already_submitted``; not claimed yet -> CLAIM; claimed elsewhere ->
+    ``claimed_elsewhere``; the state read by the claim records a job -> ``already_submitted``
+    (another submit won the race); an attempt trace of this incarnation and no listing yet
+    -> FIND_JOB; a listed job of this incarnation (:func:`adoption`) -> WRITE ``adopted``;
+    args ``build_job`` refused -> WRITE ``rejected`` (``InvalidDeployment``); else SUBMIT.
+    A fresh deployment (no trace) is submitted without listing the cluster: only a
+    previous attempt of the same incarnation can have made a job.
+
+    Args:
+        facts: a :class:`SubmitFacts`.
+        slurm_user: the pack's Slurm user (:func:`own_job`).
+
+    Returns:
+        ``(SubmitStep, Decision or None)``: a Decision for DONE and WRITE.
+
+    Raises:
+        ValueError: a listed job's state this library does not know (:func:`adoption`).
+    """
+    decision = submit_precheck(facts.key, facts.dep, facts.state, facts.path)
+    if decision is not None:
+        return SubmitStep.DONE, decision
+    if facts.claimed is None:
+        return SubmitStep.CLAIM, None
+    if not facts.claimed:
+        return SubmitStep.DONE, Decision(_O.CLAIMED_ELSEWHERE)
+    decision = already_submitted(facts.claim_state)
+    if decision is not None:
+        return SubmitStep.DONE, decision
+    if facts.attempt == facts.dep.revision:
+        if facts.named is None:
+            return SubmitStep.FIND_JOB, None
+        decision = adoption(facts.dep, facts.named, slurm_user)
+        if decision is not None:
+            return SubmitStep.WRITE, decision
+    if facts.invalid is not None or facts.request is None:
+        return SubmitStep.WRITE, invalid_decision(facts.key, facts.invalid or "no job request")
+    return SubmitStep.SUBMIT, None
+
+
 def invalid_decision(key, error):
     """``rejected``: the args cannot make a job (``error``: the message); state FAILED, ``InvalidDeployment``."""
     failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, error, error_state=error)

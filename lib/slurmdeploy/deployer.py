@@ -364,9 +364,16 @@ class Deployer:
     def submit(self, key, args=None):
         """Submit the Slurm job of a deployment, exactly once.
 
-        The decisions are :mod:`slurmdeploy.decisions`' (``submit_precheck``, ``adoption``,
-        ``invalid_decision``, ``submitted_decision``, ``rejection_decision``); this method
-        reads, claims, submits and writes.
+        Read -> decide -> write: one read of the deployment, its state and its submit-attempt
+        trace (:meth:`ConfigDB.read_deployment`, one etcd transaction) and the job request
+        built from it; then :func:`slurmdeploy.decisions.submit_next` (pure) names the next
+        step (a :class:`slurmdeploy.decisions.SubmitStep`) from what has been read: done
+        (``not_found``, ``not_ours``, ``already_submitted``, ``claimed_elsewhere``), claim,
+        list the jobs named ``sdp-<key>`` (only when a previous attempt of this incarnation
+        left ``/attempt``), write (``adopted``, ``rejected`` as invalid) or submit; this method
+        does that one step and asks again. The claim (``/owner`` on a lease) ends with the
+        transaction that writes the state; when nothing was written it is released, except
+        after :class:`SubmitOutcomeUnknown` (kept until its lease expires).
 
         Args:
             key: deployment key.
@@ -387,36 +394,64 @@ class Deployer:
             kept until its lease expires (``claim_ttl``), then the job is adopted or
             submitted.
         """
+        # read: the deployment, its state and its submit-attempt trace (one etcd transaction)
         dep, state, _, attempt = self.configdb.read_deployment(key)
-        decision = decisions.submit_precheck(key, dep, state, self.configdb.deployment_path(key))
-        if decision is not None:
-            return decided(key, decision)
-        if args is not None:
+        if dep is not None and args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
-        # only a previous attempt's trace makes a job of this deployment possible: a fresh
-        # deployment is submitted without listing the cluster (a listing grows with the queue)
-        attempted = attempt == dep.revision
-        claim = self.configdb.claim(key, self.settings.claim_ttl, attempt_revision=dep.revision)
-        if claim is None:
-            owner = self.configdb.get_owner(key) or {}
-            owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
-            LOG.info("deployment %r is being submitted by pid %s on %s", key, owner["pid"], owner["hostname"])
-            return True, result(Outcome.CLAIMED_ELSEWHERE, key, owner=owner)
-        release = True
+        request = invalid = None
+        if dep is not None and dep.kind == "slurm":
+            try:
+                request = build_job(self.settings, dep, self.environ)
+            except InvalidDeployment as exc:
+                invalid = str(exc)
+        facts = decisions.SubmitFacts(key, self.configdb.deployment_path(key), dep, state, attempt, request, invalid)
+        claim = None
+        written = False
         try:
-            ok, res = self._submit_claimed(dep, claim, attempted)
-            release = not res.get("state_written")  # the owner key went with the state write
-            return ok, res
+            while True:
+                # decide (pure), then do the one step it asks for
+                step, decision = decisions.submit_next(facts, self.slurm_user)
+                if step is decisions.SubmitStep.DONE:
+                    if decision.outcome is Outcome.CLAIMED_ELSEWHERE:
+                        owner = self.configdb.get_owner(key) or {}
+                        owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
+                        LOG.info("deployment %r is being submitted by pid %s on %s", key, owner["pid"],
+                                 owner["hostname"])
+                        return decided(key, decision, owner=owner)
+                    return decided(key, decision)
+                if step is decisions.SubmitStep.CLAIM:
+                    claim = self.configdb.claim(key, self.settings.claim_ttl, attempt_revision=dep.revision)
+                    facts = dataclasses.replace(facts, claimed=claim is not None,
+                                                claim_state=claim.state if claim is not None else None)
+                elif step is decisions.SubmitStep.FIND_JOB:
+                    LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name",
+                             key)
+                    named = tuple(j for j in self.slurm.find_jobs(self.mcs_label, job_name(key))
+                                  if self._is_ours(j, key))
+                    facts = dataclasses.replace(facts, named=named)
+                elif step is decisions.SubmitStep.WRITE:
+                    ok, res = self._write_decided(dep, claim.state_mod_revision, decision)
+                    written = res["state_written"]
+                    if decision.outcome is Outcome.ADOPTED:
+                        LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, decision.job.job_id,
+                                 decision.job.job_state)
+                    else:
+                        LOG.warning("deployment %r rejected: %s", key, invalid)
+                    return ok, res
+                else:  # SubmitStep.SUBMIT
+                    ok, res = self._send_submit(dep, claim, request)
+                    written = res.get("state_written", False)
+                    return ok, res
         except SubmitOutcomeUnknown as exc:
             # keep the claim until its lease expires, so the next attempt finds the job in
             # Slurm's listing (by its marker) and adopts it instead of submitting again
-            release = False
+            written = True
             LOG.warning("deployment %r: submit outcome unknown (%s); the claim expires in %s s, then the "
                         "job is adopted or submitted", key, exc, self.settings.claim_ttl)
             raise
         finally:
-            if release:
+            if claim is not None and not written:  # the owner key went with a state write
                 self.configdb.release(claim)
 
     def _write_decided(self, dep, mod, decision):
@@ -425,28 +460,10 @@ class Deployer:
         written = self.configdb.write_state(dep.key, decision.state, mod, dep.revision, done=True)
         return decided(dep.key, decision, state_written=written)
 
-    def _submit_claimed(self, dep, claim, attempted):
-        key = dep.key
-        # read by the claiming transaction (a state older than the deployment reads as none)
-        state, mod = claim.state, claim.state_mod_revision
-        decision = decisions.already_submitted(state)
-        if decision is not None:
-            return decided(key, decision)
-        if attempted:
-            LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
-            named = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._is_ours(j, key)]
-            decision = decisions.adoption(dep, named, self.slurm_user)
-            if decision is not None:
-                ok, res = self._write_decided(dep, mod, decision)
-                LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, decision.job.job_id,
-                         decision.job.job_state)
-                return ok, res
-        try:
-            request = build_job(self.settings, dep, self.environ)
-        except InvalidDeployment as exc:
-            ok, res = self._write_decided(dep, mod, decisions.invalid_decision(key, str(exc)))
-            LOG.warning("deployment %r rejected: %s", key, exc)
-            return ok, res
+    def _send_submit(self, dep, claim, request):
+        """Refresh the claim, send the submit, write what Slurm answered (submitted, or the
+        rejection recorded by :meth:`_record_rejection`)."""
+        key, mod = dep.key, claim.state_mod_revision
         # the claim must outlive the submit request (sent only when provably still ours)
         if not self.configdb.refresh(claim, margin=self.settings.connect_timeout + self.settings.read_timeout):
             LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
@@ -513,8 +530,8 @@ class Deployer:
             ``cancelled``, ``already_finished``, ``not_found``, ``kept`` (deployment
             exists), or ``refused`` (not our job: ``ok`` is False).
         """
-        dep = self.configdb.get_deployment(key)
-        state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
+        dep, state, _, _ = self.configdb.read_deployment(key)  # one etcd transaction
+        state = state if dep is not None else None
         if job_id is not None:
             job = self.slurm.get_job(job_id)
             candidates = [job] if job is not None else []
@@ -578,8 +595,8 @@ class Deployer:
             labels and the fix, nothing written).
         """
         for _ in range(attempts):
-            dep = self.configdb.get_deployment(key)
-            state, mod = self.configdb.get_state(key, dep.revision) if dep is not None else (None, 0)
+            dep, state, mod, _ = self.configdb.read_deployment(key)  # one etcd transaction
+            state, mod = (state, mod) if dep is not None else (None, 0)
             decision, wanted = decisions.update_target(dep, state, job_id)
             if decision is not None:
                 return decided(key, decision)
