@@ -42,7 +42,6 @@ from slurmdeploy.jobs import build_job, deployment_marker, job_name
 from slurmdeploy.jobview import ViewMode
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, CANCEL_SENT, SlurmClient
-from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
 
@@ -303,8 +302,8 @@ class Deployer:
             if dep.stored_key is not None and dep.stored_key != key:
                 self._log_once(logging.WARNING, ("stored_key", key, dep.mod_revision),
                                "deployment %r: its value says key %s; the deployer goes by the etcd key %r (job "
-                               "name sdp-%s, its state at %s/state). Fix: write the etcd key's last part as the "
-                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.deployment_path(key))
+                               "name sdp-%s, its state at %s). Fix: write the etcd key's last part as the "
+                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.state_path(key))
 
     def _report_label_moved_deleted(self, snap, keys=None):
         """Log once, at ERROR, every deployment seen with a label-changed job

@@ -16,7 +16,7 @@ from test_slurm_recorded import replay_client
 from slurm_replay import recorded
 from slurmdeploy import decisions
 from slurmdeploy.configdb import Deployment, Snapshot
-from slurmdeploy.decisions import DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED
+from slurmdeploy.decisions import DEPLOYMENT_NEW, JOB_STATE_CHANGED
 from slurmdeploy.jobview import JobView, ViewMode
 from slurmdeploy.states import DeploymentState
 
