@@ -3,15 +3,19 @@
 :meth:`slurmdeploy.deployer.Deployer.observe` wants "our jobs" (mcs_label ours): the jobs
 the deployments' states record, plus any other job of ours that may be an orphan or a
 duplicate. Listing the whole cluster (``GET .../jobs``) for that costs ~0.3 ms and ~7.7 KB
-per job in the queue on Slurm 24.11 and makes slurmrestd grow by hundreds of MB per worker
-thread that serves it, so :class:`JobView` lists the cluster only
+per job in the queue on Slurm 24.11 and makes slurmrestd grow by hundreds of MB per listing
+that it never gives back (~680 MiB at 5,000 jobs, bench/poll.py), so :class:`JobView` lists
+the cluster once, at start-up (remembering every other job id as foreign), and resyncs
 
-- at start-up, and every ``resync_interval`` seconds (to find orphans and duplicates);
+- every ``resync_interval`` seconds (to find orphans and duplicates), and
 - when a deployment carries a submit-attempt trace with no job recorded and no owner left
-  (a submitter died after Slurm may have accepted its job: the job must be found by name),
-  once per such trace;
+  (a submitter died after Slurm may have accepted its job: the job must be found), once per
+  such trace,
 
-and otherwise asks only about the jobs it tracks (the ids in the non-terminal states and
+with state-only queries: ``GET .../jobs/state/`` without ids (ids and states, ~40 bytes a
+job) and one ``GET .../job/{id}`` for each job id it has never seen (submitted since the last
+resync); REST v0.0.38/39 (Slurm 22.05) have no ``jobs/state`` and list everything instead.
+Otherwise it asks only about the jobs it tracks (the ids in the non-terminal states and
 the unfinished jobs of ours it knows): ``GET .../jobs/state/?job_id=...`` on REST v0.0.40+
 (ids and states only, cost independent of the queue), ``GET .../job/{id}`` on older
 versions; full job details only for jobs whose state changed (a job the view first sees as
@@ -67,7 +71,11 @@ class JobView:
         clock: time source in seconds (tests).
 
     Attributes:
-        full_listings: how many times the whole cluster was listed.
+        full_listings: how many times the whole cluster was listed (``GET .../jobs``: at
+            start-up, and at every resync on REST v0.0.38/39).
+        state_resyncs: how many resyncs asked only ids and states (``GET .../jobs/state/``
+            without ids) and read only the job ids new since the last one.
+        resyncs: both together.
         last_mode: the last call's :class:`ViewMode` (None before the first).
     """
 
@@ -81,7 +89,10 @@ class JobView:
         self._last_full = None
         self._checked_attempts = set()  # (key, revision) already looked for by a listing
         self._unlisted = set()  # recorded job ids the last listing of our label lacked
+        self._foreign = None  # job ids read in full and not ours (None: never listed)
         self.full_listings = 0
+        self.state_resyncs = 0
+        self.resyncs = 0
         self.last_mode = None
 
     def request_resync(self):
@@ -105,6 +116,48 @@ class JobView:
             if not ids:
                 del self._ids_of[key]
 
+    def _list_everything(self, snap):
+        """One full listing (``GET .../jobs``): our jobs kept, every other job id remembered
+        as foreign (never read again while Slurm holds it)."""
+        everything = self.slurm.list_jobs()
+        jobs = sorted((j for j in everything if j.mcs_label == self.mcs_label), key=lambda j: j.job_id)
+        self._jobs, self._ids_of = {}, {}
+        for job in jobs:
+            self._put(job)
+        self._foreign = {j.job_id for j in everything if j.mcs_label != self.mcs_label}
+        # a job a live state recorded before this listing (the snapshot was read first)
+        # and that the listing of our label lacks is gone or carries another label (our
+        # release_name or namespace changed since it was submitted): never give it our
+        # label without reading it; observe reads it (issue 15, item 3)
+        self._unlisted = set(decisions.recorded_jobs(snap)) - set(self._jobs)
+        self.full_listings += 1
+        self.resyncs += 1
+        self.last_mode = ViewMode.FULL
+        return jobs
+
+    def _discover(self, snap, states_now):
+        """A state-only resync: forget the jobs Slurm no longer holds and read in full (one
+        ``GET .../job/{id}`` each) only the job ids never seen before, keeping ours and
+        remembering the others as foreign. Cost: one ``jobs/state`` answer (~40 bytes a job)
+        plus one GET per job submitted since the last resync."""
+        self._foreign &= set(states_now)
+        for job_id in [i for i in self._jobs if i not in states_now]:
+            self._drop(job_id)
+        unknown = sorted(i for i in states_now if i not in self._jobs and i not in self._foreign)
+        if unknown:
+            LOG.info("resync: reading %d Slurm job(s) new since the last resync", len(unknown))
+        for job_id in unknown:
+            job = self.slurm.get_job(job_id)
+            if job is None:
+                continue
+            if job.mcs_label == self.mcs_label:
+                self._put(job)
+            else:
+                self._foreign.add(job_id)
+        self._unlisted = set(decisions.recorded_jobs(snap)) & self._foreign
+        self.state_resyncs += 1
+        self.resyncs += 1
+
     def our_jobs(self, snap, refresh=True, keys=None):
         """Our jobs as :meth:`Deployer.observe` needs them.
 
@@ -127,24 +180,21 @@ class JobView:
         now = self.clock()
         attempts = {(k, snap.deployments[k].revision) for k in snap.attempts if snap.attempt_pending(k)}
         unchecked = attempts - self._checked_attempts
-        if self._last_full is None or now - self._last_full >= self.resync_interval or unchecked:
+        resync = self._last_full is None or now - self._last_full >= self.resync_interval or unchecked
+        if resync:
             if unchecked:
-                LOG.info("listing Slurm's jobs to find the job of %s (a submit attempt without a recorded job id)",
-                         ", ".join(sorted(repr(k) for k, _ in unchecked)))
-            jobs = self.slurm.find_jobs(self.mcs_label)
-            self._jobs, self._ids_of = {}, {}
-            for job in jobs:
-                self._put(job)
-            # a job a live state recorded before this listing (the snapshot was read first)
-            # and that the listing of our label lacks is gone or carries another label (our
-            # release_name or namespace changed since it was submitted): never give it our
-            # label without reading it; observe reads it (issue 15, item 3)
-            self._unlisted = set(decisions.recorded_jobs(snap)) - set(self._jobs)
+                LOG.info("looking through Slurm's jobs for the job of %s (a submit attempt without a recorded job "
+                         "id)", ", ".join(sorted(repr(k) for k, _ in unchecked)))
+            states_now = None if self._foreign is None else self.slurm.all_job_states()
+            if states_now is None:
+                # start-up (or REST v0.0.38/39, which has no jobs/state): list everything once
+                jobs = self._list_everything(snap)
+                self._last_full = now
+                self._checked_attempts = attempts
+                return jobs
+            self._discover(snap, states_now)
             self._last_full = now
-            self._checked_attempts = attempts
-            self.full_listings += 1
-            self.last_mode = ViewMode.FULL
-            return jobs
+            refresh, keys = True, None  # and ask the tracked jobs' states, as a poll does
         self._checked_attempts &= attempts
         if refresh:
             keys = None
@@ -161,7 +211,7 @@ class JobView:
         tracked = set(recorded) | known
         if refresh:
             query = tracked
-            self.last_mode = ViewMode.INCREMENTAL
+            self.last_mode = ViewMode.FULL if resync else ViewMode.INCREMENTAL
         else:
             query = {i for i in recorded if i not in self._jobs}
             self.last_mode = ViewMode.CACHED
@@ -193,8 +243,9 @@ class JobView:
                 if job is not None and job.mcs_label == self.mcs_label:
                     self._put(job)
         if keys is None:
-            for job_id in [i for i in self._jobs if i not in tracked]:
-                self._drop(job_id)  # finished and no longer recorded by a live state
+            if not resync:  # a resync's finished jobs may be an attempt's: observe adopts them
+                for job_id in [i for i in self._jobs if i not in tracked]:
+                    self._drop(job_id)  # finished and no longer recorded by a live state
             return sorted(self._jobs.values(), key=lambda j: j.job_id)
         ids = set(recorded) | {i for k in keys for i in self._ids_of.get(k, ())}
         return sorted((self._jobs[i] for i in ids if i in self._jobs), key=lambda j: j.job_id)

@@ -112,7 +112,7 @@ def test_the_incremental_view_sees_state_changes_removals_and_vanished_jobs_with
     assert loop.view.last_mode is ViewMode.INCREMENTAL
 
 
-def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_adopted(loop):
+def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_resync_and_adopted(loop):
     deployer = loop.deployer
     db = deployer.configdb
     _run(loop, deployer)
@@ -125,10 +125,10 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
     wait_for(lambda: db.get_owner("att-1") is None, timeout=30, what="the dead submitter's claim expired")
     events = wait_for(lambda: _run(loop, deployer), timeout=30, what="the adoption observed")
     assert [(e.trigger, e.payload["job_id"]) for e in events] == [("job_state_changed", job_id)]
-    assert loop.view.full_listings == 2
+    assert loop.view.resyncs == 2 and loop.view.full_listings == 1  # a state-only resync found it
     assert db.get_state("att-1")[0].job_id == job_id
     _run_until_quiet = [_run(loop, deployer) for _ in range(2)]
-    assert loop.view.full_listings == 2 and not any(_run_until_quiet)
+    assert loop.view.resyncs == 2 and not any(_run_until_quiet)
     # and the submit action, seeing the trace, adopts instead of submitting again
     db.create_deployment("att-2", "slurm", {"script": "#!/bin/bash\nsleep 5\n"})
     dep2 = db.get_deployment("att-2")

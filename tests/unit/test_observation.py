@@ -118,11 +118,16 @@ def test_recorded_jobs_are_those_of_tracked_slurm_deployments():
 # ------------------------------------------------------------------- the job view's shell
 def _view():
     """A JobView over replayed v0.0.42 answers: the listing (jobs.json: no job of our label),
-    then jobs/state (3659 COMPLETED, 3660 FAILED), then job/3659 unknown (error 2017)."""
+    then jobs/state (3659 COMPLETED, 3660 FAILED), then job/3659 unknown (error 2017) and
+    job/3660 a job of another mcs_label."""
     # slurmrestd's answer for a job it no longer knows, served for job 3659
     unknown = recorded("v0.0.42", "job_unknown")
     unknown = dict(unknown, request=dict(unknown["request"], path="/slurm/v0.0.42/job/3659"))
-    client, replay = replay_client([recorded("v0.0.42", "jobs"), recorded("v0.0.42", "jobs_state"), unknown])
+    # and a real record of a job with another mcs_label (recorded as job 10), renumbered 3660
+    failed = recorded("v0.0.42", "job_failed")
+    body = dict(failed["body"], jobs=[dict(failed["body"]["jobs"][0], job_id=3660)])
+    failed = dict(failed, request=dict(failed["request"], path="/slurm/v0.0.42/job/3660"), body=body)
+    client, replay = replay_client([recorded("v0.0.42", "jobs"), recorded("v0.0.42", "jobs_state"), unknown, failed])
     view = JobView(client, LABEL, resync_interval=3600, clock=lambda: 0.0)
     return view, replay
 
@@ -165,3 +170,26 @@ def test_a_poll_asks_about_every_tracked_job_of_slurm_deployments_only():
     sent = _requests(replay, n)
     # the tracked job (x's; a's state is terminal), not the helm deployment's
     assert sent[0].startswith("jobs/state/") and "3661" in sent[0] and "3660" not in sent[0] and "3659" not in sent[0]
+
+
+def test_a_resync_asks_ids_and_states_only_and_reads_only_jobs_never_seen():
+    """Issue 18: the resync (every resync_interval, or for a submit attempt's trace) must not
+    list the cluster (a full GET .../jobs grows slurmrestd 24.11 by ~680 MiB per listing at
+    5,000 jobs): after the start-up listing it asks jobs/state without ids and reads in full
+    only the ids it has never seen; the next resync reads none."""
+    view, replay = _view()
+    s = snap([Deployment("a", "slurm", {}, 10)])
+    view.our_jobs(s)
+    assert (view.full_listings, view.state_resyncs) == (1, 0)
+    view.request_resync()
+    n = len(replay.urls)
+    view.our_jobs(s)
+    assert view.last_mode is ViewMode.FULL and (view.full_listings, view.state_resyncs) == (1, 1)
+    # jobs/state lists 3659 and 3660, which the start-up listing (ids 1-11) did not have
+    assert _requests(replay, n) == ["jobs/state/", "job/3659", "job/3660"]
+    view.request_resync()
+    n = len(replay.urls)
+    view.our_jobs(s)
+    # 3659 is gone (unknown: nothing to remember), 3660 is foreign: neither is read again...
+    # except 3659, which jobs/state (replayed) still lists: read again, as it would be
+    assert _requests(replay, n) == ["jobs/state/", "job/3659"] and view.state_resyncs == 2
