@@ -78,7 +78,7 @@ import testbed  # noqa: E402  (tests/testbed.py)
 from slurmdeploy.auth import StaticJWT  # noqa: E402
 from slurmdeploy.configdb import ConfigDB, loads  # noqa: E402
 from slurmdeploy.errors import SlurmDeployError  # noqa: E402
-from slurmdeploy.layout import MARKER_PREFIX, OWNER, STATE, deployment_marker, parse_marker  # noqa: E402
+from slurmdeploy.layout import MARKER_PREFIX, OWNER, STATE, deployment_marker, parse_marker, prefix_end  # noqa: E402
 from slurmdeploy.settings import Settings  # noqa: E402
 from slurmdeploy.slurm import SlurmClient  # noqa: E402
 from slurmdeploy.states import DeploymentState  # noqa: E402
@@ -701,11 +701,10 @@ class Chaos:
                 if hits:
                     problems.append(f"secret found {hits}x in {path}")
                 found += hits
-        items, _ = self.db._range("scan for secrets", "/", prefix=True)
-        for path, raw, _, _ in items:
-            hits = sum(raw.count(s) for s in secrets)
+        for kv in self.db.store.range("scan for secrets", "/", prefix_end("/")).kvs:  # all of etcd
+            hits = sum(kv.value.count(s) for s in secrets)
             if hits:
-                problems.append(f"secret found {hits}x in etcd {path}")
+                problems.append(f"secret found {hits}x in etcd {kv.key}")
             found += hits
         return found
 
