@@ -94,13 +94,16 @@ def test_the_incremental_view_sees_state_changes_removals_and_vanished_jobs_with
              timeout=60, what="both submitted")
     assert {e.trigger for e in events} == {"deployment_new"}
     job_1 = db.get_state("inc-1")[0].job_id
-    # polls (forced: the poll timer is far away) ask only about the tracked jobs
+    streams = loop.watch.restarts
+    # polls (forced: the poll timer is far away) ask only about the tracked jobs, and keep the
+    # open watch stream (the removal below still wakes the loop through it)
     wait_for(lambda: _run(loop, deployer, poll=True) is not None and db.get_state("inc-2")[0].terminal,
              timeout=60, what="inc-2 finished")
     assert db.get_state("inc-2")[0].status == "FINISHED"
     db.delete_deployment("inc-1")
     removed = wait_for(lambda: _run(loop, deployer), timeout=30, what="the removal observed")
     assert [(e.trigger, e.payload["job_id"]) for e in removed] == [("deployment_removed", job_1)]
+    assert loop.polls >= 1 and loop.watch.restarts == streams
     wait_for(lambda: deployer.slurm.get_job(job_1).job_state == "CANCELLED", what="inc-1 cancelled")
     from slurmdeploy.states import DeploymentState
 
