@@ -288,13 +288,14 @@ def scale(args):
         foreign_ids = submit_foreign(lister.slurm, foreign)
         print(f"{foreign} foreign jobs queued ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
         rss0 = common.rss_mib(rest)
-        resync_ms = []
+        resync_ms, rss_after = [], []
         for _ in range(repeat):
             loop.view.request_resync()
             t1 = time.perf_counter()
             loop.poll_now()
             loop.step()
             resync_ms.append((time.perf_counter() - t1) * 1000)
+            rss_after.append(common.rss_mib(rest))
             assert loop.view.last_mode is ViewMode.FULL
         rss1 = common.rss_mib(rest)
         t1 = time.perf_counter()
@@ -303,8 +304,8 @@ def scale(args):
         full_ms = (time.perf_counter() - t1) * 500
         rss2 = common.rss_mib(rest)
         row(f"slurmrestd RSS MiB over {repeat} resyncs at {foreign} foreign jobs",
-            f"{rss0:.0f} -> {rss1:.0f} (state-only; first {resync_ms[0]:.0f} ms: reads the {foreign} new ids, "
-            f"then median {statistics.median(resync_ms[1:]):.0f} ms)",
+            f"{rss0:.0f} -> " + " -> ".join(f"{r:.0f}" for r in rss_after) + " (state-only; resync ms: "
+            + ", ".join(f"{m:.0f}" for m in resync_ms) + f"; up to {loop.view.resync_reads} new ids read each)",
             f"2 full listings: {rss1:.0f} -> {rss2:.0f} ({full_ms:.0f} ms each)", "", "flat")
         wake0 = wake_median(loop, "0", repeat)
         t0 = time.perf_counter()
