@@ -174,9 +174,8 @@ def raw_reads(etcd, configdb, slurm, job_ids):
     body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(end).decode()}
     requests.post(f"http://{etcd['host']}:{etcd['port']}/v3/kv/range", json=body, timeout=60).json()
     ids = sorted(job_ids)
-    path = slurm.api.jobs_state_path()
     for start in range(0, len(ids), JOB_STATE_CHUNK):
-        slurm.request("GET", path, params=[("job_id", str(i)) for i in ids[start:start + JOB_STATE_CHUNK]])
+        slurm.call("job_state_list", params=[("job_id", str(i)) for i in ids[start:start + JOB_STATE_CHUNK]])
 
 
 def timed(fn, repeat):
