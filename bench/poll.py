@@ -278,7 +278,8 @@ def scale(args):
         env = {"PATH": "/usr/bin:/bin"}
         sensor = Deployer.from_config(config, environ=env)
         actions = Deployer.from_config(config, environ=env)
-        lister = Deployer.from_config(dict(config, read_timeout=120, claim_ttl=300), environ=env)  # full listings are slow
+        # full listings are slow: a longer read timeout (and the claim_ttl it requires)
+        lister = Deployer.from_config(dict(config, read_timeout=120, claim_ttl=300), environ=env)
         rest = common.slurmrestd_pid(slurm_info)
         loop = SensorLoop(sensor, poll_interval=window, resync_interval=3600, quiet_period=3600)
         loop.step()  # start-up: the one full listing
