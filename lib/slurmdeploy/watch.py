@@ -30,6 +30,7 @@ import time
 from slurmdeploy.clientlibs import etcd3gw  # noqa: F401,I001 - first: without eventlet/chardet (see there)
 from etcd3gw.watch import Watcher
 
+from slurmdeploy.decisions import Wake
 from slurmdeploy.errors import ConfigDBError
 from slurmdeploy.jobview import JobView
 
@@ -108,17 +109,25 @@ class DeploymentWatch:
         return self._watcher is not None
 
     # ------------------------------------------------------------------- reading
-    def resync(self):
+    def resync(self, keep_stream=False):
         """Read everything again and watch from the read's revision.
+
+        Args:
+            keep_stream: keep the stream when one is open (the sensor's poll: the liveness
+                check closes a dead one): its events up to the read's revision are skipped by
+                :meth:`snapshot`, later ones applied, so nothing is lost or applied twice.
+                Opening a new stream costs a TCP connection, an HTTP request and a thread,
+                ~15 % of a poll at 1,000 tracked deployments (bench/poll.py --scale).
 
         Raises:
             ConfigDBError: etcd cannot be read (the stream is closed; call again later).
         """
         try:
             snap = self.configdb.snapshot()
-            with self._lock:
-                self._events = []
-            self._start_stream(snap.revision)
+            if not (keep_stream and self._watcher is not None):
+                with self._lock:
+                    self._events = []
+                self._start_stream(snap.revision)
         except ConfigDBError:
             self._stop_stream()
             self._snap = None
@@ -206,26 +215,28 @@ class SensorLoop:
     """What the deployment sensor does between two dispatches: wait for an etcd watch event
     or the poll timer, then observe.
 
-    - A watch event: the snapshot is brought up to date from the events (no etcd request)
-      and the deployments those events touched are observed (``Observer.poll(incremental=True)``)
-      with the jobs already known (:class:`JobView`, no Slurm request unless a
-      state names a job not seen yet): a new deployment is dispatched within milliseconds.
-      Only those deployments are compared with Slurm; the job view and the job maps are
-      still walked in full (O(tracked jobs) per wake, a small constant each).
-    - The poll timer (``poll_interval``, the pack's ``loop_interval``): the safety net.
-      Everything is read again from etcd, the watch restarted from that read, and the
+    - A watch event (:attr:`Wake.WATCH`): the snapshot is brought up to date from the events
+      (no etcd request) and the deployments those events touched are observed with the jobs
+      already known (:class:`JobView`, no Slurm request unless a state names a job not seen
+      yet): a new deployment is dispatched within milliseconds. Only those deployments, their
+      jobs (the view's index key -> job ids) and the events remembered for them are looked
+      at: a wake costs O(changed deployments), not O(tracked) (bench/poll.py measures it).
+    - The poll timer (``poll_interval``, the pack's ``loop_interval``; :attr:`Wake.POLL`): the safety net.
+      Everything is read again from etcd (a stream still open is kept: its older events are
+      skipped; a dead one was closed by the liveness check and is opened again), and the
       tracked jobs' states are asked from Slurm (Slurm job changes are seen at this pace).
     - Every :data:`CHECK_INTERVAL` seconds in between: :meth:`DeploymentWatch.check`; a dead
       stream triggers the poll at once.
     - When an event the last observation still had is due again (:meth:`Observer.next_retry`:
-      its action failed or is slow; the observer's backoff starts at 2 s): an observation of
+      its action failed or is slow; the observer's backoff starts at 2 s; :attr:`Wake.RETRY`): an observation of
       every deployment with the snapshot and the jobs already known (no etcd request, a Slurm
       request only for a job not seen yet), so a failed action is retried within seconds, not
       at the next poll.
 
     Args:
-        deployer: a :class:`slurmdeploy.deployer.Deployer` (its ``watch`` and ``job_view``
-            are set to this loop's).
+        deployer: a :class:`slurmdeploy.deployer.Deployer`; the loop observes with a copy of it
+            built over this loop's watch and job view (:meth:`Deployer.observing`), its
+            :attr:`deployer`.
         poll_interval: seconds.
         resync_interval: seconds between two full listings of Slurm's jobs.
         quiet_period: the longest wait before an event still observed is dispatched again
@@ -238,14 +249,13 @@ class SensorLoop:
                  clock=time.monotonic):
         from slurmdeploy.deployer import Observer
 
-        self.deployer = deployer
         self.poll_interval = poll_interval
         self.check_interval = check_interval
         self.clock = clock
         self.watch = DeploymentWatch(deployer.configdb)
         self.view = JobView(deployer.slurm, deployer.mcs_label, resync_interval, clock=clock)
-        deployer.watch, deployer.job_view = self.watch, self.view
-        self.observer = Observer(deployer, quiet_period, clock=clock)
+        self.deployer = deployer.observing(watch=self.watch, job_view=self.view)
+        self.observer = Observer(self.deployer, quiet_period, clock=clock)
         self.stopped = threading.Event()
         self._next_poll = None
         self._busy = 0.0  # seconds the last observation took
@@ -294,11 +304,10 @@ class SensorLoop:
             # sensor shares the process with the actions in packrunner) by letting the
             # events of one observation's duration gather first. A lone event waits ~0.
             self.stopped.wait(max(0.0, self._last_end + self._busy - self.clock()))
-        self.view.refresh = poll
         if poll:
             self._next_poll = None  # a failed poll is retried at the next step
             self.polls += 1
-            self.watch.resync()
+            self.watch.resync(keep_stream=True)  # a stream the liveness check found dead is closed
             self._next_poll = self.clock() + self.poll_interval
         elif retry:
             self.retries += 1
@@ -307,7 +316,7 @@ class SensorLoop:
         started = self.clock()
         try:
             # a watch wake observes only the deployments its events touched; a poll or a retry all
-            events = self.observer.poll(incremental=not poll and not retry)
+            events = self.observer.poll(Wake.POLL if poll else Wake.RETRY if retry else Wake.WATCH)
         except Exception:
             if not poll:
                 self.poll_now()  # the changes of a failed wake are not lost: the next step polls
