@@ -633,6 +633,18 @@ def update_decision(key, dep, state, wanted, job, mcs_label, slurm_user):
 
 
 # ------------------------------------------------------------------ one observation pass
+class ViewMode(str, Enum):
+    """How :meth:`JobView.our_jobs` got our jobs (:attr:`JobView.last_mode`). A ``str``
+    subclass: compares equal to its value."""
+
+    #: the whole cluster listed (``GET .../jobs``, our label): every key may have changed
+    FULL = "full"
+    #: the states of every tracked job asked (one ``jobs/state`` request): a poll
+    INCREMENTAL = "incremental"
+    #: only ids not known yet asked: a watch wake or a retry
+    CACHED = "cached"
+
+
 class Wake(Enum):
     """Why the sensor observes (:meth:`slurmdeploy.deployer.Deployer.observe`'s ``wake``).
 

@@ -35,11 +35,10 @@ import time
 
 from slurmdeploy import decisions
 from slurmdeploy.configdb import ConfigDB
-from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED, Event, Outcome, Wake,
+from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED, Event, Outcome, ViewMode, Wake,
                                    belongs, pick_job, wanted_job)
 from slurmdeploy.errors import ConfigDBError, InvalidDeployment, SlurmAPIError, SubmitOutcomeUnknown, SubmitRejected
 from slurmdeploy.jobs import build_job, deployment_marker, job_name
-from slurmdeploy.jobview import ViewMode
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, CANCEL_SENT, SlurmClient
 

@@ -44,6 +44,7 @@ import logging
 import time
 
 from slurmdeploy import decisions, states
+from slurmdeploy.decisions import ViewMode  # noqa: F401  (defined with the other observation enums)
 from slurmdeploy.jobs import key_from_job_name
 
 LOG = logging.getLogger(__name__)
@@ -51,18 +52,6 @@ LOG = logging.getLogger(__name__)
 
 #: default :attr:`JobView.resync_reads`: ~3 s of GETs per resync on the bench cluster
 RESYNC_READS = 500
-
-
-class ViewMode(str, enum.Enum):
-    """How :meth:`JobView.our_jobs` got our jobs (:attr:`JobView.last_mode`). A ``str``
-    subclass: compares equal to its value."""
-
-    #: the whole cluster listed (``GET .../jobs``, our label): every key may have changed
-    FULL = "full"
-    #: the states of every tracked job asked (one ``jobs/state`` request): a poll
-    INCREMENTAL = "incremental"
-    #: only ids not known yet asked: a watch wake or a retry
-    CACHED = "cached"
 
 
 class JobView:
