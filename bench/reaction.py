@@ -11,7 +11,7 @@
 - runner RSS: the packrunner process (sensor + actions) after the burst, with N tracked
   live deployments, and after one more poll.
 
-Usage: .venv/bin/python bench/reaction.py [--quick] [--reuse DIR]
+Usage: .venv/bin/python bench/reaction.py [--quick] [--reuse DIR] [--reactions N] [--burst N]
 """
 
 import os
@@ -58,9 +58,12 @@ def cancel(slurm, job_ids):
 
 
 def main():
-    args = common.parser(__doc__.splitlines()[0]).parse_args()
-    n_react = 30 if args.quick else 200
-    n_burst = 100 if args.quick else 1000
+    parser = common.parser(__doc__.splitlines()[0])
+    parser.add_argument("--reactions", type=int, metavar="N", help="deployments one at a time (default 200, quick 30)")
+    parser.add_argument("--burst", type=int, metavar="N", help="deployments of the burst (default 1000, quick 100)")
+    args = parser.parse_args()
+    n_react = args.reactions if args.reactions is not None else 30 if args.quick else 200
+    n_burst = args.burst if args.burst is not None else 100 if args.quick else 1000
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with common.bench_testbed(args.reuse) as (etcd, slurm_info), tempfile.TemporaryDirectory() as work:
         os.chmod(work, 0o755)

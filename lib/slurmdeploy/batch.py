@@ -1,0 +1,432 @@
+"""Group commit of the Configuration DB work of concurrent submits (issue 18, "burst").
+
+Under a local runner (packrunner: actions are threads of one process) a burst of new
+deployments runs many ``submit`` actions at once, and each makes the same three etcd writes
+and one read (``docs/design.md``, "Exactly one Slurm job per deployment"): read the deployment,
+grant a lease, claim ``/deploy/<key>/owner`` by compare-and-swap, and write the state by
+compare-and-swap. :class:`BatchingConfigDB` is a :class:`slurmdeploy.configdb.ConfigDB` whose
+``read_deployment``, ``claim`` and ``write_state`` join whatever other threads of the process
+are doing the same at that moment into one etcd request (:class:`GroupCommit`):
+
+- reads: one read-only transaction of the three ranges of every waiting key (one consistent
+  revision for all; etcd answers it without a raft write);
+- claims: one transaction holding one *nested* transaction per key (``RequestOp.request_txn``,
+  etcd >= 3.3), each with its own compare (``/deploy/<key>/owner`` absent) and its own outcome,
+  so a claim that fails (someone else owns that deployment) fails alone; all on one shared
+  lease (:class:`LeasePool`) instead of a lease granted per claim;
+- state writes: one transaction of nested compare-and-swap transactions, one per key, each
+  succeeding or failing on its own comparisons exactly as :meth:`ConfigDB.write_state`.
+
+So a batch of N submits costs one raft write (one fsync) per step instead of N, and 3 etcd
+requests instead of 4N. A lone call is not delayed: the first caller flushes at once and only
+calls arriving while a flush is in flight wait for the next one (classic group commit). Under
+StackStorm every action is a process of its own, so every batch has one member and the only
+difference is the lease (see :class:`LeasePool`).
+
+Exactly once is kept: every claim is still a compare-and-swap of its own owner key, and a
+claim whose submit outcome is unknown still expires on its own. The shared lease is never kept
+alive by a background keep-alive: it is handed to new claims only during the first part of
+its life (:attr:`LeasePool.window`), so every claim on it provably lives at least
+``claim_margin`` (connect + read timeout: a submit request) after it was made, and the lease
+expires at most ``ttl`` seconds after its last refresh; a refresh happens only inside a submit
+(:meth:`ConfigDB.refresh`), right before its request. A claim on a shared lease is released by
+deleting its owner key (compared on its create_revision, so a later claim of the same key by
+someone else is never deleted), never by revoking the lease, which would end the other claims
+on it. Shown by ``tests/integration/test_batch.py`` on a real etcd.
+
+Facts used: etcd 3.4's ``TxnRequest`` accepts ``request_txn`` operations (nested transactions,
+``etcdserver/etcdserverpb/rpc.proto``, added in 3.3) through the JSON gateway; a failed nested
+transaction answers ``{"response_txn": {"header": {}}}`` (``succeeded`` omitted: false); at
+most ``--max-txn-ops`` (default 128) operations per transaction level, and no key may be put or
+deleted twice in one request, nested levels included ("duplicate key given in txn request"):
+hence :data:`MAX_NESTED` and one key at most once per batch (etcd 3.4.23 here,
+``tests/integration/test_batch.py``).
+"""
+
+import base64
+import logging
+import os
+import socket
+import threading
+import time
+
+from slurmdeploy.configdb import Claim, ConfigDB, _b64, _decode_state, _parse_deployment, dumps, loads
+from slurmdeploy.errors import ConfigDBError
+
+LOG = logging.getLogger(__name__)
+
+#: nested transactions (claims, state writes) per etcd request: below etcd's default
+#: ``--max-txn-ops`` of 128 operations per transaction level
+MAX_NESTED = 64
+#: deployments read per request (three ranges each: 126 operations <= 128)
+MAX_READS = 42
+
+
+class _Entry:
+    """One call waiting in a :class:`GroupCommit`."""
+
+    __slots__ = ("item", "conflict", "done", "value", "error")
+
+    def __init__(self, item, conflict):
+        self.item = item
+        self.conflict = conflict
+        self.done = False
+        self.value = None
+        self.error = None
+
+
+class GroupCommit:
+    """Leader-based group commit: callers of :meth:`call` from many threads are served by
+    one ``flush`` of everything waiting; the caller that finds nobody flushing flushes at
+    once (no added latency for a lone call), the others wait for the next flush.
+
+    Written here rather than taken from a library: the standard library has no group
+    commit, and the pack's threads may be eventlet green threads under StackStorm, where
+    ``threading.Condition`` (monkey-patched) is what works.
+
+    Args:
+        name: what is batched, for logs (e.g. ``"claim"``).
+        flush: ``flush(items) -> [result...]`` (same order as ``items``), or raises: every
+            caller of that batch then gets the exception (wrapped by ``error``).
+        limit: most items per flush.
+        error: ``error(item, exc, size) -> Exception`` for one caller of a failed batch.
+
+    Attributes:
+        batches, items, largest: how many flushes ran, how many items they carried, and the
+            largest batch (for benchmarks and tests).
+    """
+
+    def __init__(self, name, flush, limit, error=None):
+        self.name = name
+        self._flush = flush
+        self._limit = max(1, int(limit))
+        self._error = error or (lambda item, exc, size: exc)
+        self._cv = threading.Condition()
+        self._queue = []
+        self._leading = False
+        self.batches = self.items = self.largest = 0
+
+    def call(self, item, conflict=None):
+        """Run ``item`` in the next flush and return its result.
+
+        Args:
+            item: what ``flush`` gets.
+            conflict: items with the same non-None ``conflict`` never share a flush (etcd
+                refuses one key written twice in a transaction); the later waits for the next.
+
+        Raises:
+            whatever ``error`` makes of the flush's exception.
+        """
+        entry = _Entry(item, conflict)
+        with self._cv:
+            self._queue.append(entry)
+            while not entry.done and self._leading:
+                self._cv.wait()
+            if entry.done:
+                return self._result(entry)
+            self._leading = True
+        try:
+            while not entry.done:
+                with self._cv:
+                    batch = self._take()
+                self._run(batch)
+        finally:
+            with self._cv:
+                self._leading = False
+                self._cv.notify_all()
+        return self._result(entry)
+
+    @staticmethod
+    def _result(entry):
+        if entry.error is not None:
+            raise entry.error
+        return entry.value
+
+    def _take(self):
+        """Up to ``limit`` waiting entries, oldest first, no two with the same conflict key."""
+        batch, conflicts, rest = [], set(), []
+        for entry in self._queue:
+            if len(batch) < self._limit and (entry.conflict is None or entry.conflict not in conflicts):
+                batch.append(entry)
+                if entry.conflict is not None:
+                    conflicts.add(entry.conflict)
+            else:
+                rest.append(entry)
+        self._queue = rest
+        return batch
+
+    def _run(self, batch):
+        items = [entry.item for entry in batch]
+        try:
+            results = self._flush(items)
+            errors = [None] * len(batch)
+        except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
+            results = [None] * len(batch)
+            errors = [self._error(item, exc, len(batch)) for item in items]
+        with self._cv:
+            self.batches += 1
+            self.items += len(batch)
+            self.largest = max(self.largest, len(batch))
+            for entry, value, error in zip(batch, results, errors):
+                entry.value, entry.error, entry.done = value, error, True
+            self._cv.notify_all()
+
+
+class LeasePool:
+    """The lease that new claims of one time to live are attached to, shared by the claims
+    made during its first :attr:`window` seconds, then replaced by a new one.
+
+    A claim on a lease granted ``age`` seconds ago lives at least ``ttl - age`` more
+    seconds, more than ``margin`` (the submit request's connect + read timeout) while
+    ``age < window = (ttl - margin) / 2``, so :meth:`ConfigDB.refresh` finds it provably alive
+    and sends no keep-alive in the common case. Nothing refreshes the lease in the
+    background: once no submit refreshes it, it expires ``ttl`` seconds after its last
+    refresh, with every claim still on it (a crashed submitter's, or one whose submit
+    outcome is unknown: ``docs/design.md``, "Exactly one Slurm job per deployment").
+
+    Args:
+        configdb: the :class:`ConfigDB` that grants leases.
+        margin: seconds a claim must live after it is made.
+        clock: ``time.monotonic`` (tests).
+    """
+
+    def __init__(self, configdb, margin, clock=time.monotonic):
+        self._configdb = configdb
+        self.margin = float(margin)
+        self._clock = clock
+        self._leases = {}  # ttl -> (etcd3gw Lease, granted_at)
+        self._lock = threading.Lock()
+        self.granted = 0
+
+    def window(self, ttl):
+        """Seconds after its grant during which a lease of ``ttl`` takes new claims."""
+        return max(0.0, (float(ttl) - self.margin) / 2)
+
+    def get(self, ttl):
+        """``(lease, granted_at)`` for a new claim of ``ttl`` seconds: the current one while
+        within its window, else a newly granted one.
+
+        Raises:
+            ConfigDBError: the lease could not be granted.
+        """
+        with self._lock:
+            current = self._leases.get(ttl)
+            if current is not None and self._clock() - current[1] < self.window(ttl):
+                return current
+        granted_at = self._clock()
+        lease = self._configdb._call(f"grant a lease of {ttl} s for submission claims", self._configdb.client.lease,
+                                     int(ttl))
+        with self._lock:
+            self._leases[ttl] = (lease, granted_at)
+            self.granted += 1
+        return lease, granted_at
+
+    def drop(self, lease):
+        """Forget ``lease`` (etcd no longer knows it); the next :meth:`get` grants another."""
+        with self._lock:
+            for ttl, (held, _) in list(self._leases.items()):
+                if held is lease:
+                    del self._leases[ttl]
+
+
+class SharedClaim(Claim):
+    """A :class:`slurmdeploy.configdb.Claim` on a lease shared with other claims.
+
+    Attributes:
+        revision: the etcd revision of the transaction that created the owner key (its
+            create_revision): :meth:`BatchingConfigDB.release` deletes the owner key only
+            while it is still this one.
+    """
+
+    def __init__(self, key, lease, ttl, granted_at, state, state_mod_revision, revision):
+        super().__init__(key, lease, ttl, granted_at, state, state_mod_revision)
+        object.__setattr__(self, "revision", int(revision))
+
+
+def _keys_text(keys, shown=5):
+    """``'a', 'b' and 3 more`` for messages about a batch."""
+    head = ", ".join(repr(k) for k in keys[:shown])
+    return head + (f" and {len(keys) - shown} more" if len(keys) > shown else "")
+
+
+def _batch_error(what):
+    """The ``error`` of a :class:`GroupCommit`: a ConfigDBError naming the caller's deployment."""
+
+    def error(item, exc, size):
+        key = item[0]
+        if size == 1:
+            return exc
+        return ConfigDBError(f"deployment {key!r} ({what}, one of a batch of {size}): {exc}")
+
+    return error
+
+
+class BatchingConfigDB(ConfigDB):
+    """A :class:`slurmdeploy.configdb.ConfigDB` whose :meth:`read_deployment`, :meth:`claim`
+    and :meth:`write_state` are group-committed across the threads of a process (see the
+    module docstring). Same arguments, results and errors as :class:`ConfigDB`; build it with
+    :meth:`from_settings` (which also sets :attr:`claim_margin`).
+
+    Attributes:
+        claim_margin: seconds a claim must live after it is made (connect + read timeout of
+            the Slurm submit request; :class:`LeasePool`).
+        reads, claims, writes: the :class:`GroupCommit` of each step (their counters show
+            the batch sizes).
+        leases: the :class:`LeasePool`.
+    """
+
+    def __init__(self, client, prefix=""):
+        super().__init__(client, prefix)
+        self.leases = LeasePool(self, 0.0)
+        self.reads = GroupCommit("read", self._flush_reads, MAX_READS, _batch_error("read"))
+        self.claims = GroupCommit("claim", self._flush_claims, MAX_NESTED, _batch_error("claim"))
+        self.writes = GroupCommit("state write", self._flush_writes, MAX_NESTED, _batch_error("state write"))
+
+    @classmethod
+    def from_settings(cls, settings, timeout=10.0):
+        """See :meth:`ConfigDB.from_settings`; the claim margin is ``connect_timeout +
+        read_timeout`` (what :meth:`slurmdeploy.deployer.Deployer.submit` asks of a claim)."""
+        db = super().from_settings(settings, timeout)
+        db.claim_margin = settings.connect_timeout + settings.read_timeout
+        return db
+
+    @property
+    def claim_margin(self):
+        return self.leases.margin
+
+    @claim_margin.setter
+    def claim_margin(self, seconds):
+        self.leases.margin = float(seconds)
+
+    # ---------------------------------------------------------------- reads
+    def read_deployment(self, key):
+        """See :meth:`ConfigDB.read_deployment` (one request for every waiting key)."""
+        return self.reads.call((key,))
+
+    def _flush_reads(self, items):
+        keys = [key for (key,) in items]
+        ranges = []
+        for key in keys:
+            for path in (self.deployment_path(key), self.state_path(key), self.attempt_path(key)):
+                ranges.append({"request_range": {"key": _b64(path)}})
+        answer = self._call(f"read deployment(s) {_keys_text(keys)}", self.client.transaction,
+                            {"compare": [], "success": ranges, "failure": []})
+        responses = answer.get("responses") or []
+        out = []
+        for i, key in enumerate(keys):
+            found = []
+            for response in responses[3 * i:3 * i + 3]:
+                kvs = (response.get("response_range") or {}).get("kvs") or []
+                found.append(kvs[0] if kvs else None)
+            found += [None] * (3 - len(found))
+            dep_kv, state_kv, attempt_kv = found
+            dep = None
+            if dep_kv is not None:
+                dep = _parse_deployment(key, base64.b64decode(dep_kv.get("value", "")),
+                                        int(dep_kv.get("create_revision", 0)), int(dep_kv.get("mod_revision", 0)))
+            state, mod = _decode_state(key, state_kv, dep.revision if dep is not None else None)
+            attempt = loads(base64.b64decode(attempt_kv.get("value", ""))) if attempt_kv is not None else None
+            out.append((dep, state, mod, attempt.get("revision") if isinstance(attempt, dict) else None))
+        LOG.debug("read %d deployment(s) in one etcd request: %s", len(keys), _keys_text(keys))
+        return out
+
+    # --------------------------------------------------------------- claims
+    def claim(self, key, ttl, attempt_revision=None):
+        """See :meth:`ConfigDB.claim`: the same owner value, attempt trace and state read, in
+        one nested transaction per key of the batch, on the shared lease (:class:`LeasePool`).
+
+        Returns:
+            A :class:`SharedClaim`, or None when another process owns the deployment.
+        """
+        return self.claims.call((key, int(ttl), attempt_revision), conflict=key)
+
+    def _flush_claims(self, items):
+        out = [None] * len(items)
+        by_ttl = {}
+        for i, item in enumerate(items):
+            by_ttl.setdefault(item[1], []).append(i)
+        for ttl, indexes in by_ttl.items():
+            for attempt in (1, 2):
+                lease, granted_at = self.leases.get(ttl)
+                try:
+                    answer = self._claim_txn([items[i] for i in indexes], lease)
+                    break
+                except ConfigDBError as exc:
+                    if attempt == 2 or "lease not found" not in str(exc):
+                        raise
+                    LOG.warning("the shared claim lease %s is gone (%s); granting a new one", lease.id, exc)
+                    self.leases.drop(lease)
+            revision = int(answer.get("header", {}).get("revision", 0))
+            for n, i in enumerate(indexes):
+                key, _, attempt_revision = items[i]
+                nested = ((answer.get("responses") or [])[n:n + 1] or [{}])[0].get("response_txn") or {}
+                if not nested.get("succeeded", False):
+                    continue  # owned by someone else: None
+                kvs = ((nested.get("responses") or [{}])[-1].get("response_range") or {}).get("kvs") or []
+                state, mod = _decode_state(key, kvs[0] if kvs else None, attempt_revision)
+                out[i] = SharedClaim(key, lease, ttl, granted_at, state, mod, revision)
+            keys = [items[i][0] for i in indexes]
+            LOG.debug("claimed %d of %d deployment(s) in one etcd transaction on lease %s: %s",
+                      sum(1 for i in indexes if out[i] is not None), len(keys), lease.id, _keys_text(keys))
+        return out
+
+    def _claim_txn(self, items, lease):
+        # never argv: StackStorm's python runner passes the decrypted pack config on the
+        # action's command line (same owner value as ConfigDB.claim)
+        hostname, pid = socket.gethostname(), os.getpid()
+        nested = []
+        for key, _, attempt_revision in items:
+            owner = {"command": ["slurmdeploy", "submit", key], "hostname": hostname, "pid": pid}
+            path = self.owner_path(key)
+            success = [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}]
+            if attempt_revision is not None:
+                trace = {"hostname": hostname, "pid": pid, "revision": int(attempt_revision)}
+                success.append({"request_put": {"key": _b64(self.attempt_path(key)), "value": _b64(dumps(trace))}})
+            success.append({"request_range": {"key": _b64(self.state_path(key))}})
+            nested.append({"request_txn": {
+                "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
+                "success": success, "failure": []}})
+        keys = [item[0] for item in items]
+        return self._call(f"claim deployment(s) {_keys_text(keys)}", self.client.transaction,
+                          {"compare": [], "success": nested, "failure": []})
+
+    def release(self, claim):
+        """Give a claim up. A :class:`SharedClaim` deletes its owner key while it is still the
+        one it created (its lease holds other claims: never revoked); any other claim is
+        released as :meth:`ConfigDB.release` does. Never raises."""
+        if not isinstance(claim, SharedClaim):
+            return super().release(claim)
+        path = self.owner_path(claim.key)
+        try:
+            self.txn(f"release the claim on {claim.key!r}",
+                     [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": claim.revision}],
+                     [{"request_delete_range": {"key": _b64(path)}}])
+        except ConfigDBError as exc:
+            LOG.warning("%s; the owner key expires with its lease", exc)
+
+    # --------------------------------------------------------- state writes
+    def write_state(self, key, state, expected_mod_revision, deployment_revision=None, done=False):
+        """See :meth:`ConfigDB.write_state` (one nested compare-and-swap per key of the batch)."""
+        return self.writes.call((key, state, expected_mod_revision, deployment_revision, done), conflict=key)
+
+    def _flush_writes(self, items):
+        nested = []
+        for key, state, expected_mod_revision, deployment_revision, done in items:
+            compare = [{"key": _b64(self.state_path(key)), "result": "EQUAL", "target": "MOD",
+                        "mod_revision": int(expected_mod_revision)}]
+            if deployment_revision is not None:
+                compare.append({"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
+                                "create_revision": int(deployment_revision)})
+            success = [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}]
+            if done:
+                success += [{"request_delete_range": {"key": _b64(self.owner_path(key))}},
+                            {"request_delete_range": {"key": _b64(self.attempt_path(key))}}]
+            nested.append({"request_txn": {"compare": compare, "success": success, "failure": []}})
+        keys = [item[0] for item in items]
+        answer = self._call(f"write the state of deployment(s) {_keys_text(keys)}", self.client.transaction,
+                            {"compare": [], "success": nested, "failure": []})
+        responses = answer.get("responses") or []
+        out = [bool(((responses[i:i + 1] or [{}])[0].get("response_txn") or {}).get("succeeded", False))
+               for i in range(len(items))]
+        LOG.debug("wrote %d of %d state(s) in one etcd transaction: %s", sum(out), len(items), _keys_text(keys))
+        return out
