@@ -186,6 +186,29 @@ def check_schema(schema, where="schema"):
         _VALID_SCHEMAS.add(canonical)
 
 
+#: id(schema) -> (schema, compiled validator) of schemas already checked: a pack's trigger
+#: and parameter schemas are a few fixed objects, and checking and compiling them again for
+#: every trigger instance and execution was a third of a dispatch's CPU (bench/reaction.py,
+#: py-spy). The schema is kept referenced, so its id cannot be reused while it is cached.
+_VALIDATORS = {}
+_VALIDATORS_MAX = 256
+
+
+def _validator(schema, what):
+    """The :data:`CustomValidator` of ``schema`` after :func:`check_schema`, compiled once per
+    schema object. A schema must not be modified after it was validated against (pack
+    metadata is not)."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    check_schema(schema, "%s schema" % what)
+    validator = CustomValidator(schema)
+    if len(_VALIDATORS) >= _VALIDATORS_MAX:
+        _VALIDATORS.clear()  # callers building a schema per call: correct, only slower
+    _VALIDATORS[id(schema)] = (schema, validator)
+    return validator
+
+
 def fill_defaults(instance, schema):
     """Recursively set missing properties that have a ``default`` (in place).
 
@@ -267,11 +290,10 @@ def validate_with_defaults(instance, schema, what="value", use_default=True, sec
         ValidationFailed: the instance does not match; ``path`` names the
             field (the first error by path order).
     """
-    check_schema(schema, "%s schema" % what)
+    validator = _validator(schema, what)
     instance = copy.deepcopy(instance)
     if use_default:
         fill_defaults(instance, schema)
-    validator = CustomValidator(schema)
     errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
