@@ -96,11 +96,16 @@ class GroupCommit:
             largest batch (for benchmarks and tests).
     """
 
-    def __init__(self, name, flush, limit, error=None):
+    def __init__(self, name, flush, limit, error=None, gather=0.0, busy_within=0.0, clock=time.monotonic):
         self.name = name
         self._flush = flush
         self._limit = max(1, int(limit))
         self._error = error or (lambda item, exc, size: exc)
+        self._gather = float(gather)
+        self._busy_within = float(busy_within)
+        self._clock = clock
+        self._last_flush = None  # clock time the last flush ended
+        self._last_size = 0  # items of the last flush
         self._cv = threading.Condition()
         self._queue = []
         self._leading = False
@@ -120,6 +125,8 @@ class GroupCommit:
         entry = _Entry(item, conflict)
         with self._cv:
             self._queue.append(entry)
+            if len(self._queue) >= self._limit:
+                self._cv.notify_all()  # a gathering leader need not wait longer
             while not entry.done and self._leading:
                 self._cv.wait()
             if entry.done:
@@ -128,6 +135,7 @@ class GroupCommit:
         try:
             while not entry.done:
                 with self._cv:
+                    self._wait_for_more()
                     batch = self._take()
                 self._run(batch)
         finally:
@@ -135,6 +143,21 @@ class GroupCommit:
                 self._leading = False
                 self._cv.notify_all()
         return self._result(entry)
+
+    def _wait_for_more(self):
+        """In a burst (the last flush carried several calls and ended less than ``busy_within``
+        seconds ago), let the
+        calls of the other threads join for up to ``gather`` seconds before flushing (the
+        lock is released meanwhile). A lone call, long after the last flush, never waits."""
+        if (not self._gather or self._last_size < 2 or self._last_flush is None
+                or self._clock() - self._last_flush >= self._busy_within):
+            return
+        deadline = self._clock() + self._gather
+        while len(self._queue) < self._limit:
+            left = deadline - self._clock()
+            if left <= 0:
+                return
+            self._cv.wait(left)
 
     @staticmethod
     def _result(entry):
@@ -164,6 +187,7 @@ class GroupCommit:
             results = [None] * len(batch)
             errors = [self._error(item, exc, len(batch)) for item in items]
         with self._cv:
+            self._last_flush, self._last_size = self._clock(), len(batch)
             self.batches += 1
             self.items += len(batch)
             self.largest = max(self.largest, len(batch))
