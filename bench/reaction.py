@@ -11,10 +11,12 @@
 - runner RSS: the packrunner process (sensor + actions) after the burst, with N tracked
   live deployments, and after one more poll.
 
-Usage: .venv/bin/python bench/reaction.py [--quick] [--reuse DIR] [--reactions N] [--burst N]
+Usage: .venv/bin/python bench/reaction.py [--quick] [--reuse DIR] [--reactions N] [--burst N] [--keep DIR]
 """
 
+import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -80,6 +82,8 @@ def main():
     parser = common.parser(__doc__.splitlines()[0])
     parser.add_argument("--reactions", type=int, metavar="N", help="deployments one at a time (default 200, quick 30)")
     parser.add_argument("--burst", type=int, metavar="N", help="deployments of the burst (default 1000, quick 100)")
+    parser.add_argument("--keep", metavar="DIR", help="copy the runner's log there, with reactions.json: each "
+                        "reaction's key, wall-clock put time and latency (to find where a slow one waited)")
     args = parser.parse_args()
     n_react = args.reactions if args.reactions is not None else 30 if args.quick else 200
     n_burst = args.burst if args.burst is not None else 100 if args.quick else 1000
@@ -95,15 +99,16 @@ def main():
         watch = common.StateWatch(db)
         with common.runner_process(config, work) as proc:
             common.wait_alive(proc, alive)
-            pack, floor = [], []
+            pack, floor, timeline = [], [], []
             for i in range(n_react):
                 floor.append(floor_once(fsettings, fdb, fslurm, f"f-{i}"))
                 key = f"r-{i}"
-                t0 = time.perf_counter()
+                wall, t0 = time.time(), time.perf_counter()
                 db.create_deployment(key, "slurm", {"script": SCRIPT})
                 if not watch.wait([key], 60):
                     raise SystemExit(f"deployment {key} got no job in 60 s; see {work}/runner.log")
                 pack.append(watch.seen[key] - t0)
+                timeline.append({"key": key, "put": wall, "ms": round(pack[-1] * 1000, 2)})
             load_react = common.load()
             p, f = common.percentiles(pack), common.percentiles(floor)
             rows = [("", "p50 ms", "p95 ms", "p99 ms", "max ms")]
@@ -136,6 +141,11 @@ def main():
                     ("runner RSS after one more poll", f"{rss_after_poll:.1f}")]
             common.emit("runner RSS", rows, f"{started}, {common.load()}")
         watch.close()
+        if args.keep:
+            os.makedirs(args.keep, exist_ok=True)
+            shutil.copy(os.path.join(work, "runner.log"), args.keep)
+            with open(os.path.join(args.keep, "reactions.json"), "w") as f:
+                json.dump(timeline, f, indent=1)
         if args.reuse:
             cancel(fslurm, raw_ids + list(watch.job_ids.values()))
 
