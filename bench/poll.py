@@ -12,7 +12,21 @@ each repeated R times; printed: median ms, Slurm requests and response bytes per
 slurmrestd's RSS before and after the step's incremental polls and its full listings. The
 floor is the incremental poll at 0 foreign jobs, measured in the same run.
 
-Usage: .venv/bin/python bench/poll.py [--quick] [--reuse DIR]
+With ``--scale`` (issue 18) it measures instead, with T tracked deployments whose jobs are
+live (T = 10,000; 1,000 with ``--quick``):
+
+- a poll (``SensorLoop`` poll: fresh etcd read, ``jobs/state`` for the tracked ids, the
+  observation) beside its floor, the same raw reads (one etcd range read of the prefix and
+  the same ``jobs/state`` requests, JSON decoded, no observation);
+- a watch wake (one new deployment) at T tracked beside the same wake at 0 tracked: O(events)
+  means the ratio stays about 1;
+- the sensor thread's CPU (``time.thread_time``) while 50 deployments a second are created for
+  ``--window`` seconds (one poll included) and submitted by a pool of action threads, as a
+  fraction of one core (target 0.3);
+- slurmrestd's RSS over repeated resyncs of the job view at 5,000 foreign jobs (state-only:
+  ``jobs/state`` without ids) beside full listings (``GET .../jobs``) in the same run.
+
+Usage: .venv/bin/python bench/poll.py [--quick] [--scale [--window SECONDS]] [--reuse DIR]
 """
 
 import statistics
@@ -63,7 +77,12 @@ def measure(fn, slurm, repeat):
 
 
 def main():
-    args = common.parser(__doc__.splitlines()[0]).parse_args()
+    p = common.parser(__doc__.splitlines()[0])
+    p.add_argument("--scale", action="store_true", help="tracked-deployment scale figures (issue 18)")
+    p.add_argument("--window", type=float, default=None, help="seconds of 50 new deployments/s (default 60; 15 quick)")
+    args = p.parse_args()
+    if args.scale:
+        return scale(args)
     steps = (0, 200, 1000) if args.quick else (0, 1000, 10000)
     tracked = 10 if args.quick else 50
     repeat_inc, repeat_full = (5, 3) if args.quick else (9, 3)
@@ -111,6 +130,203 @@ def main():
             for job_id in foreign_ids + [sensor.configdb.get_state(k)[0].job_id for k in keys]:
                 lister.slurm.cancel_job(job_id)
         loop.stop()
+
+
+def make_tracked(deployer, keys, threads=8):
+    """Create ``keys`` with live jobs as fast as the testbed takes them: a deployment, a job
+    submitted with the pack's own request (build_job: label, name, marker), its state written
+    by the pack's compare-and-swap (what a submit leaves, without the claim round trips)."""
+    from slurmdeploy.jobs import build_job
+    from slurmdeploy.states import DeploymentState
+
+    db, slurm, settings = deployer.configdb, deployer.slurm, deployer.settings
+    env = {"PATH": "/usr/bin:/bin"}
+    ids, lock = {}, threading.Lock()
+
+    def work(part):
+        for key in part:
+            db.create_deployment(key, "slurm", {"script": "#!/bin/bash\nsleep 3600\n"})
+            dep = db.get_deployment(key)
+            job_id = slurm.submit_job(build_job(settings, dep, env))
+            db.write_state(key, DeploymentState(key, job_id, "PENDING", "Submitted"), 0, dep.revision)
+            with lock:
+                ids[key] = job_id
+
+    workers = [threading.Thread(target=work, args=(keys[i::threads],)) for i in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return ids
+
+
+def raw_reads(etcd, configdb, slurm, job_ids):
+    """The reads of a poll without the pack around them: one etcd range read of the
+    deployment prefix and ``jobs/state`` for ``job_ids`` in the client's chunks, JSON decoded."""
+    import base64
+
+    import requests
+
+    from slurmdeploy.slurm.client import JOB_STATE_CHUNK
+
+    prefix = configdb.deploy_prefix.encode()
+    end = prefix[:-1] + bytes([prefix[-1] + 1])
+    body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(end).decode()}
+    requests.post(f"http://{etcd['host']}:{etcd['port']}/v3/kv/range", json=body, timeout=60).json()
+    ids = sorted(job_ids)
+    path = slurm.api.jobs_state_path()
+    for start in range(0, len(ids), JOB_STATE_CHUNK):
+        slurm.request("GET", path, params=[("job_id", str(i)) for i in ids[start:start + JOB_STATE_CHUNK]])
+
+
+def timed(fn, repeat):
+    """Median wall ms and median thread CPU ms of ``fn`` over ``repeat`` calls."""
+    wall, cpu = [], []
+    for _ in range(repeat):
+        c0, t0 = time.thread_time(), time.perf_counter()
+        fn()
+        wall.append((time.perf_counter() - t0) * 1000)
+        cpu.append((time.thread_time() - c0) * 1000)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def wake_once(loop, key):
+    """Create ``key`` and time the watch wake that observes it (wall ms, CPU ms)."""
+    loop.deployer.configdb.create_deployment(key, "kind-none", {})  # a deployment the sensor ignores
+    if not loop.watch.wake.wait(10):
+        raise SystemExit("no watch event within 10 s")
+    time.sleep(max(0.0, loop._busy) + 0.05)  # past the burst spacing of the step before
+    c0, t0 = time.thread_time(), time.perf_counter()
+    loop.step(timeout=5)
+    return (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+
+
+def wake_median(loop, tag, repeat):
+    samples = [wake_once(loop, f"wake-{tag}-{i}") for i in range(repeat)]
+    return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
+
+
+def sensor_cpu(loop, deployer, window, rate=50, action_threads=8):
+    """Run the loop in a thread while ``rate`` deployments a second are created for ``window``
+    seconds and submitted by ``action_threads`` threads (the actions); returns the sensor
+    thread's CPU seconds, the wall seconds, the deployments created and submitted, and the
+    loop's polls and wakes in the window."""
+    import queue
+
+    work = queue.Queue()
+    cpu = [0.0]
+    stop = threading.Event()
+
+    def sensor():
+        while not stop.is_set():
+            c0 = time.thread_time()
+            for event in loop.step(timeout=0.5):
+                if event.trigger == "deployment_new":
+                    work.put(event.payload["key"])
+            cpu[0] += time.thread_time() - c0
+
+    submitted = [0]
+
+    def action():
+        while True:
+            key = work.get()
+            if key is None:
+                return
+            ok, res = deployer.submit(key)
+            if res.get("outcome") == "submitted":
+                submitted[0] += 1
+
+    polls0, wakes0 = loop.polls, loop.wakeups
+    loop.poll_now()  # the window holds one poll
+    threads = [threading.Thread(target=sensor)] + [threading.Thread(target=action) for _ in range(action_threads)]
+    for t in threads:
+        t.start()
+    t0 = time.perf_counter()
+    created = 0
+    while time.perf_counter() - t0 < window:
+        due = int((time.perf_counter() - t0) * rate)
+        while created < due:
+            deployer.configdb.create_deployment(f"new-{created}", "slurm", {"script": "#!/bin/bash\nsleep 3600\n"})
+            created += 1
+        time.sleep(0.005)
+    wall = time.perf_counter() - t0
+    stop.set()
+    threads[0].join()
+    for _ in threads[1:]:
+        work.put(None)
+    for t in threads[1:]:
+        t.join()
+    return cpu[0], wall, created, submitted[0], loop.polls - polls0, loop.wakeups - wakes0
+
+
+def scale(args):
+    """The issue-18 figures (see the module docstring)."""
+    from slurmdeploy.jobview import ViewMode
+
+    tracked = 1000 if args.quick else 10000
+    foreign = 500 if args.quick else 5000
+    window = args.window or (15.0 if args.quick else 60.0)
+    repeat = 5
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    with common.bench_testbed(args.reuse) as (etcd, slurm_info):
+        config = common.pack_config(etcd, slurm_info, loop_interval=3600, resync_interval=3600)
+        env = {"PATH": "/usr/bin:/bin"}
+        sensor = Deployer.from_config(config, environ=env)
+        actions = Deployer.from_config(config, environ=env)
+        lister = Deployer.from_config(config, environ=env)
+        rest = common.slurmrestd_pid(slurm_info)
+        loop = SensorLoop(sensor, poll_interval=window, resync_interval=3600, quiet_period=3600)
+        loop.step()  # start-up: the one full listing
+        wake0 = wake_median(loop, "0", repeat)
+        t0 = time.perf_counter()
+        ids = make_tracked(actions, [f"t-{i}" for i in range(tracked)])
+        print(f"{tracked} tracked deployments with live jobs ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        loop.poll_now()
+        loop.step()  # the view learns the tracked jobs (vouched by their states)
+
+        def poll():
+            loop.poll_now()
+            loop.step()
+
+        poll_ms = timed(poll, repeat)
+        raw_ms = timed(lambda: raw_reads(etcd, sensor.configdb, lister.slurm, ids.values()), repeat)
+        wake_t = wake_median(loop, "t", repeat)
+        cpu, wall, created, submitted, polls, wakes = sensor_cpu(loop, actions, window)
+        rows = [("figure", "pack", "floor (same run)", "ratio", "target")]
+        rows.append((f"poll, {tracked} tracked: wall ms (thread CPU ms)", f"{poll_ms[0]:.1f} ({poll_ms[1]:.1f})",
+                     f"raw reads {raw_ms[0]:.1f} ({raw_ms[1]:.1f})", f"{poll_ms[0] / raw_ms[0]:.2f}x", "<= 1.5x"))
+        rows.append((f"watch wake, {tracked} tracked: wall ms (thread CPU ms)", f"{wake_t[0]:.2f} ({wake_t[1]:.2f})",
+                     f"0 tracked {wake0[0]:.2f} ({wake0[1]:.2f})", f"{wake_t[0] / wake0[0]:.2f}x", "O(events): ~1x"))
+        rows.append((f"sensor thread CPU, {tracked}+ live, 50 new/s for {wall:.0f} s ({created} created, "
+                     f"{submitted} submitted, {polls} poll(s), {wakes} wakes)", f"{cpu / wall:.3f} core",
+                     "", "", "<= 0.3 core"))
+        # slurmrestd over resyncs at `foreign` foreign jobs: state-only vs full listings
+        t0 = time.perf_counter()
+        foreign_ids = submit_foreign(lister.slurm, foreign)
+        print(f"{foreign} foreign jobs queued ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        rss0 = common.rss_mib(rest)
+        resync_ms = []
+        for _ in range(repeat):
+            loop.view.request_resync()
+            t1 = time.perf_counter()
+            loop.poll_now()
+            loop.step()
+            resync_ms.append((time.perf_counter() - t1) * 1000)
+            assert loop.view.last_mode is ViewMode.FULL
+        rss1 = common.rss_mib(rest)
+        t1 = time.perf_counter()
+        for _ in range(2):
+            lister.slurm.list_jobs()
+        full_ms = (time.perf_counter() - t1) * 500
+        rss2 = common.rss_mib(rest)
+        rows.append((f"slurmrestd RSS MiB over {repeat} resyncs at {foreign} foreign jobs (+{tracked}+ ours)",
+                     f"{rss0:.0f} -> {rss1:.0f} (state-only, {statistics.median(resync_ms):.0f} ms each)",
+                     f"2 full listings: {rss1:.0f} -> {rss2:.0f} ({full_ms:.0f} ms each)", "", "flat"))
+        common.emit(f"sensor at scale ({tracked} tracked)", rows, f"{started}, {common.load()}")
+        loop.stop()
+        if args.reuse:
+            for job_id in foreign_ids + list(ids.values()):
+                lister.slurm.cancel_job(job_id)
 
 
 if __name__ == "__main__":

@@ -49,16 +49,15 @@ def create_at_once(db, keys, args, per_request=64):
     :meth:`ConfigDB.create_deployment` and with the same value, so that the burst arrives
     within milliseconds instead of at the pace of 1,000 sequential requests (which bounded
     the measured rate before issue 18: 1,000 puts took 3.7-7.8 s on the shared machine)."""
-    from slurmdeploy.configdb import _b64, dumps
+    from slurmdeploy.configdb import dumps
 
     for start in range(0, len(keys), per_request):
         chunk = keys[start:start + per_request]
-        paths = [db.deployment_path(key) for key in chunk]
-        ok = db.txn(f"create {len(chunk)} deployments",
-                    [{"key": _b64(p), "result": "EQUAL", "target": "CREATE", "create_revision": 0} for p in paths],
-                    [{"request_put": {"key": _b64(p), "value": _b64(dumps({"key": k, "kind": "slurm", "args": args}))}}
-                     for k, p in zip(chunk, paths)])
-        if not ok:
+        txn = db.transaction(f"create {len(chunk)} deployments")
+        for key in chunk:
+            path = db.deployment_path(key)
+            txn.require(path, create_revision=0).put(path, dumps({"key": key, "kind": "slurm", "args": args}))
+        if not txn.commit():
             raise SystemExit(f"deployments {chunk[0]}..{chunk[-1]} already exist")
 
 

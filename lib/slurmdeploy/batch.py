@@ -8,8 +8,8 @@ compare-and-swap. :class:`BatchingConfigDB` is a :class:`slurmdeploy.configdb.Co
 ``read_deployment``, ``claim`` and ``write_state`` join whatever other threads of the process
 are doing the same at that moment into one etcd request (:class:`GroupCommit`):
 
-- reads: one read-only transaction of the three ranges of every waiting key (one consistent
-  revision for all; etcd answers it without a raft write);
+- reads: :meth:`ConfigDB.read_many` of every waiting key (a read-only transaction of two
+  ranges per key: one consistent revision for all; etcd answers it without a raft write);
 - claims: one transaction holding one *nested* transaction per key (``RequestOp.request_txn``,
   etcd >= 3.3), each with its own compare (``/deploy/<key>/owner`` absent) and its own outcome,
   so a claim that fails (someone else owns that deployment) fails alone; all on one shared
@@ -45,23 +45,24 @@ hence :data:`MAX_NESTED` and one key at most once per batch (etcd 3.4.23 here,
 ``tests/integration/test_batch.py``).
 """
 
-import base64
 import logging
 import os
 import socket
 import threading
 import time
 
-from slurmdeploy.configdb import Claim, ConfigDB, _b64, _decode_state, _parse_deployment, dumps, loads
+from slurmdeploy import kvstore
+from slurmdeploy.configdb import Claim, ConfigDB, _read_state, dumps, loads
 from slurmdeploy.errors import ConfigDBError
+from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
 
 #: nested transactions (claims, state writes) per etcd request: below etcd's default
 #: ``--max-txn-ops`` of 128 operations per transaction level
 MAX_NESTED = 64
-#: deployments read per request (three ranges each: 126 operations <= 128)
-MAX_READS = 42
+#: deployments read per request (:meth:`ConfigDB.read_many`: two ranges each, 128 operations)
+MAX_READS = 64
 #: seconds a flush waits for more calls while a burst is on (:meth:`GroupCommit._wait_for_more`):
 #: with 16 submitting threads, 3 ms made the batches ~1.6x larger and the etcd work ~1.4x
 #: cheaper in CPU per deployment (bench/batch.py: 2 ms and 5 ms measured on either side)
@@ -247,8 +248,7 @@ class LeasePool:
             if current is not None and self._clock() - current[1] < self.window(ttl):
                 return current
         granted_at = self._clock()
-        lease = self._configdb._call(f"grant a lease of {ttl} s for submission claims", self._configdb.client.lease,
-                                     int(ttl))
+        lease = self._configdb.store.lease(f"grant a lease of {ttl} s for submission claims", int(ttl))
         with self._lock:
             self._leases[ttl] = (lease, granted_at)
             self.granted += 1
@@ -340,30 +340,9 @@ class BatchingConfigDB(ConfigDB):
 
     def _flush_reads(self, items):
         keys = [key for (key,) in items]
-        ranges = []
-        for key in keys:
-            for path in (self.deployment_path(key), self.state_path(key), self.attempt_path(key)):
-                ranges.append({"request_range": {"key": _b64(path)}})
-        answer = self._call(f"read deployment(s) {_keys_text(keys)}", self.client.transaction,
-                            {"compare": [], "success": ranges, "failure": []})
-        responses = answer.get("responses") or []
-        out = []
-        for i, key in enumerate(keys):
-            found = []
-            for response in responses[3 * i:3 * i + 3]:
-                kvs = (response.get("response_range") or {}).get("kvs") or []
-                found.append(kvs[0] if kvs else None)
-            found += [None] * (3 - len(found))
-            dep_kv, state_kv, attempt_kv = found
-            dep = None
-            if dep_kv is not None:
-                dep = _parse_deployment(key, base64.b64decode(dep_kv.get("value", "")),
-                                        int(dep_kv.get("create_revision", 0)), int(dep_kv.get("mod_revision", 0)))
-            state, mod = _decode_state(key, state_kv, dep.revision if dep is not None else None)
-            attempt = loads(base64.b64decode(attempt_kv.get("value", ""))) if attempt_kv is not None else None
-            out.append((dep, state, mod, attempt.get("revision") if isinstance(attempt, dict) else None))
+        records = self.read_many(keys)
         LOG.debug("read %d deployment(s) in one etcd request: %s", len(keys), _keys_text(keys))
-        return out
+        return [(r.deployment, r.state, r.state_mod_revision, r.attempt) for r in records]
 
     # --------------------------------------------------------------- claims
     def claim(self, key, ttl, attempt_revision=None):
@@ -384,46 +363,50 @@ class BatchingConfigDB(ConfigDB):
             for attempt in (1, 2):
                 lease, granted_at = self.leases.get(ttl)
                 try:
-                    answer = self._claim_txn([items[i] for i in indexes], lease)
+                    result, reads = self._claim_txn([items[i] for i in indexes], lease)
                     break
                 except ConfigDBError as exc:
                     if attempt == 2 or "lease not found" not in str(exc):
                         raise
                     LOG.warning("the shared claim lease %s is gone (%s); granting a new one", lease.id, exc)
                     self.leases.drop(lease)
-            revision = int(answer.get("header", {}).get("revision", 0))
             for n, i in enumerate(indexes):
                 key, _, attempt_revision = items[i]
-                nested = ((answer.get("responses") or [])[n:n + 1] or [{}])[0].get("response_txn") or {}
-                if not nested.get("succeeded", False):
+                nested = result.responses[reads[n][0]]
+                if not nested.succeeded:
                     continue  # owned by someone else: None
-                kvs = ((nested.get("responses") or [{}])[-1].get("response_range") or {}).get("kvs") or []
-                state, mod = _decode_state(key, kvs[0] if kvs else None, attempt_revision)
-                out[i] = SharedClaim(key, lease, ttl, granted_at, state, mod, revision)
+                kvs = nested.responses[reads[n][1]]
+                if kvs:
+                    state, mod = _read_state(key, loads(kvs[0].value), kvs[0].mod_revision, attempt_revision)
+                else:
+                    state, mod = DeploymentState.from_dict(key, None), 0
+                out[i] = SharedClaim(key, lease, ttl, granted_at, state, mod, result.revision)
             keys = [items[i][0] for i in indexes]
             LOG.debug("claimed %d of %d deployment(s) in one etcd transaction on lease %s: %s",
                       sum(1 for i in indexes if out[i] is not None), len(keys), lease.id, _keys_text(keys))
         return out
 
     def _claim_txn(self, items, lease):
+        """One transaction of one nested claim per item; returns its :class:`kvstore.TxnResult`
+        and, per item, ``(index of its nested result, index of its state read in it)``."""
         # never argv: StackStorm's python runner passes the decrypted pack config on the
         # action's command line (same owner value as ConfigDB.claim)
         hostname, pid = socket.gethostname(), os.getpid()
-        nested = []
+        keys = [item[0] for item in items]
+        outer = self.transaction(f"claim deployment(s) {_keys_text(keys)}")
+        reads = []
         for key, _, attempt_revision in items:
             owner = {"command": ["slurmdeploy", "submit", key], "hostname": hostname, "pid": pid}
             path = self.owner_path(key)
-            success = [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}]
+            inner = self.transaction(f"claim deployment {key!r}").require(path, create_revision=0)
+            inner.put(path, dumps(owner), lease=lease.id)
             if attempt_revision is not None:
                 trace = {"hostname": hostname, "pid": pid, "revision": int(attempt_revision)}
-                success.append({"request_put": {"key": _b64(self.attempt_path(key)), "value": _b64(dumps(trace))}})
-            success.append({"request_range": {"key": _b64(self.state_path(key))}})
-            nested.append({"request_txn": {
-                "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-                "success": success, "failure": []}})
-        keys = [item[0] for item in items]
-        return self._call(f"claim deployment(s) {_keys_text(keys)}", self.client.transaction,
-                          {"compare": [], "success": nested, "failure": []})
+                inner.put(self.attempt_path(key), dumps(trace))
+            read = inner.read_back(self.state_path(key))
+            reads.append((outer.nest(inner), read))
+        outer.commit()
+        return outer.result, reads
 
     def release(self, claim):
         """Give a claim up. A :class:`SharedClaim` deletes its owner key while it is still the
@@ -433,9 +416,8 @@ class BatchingConfigDB(ConfigDB):
             return super().release(claim)
         path = self.owner_path(claim.key)
         try:
-            self.txn(f"release the claim on {claim.key!r}",
-                     [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": claim.revision}],
-                     [{"request_delete_range": {"key": _b64(path)}}])
+            self.transaction(f"release the claim on {claim.key!r}").require(
+                path, create_revision=claim.revision).delete(path).commit()
         except ConfigDBError as exc:
             LOG.warning("%s; the owner key expires with its lease", exc)
 
@@ -445,23 +427,19 @@ class BatchingConfigDB(ConfigDB):
         return self.writes.call((key, state, expected_mod_revision, deployment_revision, done), conflict=key)
 
     def _flush_writes(self, items):
-        nested = []
-        for key, state, expected_mod_revision, deployment_revision, done in items:
-            compare = [{"key": _b64(self.state_path(key)), "result": "EQUAL", "target": "MOD",
-                        "mod_revision": int(expected_mod_revision)}]
-            if deployment_revision is not None:
-                compare.append({"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
-                                "create_revision": int(deployment_revision)})
-            success = [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}]
-            if done:
-                success += [{"request_delete_range": {"key": _b64(self.owner_path(key))}},
-                            {"request_delete_range": {"key": _b64(self.attempt_path(key))}}]
-            nested.append({"request_txn": {"compare": compare, "success": success, "failure": []}})
         keys = [item[0] for item in items]
-        answer = self._call(f"write the state of deployment(s) {_keys_text(keys)}", self.client.transaction,
-                            {"compare": [], "success": nested, "failure": []})
-        responses = answer.get("responses") or []
-        out = [bool(((responses[i:i + 1] or [{}])[0].get("response_txn") or {}).get("succeeded", False))
-               for i in range(len(items))]
+        outer = self.transaction(f"write the state of deployment(s) {_keys_text(keys)}")
+        indexes = []
+        for key, state, expected_mod_revision, deployment_revision, done in items:
+            inner = self.transaction(f"write the state of deployment {key!r}")
+            inner.require(self.state_path(key), mod_revision=expected_mod_revision)
+            if deployment_revision is not None:
+                inner.require(self.deployment_path(key), create_revision=deployment_revision)
+            inner.put(self.state_path(key), dumps(state.to_dict()))
+            if done:
+                inner.delete(self.owner_path(key)).delete(self.attempt_path(key))
+            indexes.append(outer.nest(inner))
+        outer.commit()
+        out = [outer.result.responses[i].succeeded for i in indexes]
         LOG.debug("wrote %d of %d state(s) in one etcd transaction: %s", sum(out), len(items), _keys_text(keys))
         return out

@@ -22,12 +22,14 @@ sets from the authenticated credential, tell whose job it is (:func:`own_job`; R
 ours: nothing is adopted, updated or cancelled (a fresh submit is still allowed).
 """
 
+import logging
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
 from slurmdeploy import states
-from slurmdeploy.jobs import job_name, parse_marker
+from slurmdeploy.jobs import deployment_marker, job_name, key_from_job_name, parse_marker
+from slurmdeploy.slurm.models import SlurmJob
 from slurmdeploy.states import DeploymentState
 
 DEPLOYMENT_NEW = "deployment_new"
@@ -402,6 +404,98 @@ def adoption(dep, jobs_named, slurm_user):
     return Decision(_O.ADOPTED, state=new, fields={"job_id": job.job_id, "status": new.status}, job=job)
 
 
+class SubmitStep(Enum):
+    """What ``submit`` does next (:func:`submit_next`)."""
+
+    #: done: return the decision, nothing to write (not_found, not_ours, already_submitted,
+    #: claimed_elsewhere)
+    DONE = "done"
+    #: claim the deployment (``/deploy/<key>/owner`` on a lease, compare-and-swap; the same
+    #: transaction writes ``/attempt`` and reads the state), then decide again
+    CLAIM = "claim"
+    #: a previous attempt of this incarnation left a trace (``/attempt``): list our jobs
+    #: named ``sdp-<key>`` (under the claim), then decide again
+    FIND_JOB = "find_job"
+    #: write the decision's state under the claim (compare-and-swap; ends the claim): adopted,
+    #: or rejected as invalid
+    WRITE = "write"
+    #: refresh the claim and send the submit request
+    SUBMIT = "submit"
+
+
+@dataclass(frozen=True)
+class SubmitFacts:
+    """What ``submit`` has read so far (plain data; :func:`submit_next` decides from it).
+
+    Attributes:
+        key: the deployment key; path: ``[prefix]/deploy/<key>`` (for ``not_found``).
+        dep: the :class:`Deployment` (with the action's ``args`` when given) or None.
+        state: its :class:`DeploymentState` before the claim (a stale one reads as UNSET).
+        attempt: the revision ``/deploy/<key>/attempt`` names, or None.
+        request: the :class:`JobRequest` built from ``dep`` (``build_job``), or None;
+        invalid: why ``build_job`` refused it (str), or None.
+        claimed: None (not tried yet), True (the claim is ours) or False (someone else's).
+        claim_state: the state the claiming transaction read (None before the claim).
+        named: our jobs named ``sdp-<key>`` that carry a marker of ``key`` and are the pack
+            user's, as listed under the claim (None: not listed).
+    """
+
+    key: str
+    path: str
+    dep: Optional[object]
+    state: Optional[DeploymentState]
+    attempt: Optional[int] = None
+    request: Optional[object] = None
+    invalid: Optional[str] = None
+    claimed: Optional[bool] = None
+    claim_state: Optional[DeploymentState] = None
+    named: Optional[tuple] = None
+
+
+def submit_next(facts, slurm_user):
+    """The next step of ``submit`` from what it has read. Pure.
+
+    Order (each row of ``tests/unit/test_submit_plan.py``): no deployment -> ``not_found``;
+    another kind -> ``not_ours``; a state that records a job or is terminal ->
+    ``already_submitted``; not claimed yet -> CLAIM; claimed elsewhere ->
+    ``claimed_elsewhere``; the state read by the claim records a job -> ``already_submitted``
+    (another submit won the race); an attempt trace of this incarnation and no listing yet
+    -> FIND_JOB; a listed job of this incarnation (:func:`adoption`) -> WRITE ``adopted``;
+    args ``build_job`` refused -> WRITE ``rejected`` (``InvalidDeployment``); else SUBMIT.
+    A fresh deployment (no trace) is submitted without listing the cluster: only a
+    previous attempt of the same incarnation can have made a job.
+
+    Args:
+        facts: a :class:`SubmitFacts`.
+        slurm_user: the pack's Slurm user (:func:`own_job`).
+
+    Returns:
+        ``(SubmitStep, Decision or None)``: a Decision for DONE and WRITE.
+
+    Raises:
+        ValueError: a listed job's state this library does not know (:func:`adoption`).
+    """
+    decision = submit_precheck(facts.key, facts.dep, facts.state, facts.path)
+    if decision is not None:
+        return SubmitStep.DONE, decision
+    if facts.claimed is None:
+        return SubmitStep.CLAIM, None
+    if not facts.claimed:
+        return SubmitStep.DONE, Decision(_O.CLAIMED_ELSEWHERE)
+    decision = already_submitted(facts.claim_state)
+    if decision is not None:
+        return SubmitStep.DONE, decision
+    if facts.attempt == facts.dep.revision:
+        if facts.named is None:
+            return SubmitStep.FIND_JOB, None
+        decision = adoption(facts.dep, facts.named, slurm_user)
+        if decision is not None:
+            return SubmitStep.WRITE, decision
+    if facts.invalid is not None or facts.request is None:
+        return SubmitStep.WRITE, invalid_decision(facts.key, facts.invalid or "no job request")
+    return SubmitStep.SUBMIT, None
+
+
 def invalid_decision(key, error):
     """``rejected``: the args cannot make a job (``error``: the message); state FAILED, ``InvalidDeployment``."""
     failed = DeploymentState(key, None, states.FAILED, states.INVALID_DEPLOYMENT_REASON, error, error_state=error)
@@ -530,3 +624,211 @@ def update_decision(key, dep, state, wanted, job, mcs_label, slurm_user):
         return Decision(_O.UNCHANGED, fields={"job_id": new.job_id, "status": new.status})
     return Decision(_O.UPDATED, state=new, fields={"job_id": new.job_id, "previous_status": state.status,
                                                   "status": new.status, "state_reason": new.state_reason})
+
+
+# ------------------------------------------------------------------ one observation pass
+class Wake(Enum):
+    """Why the sensor observes (:meth:`slurmdeploy.deployer.Deployer.observe`'s ``wake``).
+
+    - ``POLL``: the poll timer (the pack's ``loop_interval``): everything read afresh from
+      etcd, the states of every tracked job asked from Slurm.
+    - ``WATCH``: an etcd watch event: only the deployments the watched snapshot just changed
+      are observed, with the jobs already known (a Slurm request only for a job id not seen
+      yet).
+    - ``RETRY``: an event the last observation had is due again (:class:`Observer` backoff):
+      every deployment is observed with the jobs already known.
+    """
+
+    POLL = "poll"
+    WATCH = "watch"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A log line an observation asks for: ``level`` (``logging`` level), ``identity`` (the
+    line is logged once per identity while it keeps being seen; None: every time),
+    ``message`` and ``args`` (``logging`` %-style)."""
+
+    level: int
+    identity: Optional[tuple]
+    message: str
+    args: tuple = ()
+
+
+@dataclass
+class ObservationPlan:
+    """What :func:`plan_observation` decided from one read of the Configuration DB and Slurm.
+
+    Attributes:
+        read_jobs: recorded job ids the jobs read lack (a job the listing or the view did not
+            return): read each with ``GET .../job/{id}`` and plan again with them (``read``);
+            when not empty, nothing else is decided.
+        events: the :class:`Event` list of the live deployments, in key order.
+        confirm: ``[(key, SlurmJob)]``: our unfinished jobs no deployment of the snapshot
+            wants; each is reported removed (:func:`removed_event`) only when a fresh read of
+            its deployment confirms it (:func:`unwanted`: it may have been created after the
+            snapshot).
+        notices: the :class:`Notice` list to log.
+        label_moved: key -> ``(create_revision, SlurmJob)`` of the deployments whose recorded
+            job carries another mcs_label (:func:`label_changed`) in this observation;
+        label_kept: the observed keys whose recorded job does not (forget them).
+    """
+
+    read_jobs: frozenset = frozenset()
+    events: list = field(default_factory=list)
+    confirm: list = field(default_factory=list)
+    notices: list = field(default_factory=list)
+    label_moved: dict = field(default_factory=dict)
+    label_kept: set = field(default_factory=set)
+
+
+def tracked(dep, state):
+    """True when the deployer watches the job of deployment ``dep`` with ``state``: a ``slurm``
+    deployment whose state is not terminal. The one definition used by the observation
+    (:func:`plan_observation`) and by the sensor's job view (:func:`recorded_jobs`)."""
+    return dep is not None and dep.kind == "slurm" and not state.terminal
+
+
+def recorded_jobs(snap, keys=None):
+    """``job_id -> (key, recorded SDP status, create_revision)`` of the jobs the tracked
+    deployments' states record (:func:`tracked`), of ``keys`` only when given.
+
+    Args:
+        snap: a :class:`slurmdeploy.configdb.Snapshot`.
+        keys: an iterable of deployment keys, or None for all.
+    """
+    recorded = {}
+    for key in snap.states if keys is None else keys:
+        entry = snap.states.get(key)
+        dep = snap.deployments.get(key)
+        if entry is None or entry[0].job_id is None or not tracked(dep, entry[0]):
+            continue
+        recorded[entry[0].job_id] = (key, entry[0].status, dep.revision)
+    return recorded
+
+
+def vouched_job(key, revision, job_id, job_state, mcs_label, slurm_user):
+    """The :class:`SlurmJob` record of a job the pack's own state records, as ``jobs/state``
+    reports it (id and state only; no user, name or comment on REST v0.0.40-42:
+    ``tests/fixtures/slurm/v0.0.4x/jobs_state.json``).
+
+    The deployer records a job id only after Slurm answered its own submit with it, or after
+    it read the job's full record and checked user and marker (adoption, update), so the
+    record is the pack user's with this incarnation's marker: :func:`belongs` accepts it
+    (``tests/unit/test_observation.py`` pins that). The actions that act on a job (cancel,
+    update_state) read its full record from Slurm and check both again.
+    """
+    return SlurmJob(job_id=job_id, name=job_name(key), job_state=job_state, mcs_label=mcs_label,
+                    comment=deployment_marker(key, revision), user_name=slurm_user)
+
+
+def ours_or_notice(job, key, slurm_user):
+    """Whether a job named ``sdp-<key>`` with our label is the pack's, with the notice to log
+    when it is not.
+
+    Returns:
+        ``(True, None)`` when it carries a marker of ``key`` (:func:`has_marker`) and is the
+        pack user's (:func:`own_job`); else ``(False, Notice)``: a lookalike (label and name,
+        no marker) or another user's job with the marker (anyone may set both), logged once
+        at WARNING and never touched.
+    """
+    if not has_marker(job, key):
+        return False, Notice(logging.WARNING, ("lookalike", job.job_id),
+                             "Slurm job %s (user %s) carries our mcs_label %r and the name %r of deployment %r but "
+                             "not its marker (comment %r): not ours, never adopted, updated or cancelled by the "
+                             "deployer", (job.job_id, job.user_name, job.mcs_label, job.name, key,
+                                          (job.comment or "")[:80]))
+    if own_job(job, slurm_user):
+        return True, None
+    return False, foreign_notice(job, key, slurm_user)
+
+
+def foreign_notice(job, key, slurm_user):
+    """The WARNING (once per job) about a job with a marker of ``key`` that is not the pack user's."""
+    if not slurm_user:
+        return Notice(logging.WARNING, ("no-user", job.job_id),
+                      "Slurm job %s of user %s carries the marker of deployment %r, but the pack's own Slurm user "
+                      "is unknown: not adopted, updated or cancelled. Fix: set client_id "
+                      "(SDP_SLURMDEPLOY_CLIENT_ID) or use a token with a 'sun' claim", (job.job_id, job.user_name, key))
+    return Notice(logging.WARNING, ("foreign", job.job_id),
+                  "deployment %r: Slurm job %s of user %s carries our mcs_label, name and marker but the pack submits "
+                  "as %s: another user's job, never adopted, updated or cancelled by the deployer",
+                  (key, job.job_id, job.user_name, slurm_user))
+
+
+def plan_observation(snap, jobs, keys, mcs_label, slurm_user, read=None):
+    """Decide one observation: the events, the second reads, the log lines. Pure.
+
+    Args:
+        snap: the :class:`slurmdeploy.configdb.Snapshot` read (fresh, or the sensor's
+            watched one).
+        jobs: our jobs (:class:`SlurmJob` list with our mcs_label) as read: the whole
+            listing, or the sensor's job view.
+        keys: the deployment keys to observe (a watch wake), or None for all.
+        mcs_label: our label; slurm_user: the pack's Slurm user (:func:`own_job`), or None.
+        read: ``job_id -> SlurmJob or None`` of the jobs read by id after an earlier plan's
+            :attr:`ObservationPlan.read_jobs` (None: nothing read yet).
+
+    Returns:
+        An :class:`ObservationPlan`. Cost O(``keys`` + ``jobs``) when ``keys`` is given
+        (no walk over every deployment), O(deployments + jobs) otherwise.
+    """
+    read = read or {}
+    by_id = {job.job_id: job for job in jobs}
+    by_key = {}
+    for job in jobs:
+        key = key_from_job_name(job.name)
+        if key is not None:
+            by_key.setdefault(key, []).append(job)
+    order = sorted(snap.deployments) if keys is None else sorted(k for k in keys if k in snap.deployments)
+    live = []
+    for key in order:
+        dep = snap.deployments[key]
+        if dep.kind != "slurm":
+            continue
+        recorded = snap.states.get(key)  # the UNSET default only when needed: this loop runs per wake
+        state = recorded[0] if recorded is not None else DeploymentState.from_dict(key, None)
+        live.append((dep, state))
+    missing = frozenset(state.job_id for dep, state in live if tracked(dep, state) and state.job_id is not None
+                        and state.job_id not in by_id and state.job_id not in read)
+    if missing:
+        return ObservationPlan(read_jobs=missing)
+    plan = ObservationPlan()
+    states_now = {}
+    for dep, state in live:
+        key = dep.key
+        states_now[key] = state
+        if state.terminal:
+            continue
+        job = None
+        if state.job_id is not None:
+            job = by_id.get(state.job_id) or read.get(state.job_id)
+            if label_changed(job, dep, mcs_label, slurm_user):
+                plan.label_moved[key] = (dep.revision, job)
+                plan.notices.append(Notice(logging.ERROR, ("label", key, job.job_id, job.mcs_label), "%s",
+                                           (label_changed_message(key, job.job_id, job.mcs_label, mcs_label),)))
+            else:
+                plan.label_kept.add(key)
+            if job is not None and job.mcs_label == mcs_label and not own_job(job, slurm_user):
+                plan.notices.append(foreign_notice(job, key, slurm_user))
+        else:
+            owner = snap.owners.get(key)
+            if owner is not None:
+                plan.notices.append(Notice(logging.DEBUG, None, "deployment %r is being submitted by pid %s on %s",
+                                           (key, owner.get("pid"), owner.get("hostname"))))
+        try:
+            plan.events.extend(observe_deployment(dep, state, snap.owners.get(key), job, by_key.get(key, []),
+                                                  mcs_label, slurm_user))
+        except ValueError as exc:  # e.g. a job state this library does not know
+            plan.notices.append(Notice(logging.WARNING, None, "deployment %r skipped this poll: %s", (key, exc)))
+    for key in sorted(by_key) if keys is None else sorted(k for k in keys if k in by_key):
+        for job in by_key[key]:
+            if job.finished:
+                continue
+            ours, notice = ours_or_notice(job, key, slurm_user)
+            if notice is not None:
+                plan.notices.append(notice)
+            if ours and unwanted(job, snap.deployments.get(key), states_now.get(key), slurm_user):
+                plan.confirm.append((key, job))
+    return plan

@@ -36,13 +36,13 @@ import time
 from slurmdeploy import decisions
 from slurmdeploy.batch import BatchingConfigDB
 from slurmdeploy.configdb import ConfigDB
-from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED, Event, Outcome, belongs,
-                                   pick_job, wanted_job)
+from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED, Event, Outcome, Wake,
+                                   belongs, pick_job, wanted_job)
 from slurmdeploy.errors import ConfigDBError, InvalidDeployment, SlurmAPIError, SubmitOutcomeUnknown, SubmitRejected
-from slurmdeploy.jobs import build_job, deployment_marker, job_name, key_from_job_name
+from slurmdeploy.jobs import build_job, deployment_marker, job_name
+from slurmdeploy.jobview import ViewMode
 from slurmdeploy.settings import Settings
 from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, CANCEL_SENT, SlurmClient
-from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
 
@@ -119,9 +119,14 @@ class Deployer:
         configdb: :class:`slurmdeploy.configdb.ConfigDB`.
         slurm: :class:`slurmdeploy.slurm.SlurmClient`.
         environ: the deployer's environment (job environment defaults), default ``os.environ``.
+        watch: where :meth:`observe` gets its Configuration DB snapshot: a
+            :class:`slurmdeploy.watch.DeploymentWatch` (the sensor's), or None: a fresh range
+            read at every call.
+        job_view: where :meth:`observe` gets our jobs: a :class:`slurmdeploy.jobview.JobView`
+            (the sensor's), or None: the whole cluster listed at every call.
     """
 
-    def __init__(self, settings, configdb, slurm, environ=None):
+    def __init__(self, settings, configdb, slurm, environ=None, watch=None, job_view=None):
         self.settings = settings
         self.configdb = configdb
         self.slurm = slurm
@@ -132,13 +137,15 @@ class Deployer:
         #: key -> (create_revision, SlurmJob) of the live deployments whose job carries another
         #: mcs_label (:func:`decisions.label_changed`), to tell the operator once when one is deleted
         self._label_moved = {}
-        #: where observe gets its snapshot and our jobs (the sensor sets a
-        #: slurmdeploy.watch.DeploymentWatch and a slurmdeploy.jobview.JobView; None: read
-        #: everything from etcd and list the whole cluster on every call)
-        self.watch = None
-        self.job_view = None
+        self.watch = watch
+        self.job_view = job_view
         #: the keys the last :meth:`observe` looked at (None: every key)
         self.observed_keys = None
+
+    def observing(self, watch=None, job_view=None):
+        """A deployer over the same settings and clients whose :meth:`observe` reads
+        ``watch`` and ``job_view`` (see the class arguments); this one is left as it is."""
+        return type(self)(self.settings, self.configdb, self.slurm, self.environ, watch=watch, job_view=job_view)
 
     @property
     def slurm_user(self):
@@ -170,21 +177,27 @@ class Deployer:
         return cls(settings, configdb, slurm, environ)
 
     # ------------------------------------------------------------ observe
-    def observe(self, incremental=False):
+    def observe(self, wake=decisions.Wake.POLL):
         """Compare the Configuration DB with Slurm; return the events to dispatch.
 
-        With ``incremental`` (the sensor's watch wake), only the deployments whose keys the
-        watched snapshot just applied events for (:attr:`DeploymentWatch.changed`) and
-        their jobs are observed; their events are exactly those a full observation gives
-        for these keys (the job view has not listed the cluster: if it did, or the snapshot
-        was read afresh, the observation is full). :attr:`observed_keys` tells which keys
-        were observed (None: all).
+        One pass: read (the snapshot: a fresh range read, or the sensor's watched one; our
+        jobs: Slurm's whole listing, or the sensor's job view), decide
+        (:func:`slurmdeploy.decisions.plan_observation`, pure: the events, the notices to log,
+        and the jobs to read by id when the jobs read lack a recorded one, after which it
+        decides again), then act: confirm each job that seems unwanted with a fresh read of
+        its deployment (one etcd transaction) before ``deployment_removed`` is emitted, log
+        the notices, delete orphaned children.
 
-        The Configuration DB is read first (a fresh range read, or the sensor's watched
-        snapshot: :attr:`watch`), then our jobs (Slurm's whole job list, or the sensor's
-        incremental :attr:`job_view`), so a job whose
-        deployment seems gone or whose recorded job seems gone is confirmed with a
-        second, targeted read before an event is emitted. Also, without an event:
+        With ``wake`` :attr:`Wake.WATCH` (the sensor's watch wake), only the deployments
+        whose keys the watched snapshot just applied events for
+        (:attr:`DeploymentWatch.changed`) and their jobs are observed; their events are
+        exactly those a full observation gives for these keys (the job view has not listed
+        the cluster: if it did, or the snapshot was read afresh, the observation is full).
+        :attr:`observed_keys` tells which keys were observed (None: all). With
+        :attr:`Wake.POLL` the job view asks Slurm for the states of every tracked job; with
+        :attr:`Wake.RETRY` and :attr:`Wake.WATCH` only for job ids it has not seen yet.
+
+        Also, without an event:
 
         - logs every entry it cannot use (bad key, non-JSON value, no ``kind``, unknown
           kind) once per key and mod_revision, with the reason;
@@ -200,6 +213,9 @@ class Deployer:
         - deletes the state and owner left by a deployment deleted without its children
           (``etcdctl del /deploy/<key>``), once its key is absent.
 
+        Args:
+            wake: a :class:`slurmdeploy.decisions.Wake` (ignored without a watch and a job view).
+
         Returns:
             A list of :class:`Event`, in deployment-key order.
 
@@ -207,45 +223,37 @@ class Deployer:
             ConfigDBError, SlurmAPIError: when either side cannot be read (the
             sensor logs it and tries again at the next poll).
         """
+        wake = decisions.Wake(wake)
+        # read
         snap = self.configdb.snapshot() if self.watch is None else self.watch.snapshot()
-        our_jobs = self.slurm.find_jobs(self.mcs_label) if self.job_view is None else self.job_view.our_jobs(snap)
         keys = None
-        if incremental and self.watch is not None and self.job_view is not None and self.job_view.last_mode != "full":
-            keys = self.watch.changed
+        if wake is decisions.Wake.WATCH and self.watch is not None and self.job_view is not None:
+            keys = self.watch.changed  # None after a fresh read: every key may have changed
+        if self.job_view is None:
+            our_jobs = self.slurm.find_jobs(self.mcs_label)
+        else:
+            our_jobs = self.job_view.our_jobs(snap, refresh=wake is decisions.Wake.POLL, keys=keys)
+            if self.job_view.last_mode is ViewMode.FULL:
+                keys = None  # the cluster was listed: any key's jobs may have changed
+        # decide (a second read of the recorded jobs the listing or the view lacks)
+        plan = decisions.plan_observation(snap, our_jobs, keys, self.mcs_label, self.slurm_user)
+        if plan.read_jobs:
+            read = {job_id: self.slurm.get_job(job_id) for job_id in sorted(plan.read_jobs)}
+            plan = decisions.plan_observation(snap, our_jobs, keys, self.mcs_label, self.slurm_user, read)
+        # act
         self.observed_keys = keys
-        by_id = {job.job_id: job for job in our_jobs}
-        by_key = {}
-        for job in our_jobs:
-            key = key_from_job_name(job.name)
-            if key is not None:
-                by_key.setdefault(key, []).append(job)
         self._log_ignored(snap, keys)
-        events = []
-        states_now = {}
-        for key in sorted(snap.deployments) if keys is None else sorted(k for k in keys if k in snap.deployments):
-            dep = snap.deployments[key]
-            if dep.kind != "slurm":
-                continue
-            recorded = snap.states.get(key)  # the UNSET default only when needed: this loop runs per wake
-            state = recorded[0] if recorded is not None else DeploymentState.from_dict(key, None)
-            states_now[key] = state
-            if state.terminal:
-                continue
-            try:
-                events.extend(self._observe_deployment(dep, state, snap.owners.get(key), by_id, by_key))
-            except ValueError as exc:  # e.g. a job state this library does not know
-                LOG.warning("deployment %r skipped this poll: %s", key, exc)
-        for key in sorted(by_key) if keys is None else sorted(k for k in keys if k in by_key):
-            for job in by_key[key]:
-                if job.finished or not self._is_ours(job, key):
-                    continue
-                if not decisions.unwanted(job, snap.deployments.get(key), states_now.get(key), self.slurm_user):
-                    continue
-                # confirm: the deployment may have been created after the snapshot
-                dep = self.configdb.get_deployment(key)
-                state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
-                if decisions.unwanted(job, dep, state, self.slurm_user):
-                    events.append(decisions.removed_event(key, job))
+        for notice in plan.notices:
+            self._note(notice)
+        for key in plan.label_kept:
+            self._label_moved.pop(key, None)
+        self._label_moved.update(plan.label_moved)
+        events = plan.events
+        for key, job in plan.confirm:
+            # confirm: the deployment may have been created after the snapshot
+            dep, state, _, _ = self.configdb.read_deployment(key)
+            if decisions.unwanted(job, dep, state if dep is not None else None, self.slurm_user):
+                events.append(decisions.removed_event(key, job))
         self._report_label_moved_deleted(snap, keys)
         self._drop_orphans(snap, keys)
         if keys is None:  # an incremental observation did not see every identity
@@ -253,6 +261,13 @@ class Deployer:
             self._once_seen = set()
         self.touch_liveness()
         return events
+
+    def _note(self, notice):
+        """Log a :class:`slurmdeploy.decisions.Notice` (once per identity when it has one)."""
+        if notice.identity is None:
+            LOG.log(notice.level, notice.message, *notice.args)
+        else:
+            self._log_once(notice.level, notice.identity, notice.message, *notice.args)
 
     def _log_once(self, level, identity, message, *args):
         """Log ``message`` once per ``identity`` while it is seen at every poll."""
@@ -289,8 +304,8 @@ class Deployer:
             if dep.stored_key is not None and dep.stored_key != key:
                 self._log_once(logging.WARNING, ("stored_key", key, dep.mod_revision),
                                "deployment %r: its value says key %s; the deployer goes by the etcd key %r (job "
-                               "name sdp-%s, its state at %s/state). Fix: write the etcd key's last part as the "
-                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.deployment_path(key))
+                               "name sdp-%s, its state at %s). Fix: write the etcd key's last part as the "
+                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.state_path(key))
 
     def _report_label_moved_deleted(self, snap, keys=None):
         """Log once, at ERROR, every deployment seen with a label-changed job
@@ -327,56 +342,12 @@ class Deployer:
 
     def _is_ours(self, job, key):
         """True when a job named ``sdp-<key>`` with our label carries a marker of ``key``
-        (this or an earlier deployment with that key) and is the pack user's
-        (:func:`slurmdeploy.decisions.own_job`). A lookalike (label and name but no such
-        marker, or another user's job with all three: anyone may set them) is logged once,
-        at WARNING, and never touched."""
-        if decisions.has_marker(job, key):
-            if decisions.own_job(job, self.slurm_user):
-                return True
-            self._log_foreign(job, key)
-            return False
-        self._log_once(logging.WARNING, ("lookalike", job.job_id),
-                       "Slurm job %s (user %s) carries our mcs_label %r and the name %r of deployment %r but not "
-                       "its marker (comment %r): not ours, never adopted, updated or cancelled by the deployer",
-                       job.job_id, job.user_name, job.mcs_label, job.name, key, (job.comment or "")[:80])
-        return False
-
-    def _log_foreign(self, job, key):
-        """Log once, at WARNING, a job with a marker of ``key`` that is not the pack user's."""
-        if not self.slurm_user:
-            self._log_once(logging.WARNING, ("no-user", job.job_id),
-                           "Slurm job %s of user %s carries the marker of deployment %r, but the pack's own Slurm "
-                           "user is unknown: not adopted, updated or cancelled. Fix: set client_id "
-                           "(SDP_SLURMDEPLOY_CLIENT_ID) or use a token with a 'sun' claim", job.job_id,
-                           job.user_name, key)
-            return
-        self._log_once(logging.WARNING, ("foreign", job.job_id),
-                       "deployment %r: Slurm job %s of user %s carries our mcs_label, name and marker but the pack "
-                       "submits as %s: another user's job, never adopted, updated or cancelled by the deployer",
-                       key, job.job_id, job.user_name, self.slurm_user)
-
-    def _observe_deployment(self, dep, state, owner, by_id, by_key):
-        """The events of one live deployment (:func:`slurmdeploy.decisions.observe_deployment`),
-        reading its recorded job from Slurm when the listing or view lacks it."""
-        recorded = None
-        if state.job_id is not None:
-            recorded = by_id.get(state.job_id) or self.slurm.get_job(state.job_id)
-            if decisions.label_changed(recorded, dep, self.mcs_label, self.slurm_user):
-                self._label_moved[dep.key] = (dep.revision, recorded)
-                self._log_once(logging.ERROR, ("label", dep.key, recorded.job_id, recorded.mcs_label), "%s",
-                               decisions.label_changed_message(dep.key, recorded.job_id, recorded.mcs_label,
-                                                               self.mcs_label))
-            else:
-                self._label_moved.pop(dep.key, None)
-        elif owner is not None:
-            LOG.debug("deployment %r is being submitted by pid %s on %s", dep.key, owner.get("pid"),
-                      owner.get("hostname"))
-        if (recorded is not None and recorded.mcs_label == self.mcs_label
-                and not decisions.own_job(recorded, self.slurm_user)):
-            self._log_foreign(recorded, dep.key)
-        return decisions.observe_deployment(dep, state, owner, recorded, by_key.get(dep.key, []), self.mcs_label,
-                                            self.slurm_user)
+        and is the pack user's (:func:`slurmdeploy.decisions.ours_or_notice`); a lookalike
+        or another user's job is logged once, at WARNING, and never touched."""
+        ours, notice = decisions.ours_or_notice(job, key, self.slurm_user)
+        if notice is not None:
+            self._note(notice)
+        return ours
 
     def touch_liveness(self):
         """Touch the liveness file (``liveness_file``), as the original deployer does."""
@@ -394,9 +365,16 @@ class Deployer:
     def submit(self, key, args=None):
         """Submit the Slurm job of a deployment, exactly once.
 
-        The decisions are :mod:`slurmdeploy.decisions`' (``submit_precheck``, ``adoption``,
-        ``invalid_decision``, ``submitted_decision``, ``rejection_decision``); this method
-        reads, claims, submits and writes.
+        Read -> decide -> write: one read of the deployment, its state and its submit-attempt
+        trace (:meth:`ConfigDB.read_deployment`, one etcd transaction) and the job request
+        built from it; then :func:`slurmdeploy.decisions.submit_next` (pure) names the next
+        step (a :class:`slurmdeploy.decisions.SubmitStep`) from what has been read: done
+        (``not_found``, ``not_ours``, ``already_submitted``, ``claimed_elsewhere``), claim,
+        list the jobs named ``sdp-<key>`` (only when a previous attempt of this incarnation
+        left ``/attempt``), write (``adopted``, ``rejected`` as invalid) or submit; this method
+        does that one step and asks again. The claim (``/owner`` on a lease) ends with the
+        transaction that writes the state; when nothing was written it is released, except
+        after :class:`SubmitOutcomeUnknown` (kept until its lease expires).
 
         Args:
             key: deployment key.
@@ -417,36 +395,64 @@ class Deployer:
             kept until its lease expires (``claim_ttl``), then the job is adopted or
             submitted.
         """
+        # read: the deployment, its state and its submit-attempt trace (one etcd transaction)
         dep, state, _, attempt = self.configdb.read_deployment(key)
-        decision = decisions.submit_precheck(key, dep, state, self.configdb.deployment_path(key))
-        if decision is not None:
-            return decided(key, decision)
-        if args is not None:
+        if dep is not None and args is not None:
             dep = type(dep)(dep.key, dep.kind, args, dep.revision, isinstance(args, dict),
                             None if isinstance(args, dict) else "args must be an object")
-        # only a previous attempt's trace makes a job of this deployment possible: a fresh
-        # deployment is submitted without listing the cluster (a listing grows with the queue)
-        attempted = attempt == dep.revision
-        claim = self.configdb.claim(key, self.settings.claim_ttl, attempt_revision=dep.revision)
-        if claim is None:
-            owner = self.configdb.get_owner(key) or {}
-            owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
-            LOG.info("deployment %r is being submitted by pid %s on %s", key, owner["pid"], owner["hostname"])
-            return True, result(Outcome.CLAIMED_ELSEWHERE, key, owner=owner)
-        release = True
+        request = invalid = None
+        if dep is not None and dep.kind == "slurm":
+            try:
+                request = build_job(self.settings, dep, self.environ)
+            except InvalidDeployment as exc:
+                invalid = str(exc)
+        facts = decisions.SubmitFacts(key, self.configdb.deployment_path(key), dep, state, attempt, request, invalid)
+        claim = None
+        written = False
         try:
-            ok, res = self._submit_claimed(dep, claim, attempted)
-            release = not res.get("state_written")  # the owner key went with the state write
-            return ok, res
+            while True:
+                # decide (pure), then do the one step it asks for
+                step, decision = decisions.submit_next(facts, self.slurm_user)
+                if step is decisions.SubmitStep.DONE:
+                    if decision.outcome is Outcome.CLAIMED_ELSEWHERE:
+                        owner = self.configdb.get_owner(key) or {}
+                        owner = {"pid": owner.get("pid"), "hostname": owner.get("hostname")}
+                        LOG.info("deployment %r is being submitted by pid %s on %s", key, owner["pid"],
+                                 owner["hostname"])
+                        return decided(key, decision, owner=owner)
+                    return decided(key, decision)
+                if step is decisions.SubmitStep.CLAIM:
+                    claim = self.configdb.claim(key, self.settings.claim_ttl, attempt_revision=dep.revision)
+                    facts = dataclasses.replace(facts, claimed=claim is not None,
+                                                claim_state=claim.state if claim is not None else None)
+                elif step is decisions.SubmitStep.FIND_JOB:
+                    LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name",
+                             key)
+                    named = tuple(j for j in self.slurm.find_jobs(self.mcs_label, job_name(key))
+                                  if self._is_ours(j, key))
+                    facts = dataclasses.replace(facts, named=named)
+                elif step is decisions.SubmitStep.WRITE:
+                    ok, res = self._write_decided(dep, claim.state_mod_revision, decision)
+                    written = res["state_written"]
+                    if decision.outcome is Outcome.ADOPTED:
+                        LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, decision.job.job_id,
+                                 decision.job.job_state)
+                    else:
+                        LOG.warning("deployment %r rejected: %s", key, invalid)
+                    return ok, res
+                else:  # SubmitStep.SUBMIT
+                    ok, res = self._send_submit(dep, claim, request)
+                    written = res.get("state_written", False)
+                    return ok, res
         except SubmitOutcomeUnknown as exc:
             # keep the claim until its lease expires, so the next attempt finds the job in
             # Slurm's listing (by its marker) and adopts it instead of submitting again
-            release = False
+            written = True
             LOG.warning("deployment %r: submit outcome unknown (%s); the claim expires in %s s, then the "
                         "job is adopted or submitted", key, exc, self.settings.claim_ttl)
             raise
         finally:
-            if release:
+            if claim is not None and not written:  # the owner key went with a state write
                 self.configdb.release(claim)
 
     def _write_decided(self, dep, mod, decision):
@@ -455,28 +461,10 @@ class Deployer:
         written = self.configdb.write_state(dep.key, decision.state, mod, dep.revision, done=True)
         return decided(dep.key, decision, state_written=written)
 
-    def _submit_claimed(self, dep, claim, attempted):
-        key = dep.key
-        # read by the claiming transaction (a state older than the deployment reads as none)
-        state, mod = claim.state, claim.state_mod_revision
-        decision = decisions.already_submitted(state)
-        if decision is not None:
-            return decided(key, decision)
-        if attempted:
-            LOG.info("deployment %r: a previous submit attempt left a trace; looking for its job by name", key)
-            named = [j for j in self.slurm.find_jobs(self.mcs_label, job_name(key)) if self._is_ours(j, key)]
-            decision = decisions.adoption(dep, named, self.slurm_user)
-            if decision is not None:
-                ok, res = self._write_decided(dep, mod, decision)
-                LOG.info("deployment %r: adopted existing Slurm job %s (%s)", key, decision.job.job_id,
-                         decision.job.job_state)
-                return ok, res
-        try:
-            request = build_job(self.settings, dep, self.environ)
-        except InvalidDeployment as exc:
-            ok, res = self._write_decided(dep, mod, decisions.invalid_decision(key, str(exc)))
-            LOG.warning("deployment %r rejected: %s", key, exc)
-            return ok, res
+    def _send_submit(self, dep, claim, request):
+        """Refresh the claim, send the submit, write what Slurm answered (submitted, or the
+        rejection recorded by :meth:`_record_rejection`)."""
+        key, mod = dep.key, claim.state_mod_revision
         # the claim must outlive the submit request (sent only when provably still ours)
         if not self.configdb.refresh(claim, margin=self.settings.connect_timeout + self.settings.read_timeout):
             LOG.warning("deployment %r: the submission claim expired before the submit; not submitting", key)
@@ -543,8 +531,8 @@ class Deployer:
             ``cancelled``, ``already_finished``, ``not_found``, ``kept`` (deployment
             exists), or ``refused`` (not our job: ``ok`` is False).
         """
-        dep = self.configdb.get_deployment(key)
-        state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
+        dep, state, _, _ = self.configdb.read_deployment(key)  # one etcd transaction
+        state = state if dep is not None else None
         if job_id is not None:
             job = self.slurm.get_job(job_id)
             candidates = [job] if job is not None else []
@@ -608,8 +596,8 @@ class Deployer:
             labels and the fix, nothing written).
         """
         for _ in range(attempts):
-            dep = self.configdb.get_deployment(key)
-            state, mod = self.configdb.get_state(key, dep.revision) if dep is not None else (None, 0)
+            dep, state, mod, _ = self.configdb.read_deployment(key)  # one etcd transaction
+            state, mod = (state, mod) if dep is not None else (None, 0)
             decision, wanted = decisions.update_target(dep, state, job_id)
             if decision is not None:
                 return decided(key, decision)
@@ -709,6 +697,7 @@ class Observer:
         self.first_retry = min(first_retry, quiet_period)
         self.clock = clock
         self._sent = {}  # Event.identity -> _Dispatched
+        self._by_key = {}  # deployment key -> the identities of _sent with that key
 
     def next_retry(self):
         """The clock time at which an event the last observation still had may be dispatched
@@ -720,33 +709,41 @@ class Observer:
         due = [d.due for d in self._sent.values() if d.current]
         return min(due) if due else None
 
-    def poll(self, incremental=False):
+    def poll(self, wake=decisions.Wake.POLL):
         """Return the events of one observation that are due (see the class docstring).
 
         Args:
-            incremental: observe only the deployments the sensor's watch saw change
-                (``Deployer.observe(incremental=True)``); what is remembered of the events of
-                the other deployments is kept as it was (the next full observation decides).
+            wake: a :class:`slurmdeploy.decisions.Wake`, passed to ``Deployer.observe``; with
+                ``WATCH`` only the deployments the sensor's watch saw change are observed
+                (:attr:`Deployer.observed_keys`), and what is remembered of the events of the
+                other deployments is kept as it was (the next full observation decides).
+                Cost O(events remembered of the observed keys), not O(every event remembered).
 
         Returns:
             A list of :class:`Event` to dispatch.
         """
         now = self.clock()
-        events = self.deployer.observe(incremental=incremental)
+        events = self.deployer.observe(wake)
         current = {e.identity for e in events}
         keys = self.deployer.observed_keys
-        for identity, sent in list(self._sent.items()):
+        if keys is None:
+            remembered = list(self._sent)
+        else:
+            remembered = [i for k in keys for i in self._by_key.get(k, ())]
+        for identity in remembered:
+            sent = self._sent[identity]
             if identity in current:
                 sent.seen, sent.current = now, True
-            elif keys is None or identity[1] in keys:
+            else:
                 sent.current = False
                 if now - sent.seen >= self.quiet_period:
-                    del self._sent[identity]  # gone for a quiet period: the next one starts afresh
+                    self._forget(identity)  # gone for a quiet period: the next one starts afresh
         fresh = []
         for event in events:
             sent = self._sent.get(event.identity)
             if sent is None:
                 self._sent[event.identity] = _Dispatched(now + self.first_retry, self.first_retry, now)
+                self._by_key.setdefault(event.identity[1], set()).add(event.identity)
             elif now >= sent.due:
                 sent.delay = min(2 * sent.delay, self.quiet_period)
                 sent.due = now + sent.delay
@@ -755,6 +752,14 @@ class Observer:
             fresh.append(event)
         return fresh
 
+    def _forget(self, identity):
+        del self._sent[identity]
+        ids = self._by_key.get(identity[1])
+        if ids is not None:
+            ids.discard(identity)
+            if not ids:
+                del self._by_key[identity[1]]
 
-__all__ = ["Deployer", "Observer", "Event", "OnceLog", "Outcome", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
+
+__all__ = ["Deployer", "Observer", "Event", "Wake", "OnceLog", "Outcome", "DEPLOYMENT_NEW", "DEPLOYMENT_REMOVED",
            "JOB_STATE_CHANGED", "belongs", "deployment_marker", "wanted_job"]

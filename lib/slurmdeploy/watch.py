@@ -11,8 +11,8 @@ eventlet monkey-patching, where etcd3gw's HTTP watch works and gRPC watches hang
 stream neither ends nor raises when etcd dies, so the watch is never trusted alone:
 
 - every ``check_interval`` seconds :meth:`check` asks etcd (one small range request:
-  ``keys_only``, ``limit: 1``, ``min_mod_revision``) whether any key under the prefix
-  changed after the last revision applied, and which raft term it is in: a new term (etcd
+  ``keys_only``, ``limit: 1``, ``min_mod_revision``; :meth:`ConfigDB.changed_since`) whether
+  any key under the prefix changed after the last revision applied, and which raft term it is in: a new term (etcd
   restarted or a new leader) or a change that the watch has not delivered by the next
   check means the stream is dead. Not ``count_only``: etcd ignores the revision filters
   when it only counts (etcd-io/etcd#18267; docs/design.md, "Watch liveness"), so a count
@@ -29,7 +29,7 @@ import time
 
 from etcd3gw.watch import Watcher
 
-from slurmdeploy.configdb import _b64
+from slurmdeploy.decisions import Wake
 from slurmdeploy.errors import ConfigDBError
 from slurmdeploy.jobview import JobView
 
@@ -37,33 +37,6 @@ from slurmdeploy.jobview import JobView
 CHECK_INTERVAL = 5.0
 
 LOG = logging.getLogger(__name__)
-
-
-def _prefix_end(prefix):
-    raw = prefix.encode("utf-8")
-    return (raw[:-1] + bytes([raw[-1] + 1])).decode("utf-8")
-
-
-def changed_since_request(prefix, revision):
-    """The etcd range request (gateway JSON) that answers "did any key under ``prefix``
-    change after store revision ``revision``?": at most one key (``keys_only``, ``limit: 1``)
-    with ``mod_revision > revision``; an empty ``kvs`` means no.
-
-    ``count_only`` with ``min_mod_revision`` cannot answer it: etcd ignores the
-    mod/create revision filters when it only counts and returns the size of the whole
-    range (etcd 3.4.23 here; etcd-io/etcd#18267, documented upstream rather than fixed;
-    pinned by ``tests/integration/test_watch_liveness.py``). The answer's ``count`` is
-    likewise the unfiltered size: read ``kvs``.
-
-    Args:
-        prefix: the key prefix (str).
-        revision: int.
-
-    Returns:
-        The JSON body for ``POST /v3/kv/range``.
-    """
-    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), "keys_only": True, "limit": 1,
-            "min_mod_revision": int(revision) + 1}
 
 
 class DeploymentWatch:
@@ -117,11 +90,11 @@ class DeploymentWatch:
 
     def _start_stream(self, revision):
         self._stop_stream()
-        prefix = self.configdb.deploy_prefix
+        prefix, end = self.configdb.layout.deploy_range()
         client = self.configdb.new_client()
         try:
             self._watcher = Watcher(client, prefix, self._on_event, start_revision=int(revision) + 1,
-                                    range_end=_prefix_end(prefix))
+                                    range_end=end)
         except Exception as exc:  # requests errors: etcd unreachable
             client.session.close()
             raise ConfigDBError(f"cannot watch {prefix} on etcd at {self.configdb.endpoint}: "
@@ -135,17 +108,25 @@ class DeploymentWatch:
         return self._watcher is not None
 
     # ------------------------------------------------------------------- reading
-    def resync(self):
+    def resync(self, keep_stream=False):
         """Read everything again and watch from the read's revision.
+
+        Args:
+            keep_stream: keep the stream when one is open (the sensor's poll: the liveness
+                check closes a dead one): its events up to the read's revision are skipped by
+                :meth:`snapshot`, later ones applied, so nothing is lost or applied twice.
+                Opening a new stream costs a TCP connection, an HTTP request and a thread,
+                ~15 % of a poll at 1,000 tracked deployments (bench/poll.py --scale).
 
         Raises:
             ConfigDBError: etcd cannot be read (the stream is closed; call again later).
         """
         try:
             snap = self.configdb.snapshot()
-            with self._lock:
-                self._events = []
-            self._start_stream(snap.revision)
+            if not (keep_stream and self._watcher is not None):
+                with self._lock:
+                    self._events = []
+                self._start_stream(snap.revision)
         except ConfigDBError:
             self._stop_stream()
             self._snap = None
@@ -177,7 +158,7 @@ class DeploymentWatch:
         for deleted, path, raw, create_rev, mod_rev in events:
             if mod_rev <= self._applied:
                 continue  # already in the snapshot (read after the event was sent)
-            key, _ = self._snap._split(path)
+            key = self._snap.key_of(path)
             if key is not None:
                 changed.add(key)
             if deleted:
@@ -200,19 +181,14 @@ class DeploymentWatch:
         if self._watcher is None:
             return False
         prefix = self.configdb.deploy_prefix
-        payload = changed_since_request(prefix, self._applied)
         try:
-            answer = self.configdb._call("check the watch", self.configdb.client.post,
-                                         self.configdb.client.get_url("/kv/range"), json=payload)
+            # the keys etcd returned, not its "count" (the range's size before the revision
+            # filter): ConfigDB.changed_since; tests/integration/test_watch_liveness.py
+            undelivered, term = self.configdb.changed_since(self._applied)
         except ConfigDBError as exc:
             LOG.warning("%s; reading everything again once etcd answers", exc)
             self._stop_stream()
             return False
-        term = answer.get("header", {}).get("raft_term")
-        # the keys etcd returned, not its "count": that is the range's size before the
-        # revision filter. etcd filters by revision before it applies the limit (an unchanged
-        # first key does not hide a changed later one): tests/integration/test_watch_liveness.py
-        undelivered = len(answer.get("kvs") or [])
         with self._lock:
             queued = bool(self._events)
         dead = None
@@ -238,26 +214,28 @@ class SensorLoop:
     """What the deployment sensor does between two dispatches: wait for an etcd watch event
     or the poll timer, then observe.
 
-    - A watch event: the snapshot is brought up to date from the events (no etcd request)
-      and the deployments those events touched are observed (``Observer.poll(incremental=True)``)
-      with the jobs already known (:class:`JobView`, no Slurm request unless a
-      state names a job not seen yet): a new deployment is dispatched within milliseconds.
-      Only those deployments are compared with Slurm; the job view and the job maps are
-      still walked in full (O(tracked jobs) per wake, a small constant each).
-    - The poll timer (``poll_interval``, the pack's ``loop_interval``): the safety net.
-      Everything is read again from etcd, the watch restarted from that read, and the
+    - A watch event (:attr:`Wake.WATCH`): the snapshot is brought up to date from the events
+      (no etcd request) and the deployments those events touched are observed with the jobs
+      already known (:class:`JobView`, no Slurm request unless a state names a job not seen
+      yet): a new deployment is dispatched within milliseconds. Only those deployments, their
+      jobs (the view's index key -> job ids) and the events remembered for them are looked
+      at: a wake costs O(changed deployments), not O(tracked) (bench/poll.py measures it).
+    - The poll timer (``poll_interval``, the pack's ``loop_interval``; :attr:`Wake.POLL`): the safety net.
+      Everything is read again from etcd (a stream still open is kept: its older events are
+      skipped; a dead one was closed by the liveness check and is opened again), and the
       tracked jobs' states are asked from Slurm (Slurm job changes are seen at this pace).
     - Every :data:`CHECK_INTERVAL` seconds in between: :meth:`DeploymentWatch.check`; a dead
       stream triggers the poll at once.
     - When an event the last observation still had is due again (:meth:`Observer.next_retry`:
-      its action failed or is slow; the observer's backoff starts at 2 s): an observation of
+      its action failed or is slow; the observer's backoff starts at 2 s; :attr:`Wake.RETRY`): an observation of
       every deployment with the snapshot and the jobs already known (no etcd request, a Slurm
       request only for a job not seen yet), so a failed action is retried within seconds, not
       at the next poll.
 
     Args:
-        deployer: a :class:`slurmdeploy.deployer.Deployer` (its ``watch`` and ``job_view``
-            are set to this loop's).
+        deployer: a :class:`slurmdeploy.deployer.Deployer`; the loop observes with a copy of it
+            built over this loop's watch and job view (:meth:`Deployer.observing`), its
+            :attr:`deployer`.
         poll_interval: seconds.
         resync_interval: seconds between two full listings of Slurm's jobs.
         quiet_period: the longest wait before an event still observed is dispatched again
@@ -270,14 +248,13 @@ class SensorLoop:
                  clock=time.monotonic):
         from slurmdeploy.deployer import Observer
 
-        self.deployer = deployer
         self.poll_interval = poll_interval
         self.check_interval = check_interval
         self.clock = clock
         self.watch = DeploymentWatch(deployer.configdb)
         self.view = JobView(deployer.slurm, deployer.mcs_label, resync_interval, clock=clock)
-        deployer.watch, deployer.job_view = self.watch, self.view
-        self.observer = Observer(deployer, quiet_period, clock=clock)
+        self.deployer = deployer.observing(watch=self.watch, job_view=self.view)
+        self.observer = Observer(self.deployer, quiet_period, clock=clock)
         self.stopped = threading.Event()
         self._next_poll = None
         self._busy = 0.0  # seconds the last observation took
@@ -326,11 +303,10 @@ class SensorLoop:
             # sensor shares the process with the actions in packrunner) by letting the
             # events of one observation's duration gather first. A lone event waits ~0.
             self.stopped.wait(max(0.0, self._last_end + self._busy - self.clock()))
-        self.view.refresh = poll
         if poll:
             self._next_poll = None  # a failed poll is retried at the next step
             self.polls += 1
-            self.watch.resync()
+            self.watch.resync(keep_stream=True)  # a stream the liveness check found dead is closed
             self._next_poll = self.clock() + self.poll_interval
         elif retry:
             self.retries += 1
@@ -339,7 +315,7 @@ class SensorLoop:
         started = self.clock()
         try:
             # a watch wake observes only the deployments its events touched; a poll or a retry all
-            events = self.observer.poll(incremental=not poll and not retry)
+            events = self.observer.poll(Wake.POLL if poll else Wake.RETRY if retry else Wake.WATCH)
         except Exception:
             if not poll:
                 self.poll_now()  # the changes of a failed wake are not lost: the next step polls

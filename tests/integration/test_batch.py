@@ -125,7 +125,7 @@ def test_release_deletes_only_its_own_owner_key_and_keeps_the_shared_lease(batch
     assert one.lease.id == two.lease.id
     db.release(one)
     assert db.get_owner("rl-1") is None and db.get_owner("rl-2") is not None
-    assert db.refresh(two) is True and two.lease.ttl() > 0  # the lease was not revoked
+    assert db.refresh(two) is True and two.lease.refresh() > 0  # the lease was not revoked
     # a release after someone else claimed the key again does not delete their claim
     again = ConfigDB(db.client, db.prefix).claim("rl-1", 15)
     db.release(one)
@@ -167,7 +167,7 @@ def test_lease_pool_window_on_real_grants(batching):
     assert 30 - clock[0] > 25  # a claim made now outlives a submit request
     clock[0] = 2.5
     second, _ = pool.get(30)
-    assert second.id != first.id and second.ttl() > 0 and pool.granted == 2
+    assert second.id != first.id and second.refresh() > 0 and pool.granted == 2
     assert pool.get(20)[0].id not in (first.id, second.id)  # window 0: a lease per claim
 
 

@@ -19,7 +19,7 @@ import testbed
 from integration.conftest import run_actions, settle, wait_for
 from slurmdeploy.auth import StaticJWT
 from slurmdeploy.jobs import deployment_marker
-from slurmdeploy.jobview import JobView
+from slurmdeploy.jobview import JobView, ViewMode
 from slurmdeploy.slurm import SlurmClient
 
 #: run a test on Slurm 24.11 (trixie) and 22.05 (bookworm)
@@ -131,7 +131,7 @@ def test_a_copy_planted_beside_our_live_job_is_never_cancelled(deployer, deploye
     caplog.set_level(logging.INFO, logger="slurmdeploy")
     db = deployer.configdb
     if view:  # the sensor's incremental job view (full listing at the first call only)
-        deployer.job_view = JobView(deployer.slurm, deployer.mcs_label, resync_interval=3600)
+        deployer = deployer.observing(job_view=JobView(deployer.slurm, deployer.mcs_label, resync_interval=3600))
     db.create_deployment("trust-b", "slurm", {"script": "#!/bin/bash\nsleep 300\n"})
     ok, res = deployer.submit("trust-b")
     ours = res["job_id"]
@@ -197,13 +197,13 @@ def test_our_job_first_seen_through_its_state_stays_ours(deployer, deployer_clus
     kept from its cancel when its deployment is deleted."""
     caplog.set_level(logging.INFO, logger="slurmdeploy")
     db = deployer.configdb
-    deployer.job_view = JobView(deployer.slurm, deployer.mcs_label, resync_interval=3600)
-    assert deployer.observe() == [] and deployer.job_view.last_mode == "full"  # the listing, before the job
+    deployer = deployer.observing(job_view=JobView(deployer.slurm, deployer.mcs_label, resync_interval=3600))
+    assert deployer.observe() == [] and deployer.job_view.last_mode is ViewMode.FULL  # the listing, before the job
     db.create_deployment("trust-v", "slurm", {"script": "#!/bin/bash\nsleep 300\n"})
     ok, res = deployer.submit("trust-v")
     ours = res["job_id"]
     deployer.observe()
-    assert deployer.job_view.last_mode == "incremental" and ours in {j.job_id for j in deployer.job_view._jobs.values()}
+    assert deployer.job_view.last_mode is ViewMode.INCREMENTAL and ours in {j.job_id for j in deployer.job_view._jobs.values()}
     assert warnings_about(caplog, ours) == []
     db.delete_deployment("trust-v")
     events = deployer.observe()

@@ -11,8 +11,10 @@ import pytest
 import testbed
 from integration.conftest import make_pack_config, run_actions, wait_for
 from slurmdeploy.configdb import ConfigDB
+from slurmdeploy.decisions import Wake
 from slurmdeploy.deployer import Deployer
 from slurmdeploy.jobs import build_job
+from slurmdeploy.jobview import ViewMode
 from slurmdeploy.settings import Settings
 from slurmdeploy.watch import SensorLoop
 
@@ -92,13 +94,16 @@ def test_the_incremental_view_sees_state_changes_removals_and_vanished_jobs_with
              timeout=60, what="both submitted")
     assert {e.trigger for e in events} == {"deployment_new"}
     job_1 = db.get_state("inc-1")[0].job_id
-    # polls (forced: the poll timer is far away) ask only about the tracked jobs
+    streams = loop.watch.restarts
+    # polls (forced: the poll timer is far away) ask only about the tracked jobs, and keep the
+    # open watch stream (the removal below still wakes the loop through it)
     wait_for(lambda: _run(loop, deployer, poll=True) is not None and db.get_state("inc-2")[0].terminal,
              timeout=60, what="inc-2 finished")
     assert db.get_state("inc-2")[0].status == "FINISHED"
     db.delete_deployment("inc-1")
     removed = wait_for(lambda: _run(loop, deployer), timeout=30, what="the removal observed")
     assert [(e.trigger, e.payload["job_id"]) for e in removed] == [("deployment_removed", job_1)]
+    assert loop.polls >= 1 and loop.watch.restarts == streams
     wait_for(lambda: deployer.slurm.get_job(job_1).job_state == "CANCELLED", what="inc-1 cancelled")
     from slurmdeploy.states import DeploymentState
 
@@ -107,10 +112,10 @@ def test_the_incremental_view_sees_state_changes_removals_and_vanished_jobs_with
     vanished = [e for e in _run(loop, deployer, poll=True) if e.payload["key"] == "inc-3"]
     assert [(e.trigger, e.payload["state_reason"]) for e in vanished] == [("job_state_changed", "JobVanished")]
     assert loop.view.full_listings == 1
-    assert loop.view.last_mode == "incremental"
+    assert loop.view.last_mode is ViewMode.INCREMENTAL
 
 
-def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_adopted(loop):
+def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_resync_and_adopted(loop):
     deployer = loop.deployer
     db = deployer.configdb
     _run(loop, deployer)
@@ -123,10 +128,10 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
     wait_for(lambda: db.get_owner("att-1") is None, timeout=30, what="the dead submitter's claim expired")
     events = wait_for(lambda: _run(loop, deployer), timeout=30, what="the adoption observed")
     assert [(e.trigger, e.payload["job_id"]) for e in events] == [("job_state_changed", job_id)]
-    assert loop.view.full_listings == 2
+    assert loop.view.resyncs == 2 and loop.view.full_listings == 1  # a state-only resync found it
     assert db.get_state("att-1")[0].job_id == job_id
     _run_until_quiet = [_run(loop, deployer) for _ in range(2)]
-    assert loop.view.full_listings == 2 and not any(_run_until_quiet)
+    assert loop.view.resyncs == 2 and not any(_run_until_quiet)
     # and the submit action, seeing the trace, adopts instead of submitting again
     db.create_deployment("att-2", "slurm", {"script": "#!/bin/bash\nsleep 5\n"})
     dep2 = db.get_deployment("att-2")
@@ -139,9 +144,9 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
 
 
 def _pending_paths(loop):
-    """Paths (relative to the deployment prefix) of the watch events not applied yet."""
+    """Paths of the watch events not applied yet."""
     with loop.watch._lock:
-        return {path[len(loop.watch.configdb.deploy_prefix):] for _, path, *_ in loop.watch._events}
+        return {path for _, path, *_ in loop.watch._events}
 
 
 def test_a_watch_wake_observes_only_the_changed_deployments_with_the_events_of_a_full_observation(loop):
@@ -157,16 +162,17 @@ def test_a_watch_wake_observes_only_the_changed_deployments_with_the_events_of_a
     job_a = db.get_state("eq-a")[0].job_id
     db.create_deployment("eq-f", "slurm", {"script": "#!/bin/bash\ntrue\n"})  # seen, never submitted
     wait_for(lambda: any(e.payload["key"] == "eq-f" for e in loop.step(timeout=2)), what="eq-f observed")
-    loop.view.refresh = False  # both observations below: the jobs as a watch wake sees them
     # three changes the next wake must see: a removal, a new deployment, a vanished job
     db.delete_deployment("eq-a")
     db.create_deployment("eq-d", "slurm", {"script": "#!/bin/bash\ntrue\n"})
     db.create_deployment("eq-c", "slurm", {"script": "#!/bin/bash\ntrue\n"})
     assert db.write_state("eq-c", DeploymentState("eq-c", 99999999, "RUNNING"), 0)
-    wait_for(lambda: {"eq-a", "eq-c/state", "eq-d"} <= _pending_paths(loop), what="the watch events")
-    incremental = deployer.observe(incremental=True)
+    wanted = {db.deployment_path("eq-a"), db.state_path("eq-c"), db.deployment_path("eq-d")}
+    wait_for(lambda: wanted <= _pending_paths(loop), what="the watch events")
+    # both observations: the jobs as a watch wake sees them (the view asks no known job's state)
+    incremental = deployer.observe(Wake.WATCH)
     keys = deployer.observed_keys
-    full = deployer.observe()
+    full = deployer.observe(Wake.RETRY)
     assert deployer.observed_keys is None
     assert keys == {"eq-a", "eq-c", "eq-d"}
     assert incremental == [e for e in full if e.payload["key"] in keys]

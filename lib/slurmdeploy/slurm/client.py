@@ -577,6 +577,34 @@ class SlurmClient:
                     out[parsed[0]] = parsed[1]
         return out
 
+    def all_job_states(self):
+        """The base state of every job slurmctld holds, ids and states only.
+
+        v0.0.40+: ``GET .../jobs/state/`` without ``job_id`` (24.11.5: ``{"job_id", "state"}``
+        per job, about 40 bytes each, against ~7.7 KB per job in ``GET .../jobs``). The sensor's
+        job view resyncs with it (:class:`slurmdeploy.jobview.JobView`): a full ``GET .../jobs``
+        grows slurmrestd 24.11 by hundreds of MiB per listing at 5,000 jobs and never gives it
+        back (bench/poll.py measures both).
+
+        Returns:
+            dict job_id (int) -> base job_state (str), or None when this REST version has no
+            ``jobs/state`` (v0.0.38/39: list the jobs instead).
+
+        Raises:
+            SlurmAPIError: any failure.
+        """
+        api = self.api
+        path = api.jobs_state_path()
+        if path is None:
+            return None
+        _, data = self.request("GET", path)
+        out = {}
+        for record in data.get("jobs") or []:
+            parsed = api.parse_job_state(record)
+            if parsed is not None:
+                out[parsed[0]] = parsed[1]
+        return out
+
     def list_jobs(self):
         """List every job slurmctld holds (``GET /slurm/<v>/jobs``).
 
