@@ -10,6 +10,7 @@ Modules, one per concept of the SKA SDP Slurm Deployer:
 - :mod:`slurmdeploy.configdb`    SDP Configuration Database (etcd) access in ska-sdp-config's layout
 - :mod:`slurmdeploy.layout`      the Configuration Database layout: every path, range end, the deployment marker
 - :mod:`slurmdeploy.kvstore`     etcd transactions and their retry loop; the etcd and in-memory stores
+- :mod:`slurmdeploy.batch`       group commit of concurrent submits' etcd reads, claims (shared lease) and state writes
 - :mod:`slurmdeploy.jobs`        deployment args -> Slurm job request (name, mcs_label, environment)
 - :mod:`slurmdeploy.states`      Slurm job_state -> SDP status, and the SKA deployment-state format
 - :mod:`slurmdeploy.deployer`    the deployer's operations: observe (sensor), submit, cancel, update_state
