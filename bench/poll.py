@@ -174,9 +174,8 @@ def raw_reads(etcd, configdb, slurm, job_ids):
     body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(end).decode()}
     requests.post(f"http://{etcd['host']}:{etcd['port']}/v3/kv/range", json=body, timeout=60).json()
     ids = sorted(job_ids)
-    path = slurm.api.jobs_state_path()
     for start in range(0, len(ids), JOB_STATE_CHUNK):
-        slurm.request("GET", path, params=[("job_id", str(i)) for i in ids[start:start + JOB_STATE_CHUNK]])
+        slurm.call("job_state_list", params=[("job_id", str(i)) for i in ids[start:start + JOB_STATE_CHUNK]])
 
 
 def timed(fn, repeat):
@@ -268,15 +267,46 @@ def scale(args):
     window = args.window or (15.0 if args.quick else 60.0)
     repeat = 5
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = [("figure", "pack", "floor (same run)", "ratio", "target")]
+
+    def row(*values):
+        rows.append(values)
+        print("  " + "  ".join(str(v) for v in values), file=sys.stderr, flush=True)
+
     with common.bench_testbed(args.reuse) as (etcd, slurm_info):
         config = common.pack_config(etcd, slurm_info, loop_interval=3600, resync_interval=3600)
         env = {"PATH": "/usr/bin:/bin"}
         sensor = Deployer.from_config(config, environ=env)
         actions = Deployer.from_config(config, environ=env)
-        lister = Deployer.from_config(config, environ=env)
+        # full listings are slow: a longer read timeout (and the claim_ttl it requires)
+        lister = Deployer.from_config(dict(config, read_timeout=120, claim_ttl=300), environ=env)
         rest = common.slurmrestd_pid(slurm_info)
         loop = SensorLoop(sensor, poll_interval=window, resync_interval=3600, quiet_period=3600)
         loop.step()  # start-up: the one full listing
+        # slurmrestd over resyncs at `foreign` foreign jobs: state-only vs full listings
+        t0 = time.perf_counter()
+        foreign_ids = submit_foreign(lister.slurm, foreign)
+        print(f"{foreign} foreign jobs queued ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
+        rss0 = common.rss_mib(rest)
+        resync_ms, rss_after = [], []
+        for _ in range(repeat):
+            loop.view.request_resync()
+            t1 = time.perf_counter()
+            loop.poll_now()
+            loop.step()
+            resync_ms.append((time.perf_counter() - t1) * 1000)
+            rss_after.append(common.rss_mib(rest))
+            assert loop.view.last_mode is ViewMode.FULL
+        rss1 = common.rss_mib(rest)
+        t1 = time.perf_counter()
+        for _ in range(2):
+            lister.slurm.list_jobs()
+        full_ms = (time.perf_counter() - t1) * 500
+        rss2 = common.rss_mib(rest)
+        row(f"slurmrestd RSS MiB over {repeat} resyncs at {foreign} foreign jobs",
+            f"{rss0:.0f} -> " + " -> ".join(f"{r:.0f}" for r in rss_after) + " (state-only; resync ms: "
+            + ", ".join(f"{m:.0f}" for m in resync_ms) + f"; up to {loop.view.resync_reads} new ids read each)",
+            f"2 full listings: {rss1:.0f} -> {rss2:.0f} ({full_ms:.0f} ms each)", "", "flat")
         wake0 = wake_median(loop, "0", repeat)
         t0 = time.perf_counter()
         ids = make_tracked(actions, [f"t-{i}" for i in range(tracked)])
@@ -290,38 +320,15 @@ def scale(args):
 
         poll_ms = timed(poll, repeat)
         raw_ms = timed(lambda: raw_reads(etcd, sensor.configdb, lister.slurm, ids.values()), repeat)
+        row(f"poll, {tracked} tracked: wall ms (thread CPU ms)", f"{poll_ms[0]:.1f} ({poll_ms[1]:.1f})",
+            f"raw reads {raw_ms[0]:.1f} ({raw_ms[1]:.1f})", f"{poll_ms[0] / raw_ms[0]:.2f}x", "<= 1.5x")
         wake_t = wake_median(loop, "t", repeat)
+        row(f"watch wake, {tracked} tracked: wall ms (thread CPU ms)", f"{wake_t[0]:.2f} ({wake_t[1]:.2f})",
+            f"0 tracked {wake0[0]:.2f} ({wake0[1]:.2f})", f"{wake_t[0] / wake0[0]:.2f}x", "O(events): ~1x")
         cpu, wall, created, submitted, polls, wakes = sensor_cpu(loop, actions, window)
-        rows = [("figure", "pack", "floor (same run)", "ratio", "target")]
-        rows.append((f"poll, {tracked} tracked: wall ms (thread CPU ms)", f"{poll_ms[0]:.1f} ({poll_ms[1]:.1f})",
-                     f"raw reads {raw_ms[0]:.1f} ({raw_ms[1]:.1f})", f"{poll_ms[0] / raw_ms[0]:.2f}x", "<= 1.5x"))
-        rows.append((f"watch wake, {tracked} tracked: wall ms (thread CPU ms)", f"{wake_t[0]:.2f} ({wake_t[1]:.2f})",
-                     f"0 tracked {wake0[0]:.2f} ({wake0[1]:.2f})", f"{wake_t[0] / wake0[0]:.2f}x", "O(events): ~1x"))
-        rows.append((f"sensor thread CPU, {tracked}+ live, 50 new/s for {wall:.0f} s ({created} created, "
-                     f"{submitted} submitted, {polls} poll(s), {wakes} wakes)", f"{cpu / wall:.3f} core",
-                     "", "", "<= 0.3 core"))
-        # slurmrestd over resyncs at `foreign` foreign jobs: state-only vs full listings
-        t0 = time.perf_counter()
-        foreign_ids = submit_foreign(lister.slurm, foreign)
-        print(f"{foreign} foreign jobs queued ({time.perf_counter() - t0:.1f} s)", file=sys.stderr)
-        rss0 = common.rss_mib(rest)
-        resync_ms = []
-        for _ in range(repeat):
-            loop.view.request_resync()
-            t1 = time.perf_counter()
-            loop.poll_now()
-            loop.step()
-            resync_ms.append((time.perf_counter() - t1) * 1000)
-            assert loop.view.last_mode is ViewMode.FULL
-        rss1 = common.rss_mib(rest)
-        t1 = time.perf_counter()
-        for _ in range(2):
-            lister.slurm.list_jobs()
-        full_ms = (time.perf_counter() - t1) * 500
-        rss2 = common.rss_mib(rest)
-        rows.append((f"slurmrestd RSS MiB over {repeat} resyncs at {foreign} foreign jobs (+{tracked}+ ours)",
-                     f"{rss0:.0f} -> {rss1:.0f} (state-only, {statistics.median(resync_ms):.0f} ms each)",
-                     f"2 full listings: {rss1:.0f} -> {rss2:.0f} ({full_ms:.0f} ms each)", "", "flat"))
+        row(f"sensor thread CPU, {tracked}+ live, 50 new/s for {wall:.0f} s ({created} created, "
+            f"{submitted} submitted, {polls} poll(s), {wakes} wakes, {loop.retries} retries)",
+            f"{cpu / wall:.3f} core", "", "", "<= 0.3 core")
         common.emit(f"sensor at scale ({tracked} tracked)", rows, f"{started}, {common.load()}")
         loop.stop()
         if args.reuse:

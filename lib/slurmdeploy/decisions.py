@@ -23,14 +23,20 @@ ours: nothing is adopted, updated or cancelled (a fresh submit is still allowed)
 """
 
 import logging
+import functools
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Optional
 
 from slurmdeploy import states
-from slurmdeploy.jobs import deployment_marker, job_name, key_from_job_name, parse_marker
+from slurmdeploy.jobs import deployment_marker, job_name, key_from_job_name
+from slurmdeploy.jobs import parse_marker as _parse_marker
 from slurmdeploy.slurm.models import SlurmJob
 from slurmdeploy.states import DeploymentState
+
+#: a poll compares every tracked job's comment with its deployment's marker two or three times;
+#: the comments repeat from poll to poll, so the parse is cached (a pure function of a str)
+parse_marker = functools.lru_cache(maxsize=1 << 16)(_parse_marker)
 
 DEPLOYMENT_NEW = "deployment_new"
 DEPLOYMENT_REMOVED = "deployment_removed"

@@ -49,6 +49,10 @@ from slurmdeploy.jobs import key_from_job_name
 LOG = logging.getLogger(__name__)
 
 
+#: default :attr:`JobView.resync_reads`: ~3 s of GETs per resync on the bench cluster
+RESYNC_READS = 500
+
+
 class ViewMode(str, enum.Enum):
     """How :meth:`JobView.our_jobs` got our jobs (:attr:`JobView.last_mode`). A ``str``
     subclass: compares equal to its value."""
@@ -67,8 +71,11 @@ class JobView:
     Args:
         slurm: a :class:`slurmdeploy.slurm.SlurmClient`.
         mcs_label: our label.
-        resync_interval: seconds between two full listings of the cluster.
+        resync_interval: seconds between two resyncs (one full listing at start-up, then
+            state-only).
         clock: time source in seconds (tests).
+        resync_reads: the most job ids never seen before that one resync reads in full
+            (newest first; the others wait for the next resync).
 
     Attributes:
         full_listings: how many times the whole cluster was listed (``GET .../jobs``: at
@@ -79,8 +86,9 @@ class JobView:
         last_mode: the last call's :class:`ViewMode` (None before the first).
     """
 
-    def __init__(self, slurm, mcs_label, resync_interval, clock=time.monotonic):
+    def __init__(self, slurm, mcs_label, resync_interval, clock=time.monotonic, resync_reads=RESYNC_READS):
         self.slurm = slurm
+        self.resync_reads = resync_reads
         self.mcs_label = mcs_label
         self.resync_interval = resync_interval
         self.clock = clock
@@ -143,10 +151,14 @@ class JobView:
         self._foreign &= set(states_now)
         for job_id in [i for i in self._jobs if i not in states_now]:
             self._drop(job_id)
-        unknown = sorted(i for i in states_now if i not in self._jobs and i not in self._foreign)
+        # newest first (an orphan or a submit attempt's job is recent), at most resync_reads
+        # per resync: 5,000 GETs take ~30 s on the bench cluster and the sensor waits meanwhile;
+        # the rest are read at the next resyncs
+        unknown = sorted((i for i in states_now if i not in self._jobs and i not in self._foreign), reverse=True)
         if unknown:
-            LOG.info("resync: reading %d Slurm job(s) new since the last resync", len(unknown))
-        for job_id in unknown:
+            LOG.info("resync: reading %d of %d Slurm job(s) not seen before (newest first)",
+                     min(len(unknown), self.resync_reads), len(unknown))
+        for job_id in unknown[:self.resync_reads]:
             job = self.slurm.get_job(job_id)
             if job is None:
                 continue

@@ -186,10 +186,25 @@ def test_a_resync_asks_ids_and_states_only_and_reads_only_jobs_never_seen():
     view.our_jobs(s)
     assert view.last_mode is ViewMode.FULL and (view.full_listings, view.state_resyncs) == (1, 1)
     # jobs/state lists 3659 and 3660, which the start-up listing (ids 1-11) did not have
-    assert _requests(replay, n) == ["jobs/state/", "job/3659", "job/3660"]
+    assert _requests(replay, n) == ["jobs/state/", "job/3660", "job/3659"]  # newest first
     view.request_resync()
     n = len(replay.urls)
     view.our_jobs(s)
     # 3659 is gone (unknown: nothing to remember), 3660 is foreign: neither is read again...
     # except 3659, which jobs/state (replayed) still lists: read again, as it would be
     assert _requests(replay, n) == ["jobs/state/", "job/3659"] and view.state_resyncs == 2
+
+
+def test_a_resync_reads_at_most_resync_reads_new_jobs_newest_first():
+    view, replay = _view()
+    view.resync_reads = 1
+    s = snap([Deployment("a", "slurm", {}, 10)])
+    view.our_jobs(s)
+    view.request_resync()
+    n = len(replay.urls)
+    view.our_jobs(s)
+    assert _requests(replay, n) == ["jobs/state/", "job/3660"]
+    view.request_resync()
+    n = len(replay.urls)
+    view.our_jobs(s)
+    assert _requests(replay, n) == ["jobs/state/", "job/3659"]
