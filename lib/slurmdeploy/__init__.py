@@ -16,6 +16,7 @@ module):
 - :mod:`slurmdeploy.kvstore`     etcd transactions and their retry loop; the etcd and in-memory stores
 - :mod:`slurmdeploy.clientlibs`  requests and etcd3gw, imported without the optional eventlet/chardet
   that StackStorm's virtualenv offers (each action is a new process: import only what it uses)
+- :mod:`slurmdeploy.batch`       group commit of concurrent submits' etcd reads, claims (shared lease) and state writes
 - :mod:`slurmdeploy.jobs`        deployment args -> Slurm job request (name, mcs_label, environment)
 - :mod:`slurmdeploy.states`      Slurm job_state -> SDP status, and the SKA deployment-state format
 - :mod:`slurmdeploy.decisions`   the deployer's pure decisions (observe, submit, cancel, update_state)

@@ -34,6 +34,7 @@ import threading
 import time
 
 from slurmdeploy import decisions
+from slurmdeploy.batch import BatchingConfigDB
 from slurmdeploy.configdb import ConfigDB
 from slurmdeploy.decisions import (DEPLOYMENT_NEW, DEPLOYMENT_REMOVED, JOB_STATE_CHANGED, Event, Outcome, ViewMode, Wake,
                                    belongs, pick_job, wanted_job)
@@ -82,7 +83,8 @@ def shared_clients(settings):
         if clients is not None:
             _SHARED_CLIENTS.move_to_end(fingerprint)
             return clients
-    clients = (ConfigDB.from_settings(settings), SlurmClient.from_settings(settings))
+    # group commit of concurrent submits' etcd work (slurmdeploy.batch)
+    clients = (BatchingConfigDB.from_settings(settings), SlurmClient.from_settings(settings))
     with _SHARED_CLIENTS_LOCK:
         clients = _SHARED_CLIENTS.setdefault(fingerprint, clients)
         while len(_SHARED_CLIENTS) > SHARED_CLIENTS_KEPT:

@@ -16,7 +16,7 @@ import threading
 from .crypto import DatastoreKeyError, DecryptionError
 from .errors import PackrunnerError
 from .pack import Pack, PackError
-from .runner import ActionNotFound, ConfigError, ParameterError, Runner
+from .runner import DEFAULT_WORKERS, ActionNotFound, ConfigError, ParameterError, Runner
 from .retention import Retention, rotating_log_handler
 from .schema import PYTHON_RUNNER_PARAMETERS, RUNNER_PARAMETER_SUPPORT, cast_value
 
@@ -119,7 +119,8 @@ def build_parser():
     p = sub.add_parser("start", help="run the pack (sensors, rules, actions) until SIGTERM/SIGINT",
                        description="Start all sensors, process their triggers through the rules and run "
                                    "actions until SIGTERM or SIGINT; then stop gracefully and exit 0.")
-    p.add_argument("--workers", type=int, default=4, help="size of the action thread pool (default 4)")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help="size of the action thread pool (default %d)" % DEFAULT_WORKERS)
     p.add_argument("--stop-timeout", type=float, default=30.0,
                    help="seconds to wait for running actions on shutdown (default 30)")
     p.add_argument("--history-ttl-days", type=float, default=Retention.history_ttl_days, metavar="DAYS",

@@ -161,8 +161,9 @@ class ActionExecutor:
         record["status"] = "running"
         record["start_time"] = time.time()
         self.datastore.save_execution(record)
-        EXEC_LOG.info("execution %s %s started params=%s%s", record["id"], action.ref,
+        EXEC_LOG.info("execution %s %s started params=%s%s%s", record["id"], action.ref,
                       json.dumps(record["parameters"], default=str, sort_keys=True),
+                      " rule=%s trigger=%s" % (record["rule"], record["trigger_instance_id"]) if record.get("rule") else "",
                       " trace_tag=%s" % record["trace_tag"] if record.get("trace_tag") else "")
         outcome = {}
 

@@ -200,22 +200,30 @@ class ActionMeta:
         self.entry_point = os.path.join(os.path.dirname(path), entry) if entry else None
         self.parameters = data.get("parameters") or {}
         self._class = None
+        self._all_parameters = None
+        self._parameters_schema = None
 
     @property
     def all_parameters(self):
-        """Runner parameters (python-script) overlaid with the action's own."""
-        merged = {k: dict(v) for k, v in PYTHON_RUNNER_PARAMETERS.items()}
-        for k, v in self.parameters.items():
-            if k in merged and isinstance(v, dict):
-                merged[k].update(v)
-            else:
-                merged[k] = v
-        return merged
+        """Runner parameters (python-script) overlaid with the action's own (built once: the
+        metadata is fixed once loaded; callers must not modify it)."""
+        if self._all_parameters is None:
+            merged = {k: dict(v) for k, v in PYTHON_RUNNER_PARAMETERS.items()}
+            for k, v in self.parameters.items():
+                if k in merged and isinstance(v, dict):
+                    merged[k].update(v)
+                else:
+                    merged[k] = v
+            self._all_parameters = merged
+        return self._all_parameters
 
     def parameters_schema(self):
         """Schema of all parameters (StackStorm style), ``additionalProperties: False``
-        (unknown parameters are rejected, as st2 does)."""
-        return properties_schema(self.all_parameters, additional_properties=False)
+        (unknown parameters are rejected, as st2 does). Built once, and the same object every
+        time, so that its compiled validator is reused (:func:`packrunner.schema.validate_with_defaults`)."""
+        if self._parameters_schema is None:
+            self._parameters_schema = properties_schema(self.all_parameters, additional_properties=False)
+        return self._parameters_schema
 
     def load_class(self, base_class):
         """Import the entry point and return the single ``base_class`` subclass defined in it.

@@ -90,7 +90,9 @@ class RulesEngine:
             if not rule.matches(payload, store=self.datastore, trigger_instance_id=instance_id):
                 RULE_LOG.debug("rule %s did not match trigger %s", rule.ref, instance_id)
                 continue
-            RULE_LOG.info("rule %s matched trigger %s", rule.ref, instance_id)
+            # at DEBUG: the execution's "started" line names the rule (one INFO line less per
+            # trigger instance in a burst; StackStorm's enforcer logs the invocation, not the match)
+            RULE_LOG.debug("rule %s matched trigger %s", rule.ref, instance_id)
             execution_id = self._enforce(rule, payload, instance_id, trace_tag)
             if execution_id:
                 record["executions"].append(execution_id)

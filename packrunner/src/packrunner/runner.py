@@ -29,9 +29,16 @@ from .rules_engine import RulesEngine
 from .schema import mask_secrets
 from .sensor_container import SensorContainer
 
-__all__ = ["Runner", "ConfigError", "ParameterError", "ActionNotFound", "load_config", "DEFAULT_ACTION_TIMEOUT"]
+__all__ = ["Runner", "DEFAULT_WORKERS", "ConfigError", "ParameterError", "ActionNotFound", "load_config", "DEFAULT_ACTION_TIMEOUT"]
 
 LOG = logging.getLogger("packrunner.runner")
+
+#: default size of the action thread pool. Actions of a pack like this one wait on the network
+#: most of the time, and concurrent executions let an action group its requests (a pack's own
+#: group commit); StackStorm's action runner runs up to 60 at once per process
+#: (``[actionrunner] actions_pool_size = 60``, st2docs "Tuning action runner dispatcher pool
+#: size"). 16 keeps a burst's threads few on a small machine (bench/reaction.py).
+DEFAULT_WORKERS = 16
 
 
 def _process_start_ticks(pid):
@@ -69,7 +76,7 @@ class Runner:
         pack_dir: pack root directory.
         config: pack config (dict, YAML path, or None).
         state_dir: directory for ``packrunner.sqlite`` (default ``./.state``; created 0700).
-        workers: size of the action thread pool (default 4).
+        workers: size of the action thread pool (default :data:`DEFAULT_WORKERS`).
         datastore_key: the datastore key file for secret values (default
             ``$PACKRUNNER_DATASTORE_KEY``, else ``<state_dir>/datastore_key.json``).
         strict_config: see :func:`packrunner.config.load_config`.
@@ -89,7 +96,7 @@ class Runner:
         sensors, rules_engine, resolver, executor: the parts (see the module docstring).
     """
 
-    def __init__(self, pack_dir, config=None, state_dir=None, workers=4, strict_config=None, datastore_key=None,
+    def __init__(self, pack_dir, config=None, state_dir=None, workers=DEFAULT_WORKERS, strict_config=None, datastore_key=None,
                  retention=None):
         self.pack = Pack(pack_dir)
         self.pack.setup_sys_path()

@@ -186,6 +186,107 @@ def check_schema(schema, where="schema"):
         _VALID_SCHEMAS.add(canonical)
 
 
+#: id(schema) -> (schema, compiled validator) of schemas already checked: a pack's trigger
+#: and parameter schemas are a few fixed objects, and checking and compiling them again for
+#: every trigger instance and execution was a third of a dispatch's CPU (bench/reaction.py,
+#: py-spy). The schema is kept referenced, so its id cannot be reused while it is cached.
+_VALIDATORS = {}
+_VALIDATORS_MAX = 256
+
+
+def _validator(schema, what):
+    """``(validator, plan)`` of ``schema`` after :func:`check_schema`, built once per schema
+    object: its :data:`CustomValidator` and its :func:`_flat_plan`. A schema must not be
+    modified after it was validated against (pack metadata is not)."""
+    hit = _VALIDATORS.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1], hit[2]
+    check_schema(schema, "%s schema" % what)
+    validator, plan = CustomValidator(schema), _flat_plan(schema)
+    if len(_VALIDATORS) >= _VALIDATORS_MAX:
+        _VALIDATORS.clear()  # callers building a schema per call: correct, only slower
+    _VALIDATORS[id(schema)] = (schema, validator, plan)
+    return validator, plan
+
+
+#: Draft-4 types (jsonschema's ``Draft4Validator.TYPE_CHECKER``) as exact checks of plain
+#: values; anything else (a float for "integer", a tuple for "array", a Decimal) is left to
+#: jsonschema.
+_FLAT_TYPES = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "object": lambda v: isinstance(v, dict),
+    "array": lambda v: isinstance(v, list),
+    "null": lambda v: v is None,
+}
+#: keywords a property of a flat schema may carry (the others make the schema not flat)
+_FLAT_PROPERTY_KEYS = {"type", "required", "default", "description", "title", "secret", "immutable", "position",
+                       "enum", "minimum", "maximum"}
+
+
+def _flat_plan(schema):
+    """How to accept an instance of a flat schema without jsonschema, or None.
+
+    A flat schema is an object of properties that use only a type (or list of types),
+    draft-3 ``required``, an ``enum`` of strings and annotations, with a boolean
+    ``additionalProperties`` and inclusive numeric ``minimum``/``maximum``: the parameter and payload schemas of most packs (this one's
+    all). jsonschema's validation of such a schema walks every keyword through its generic
+    machinery, about as costly as the rest of a dispatch (bench/reaction.py, py-spy); the plan
+    checks the same rules directly. It only ever *accepts*: whatever it does not accept goes
+    to jsonschema, which decides and words the error, so a flat check can never let through
+    something StackStorm's validator refuses.
+
+    Returns:
+        ``(properties, additional, names)``: ``[(name, type checks, required, enum or None,
+        (minimum, maximum))]``,
+        whether other properties are allowed, and the property names; None when the schema
+        is not flat.
+    """
+    if not isinstance(schema, dict) or set(schema) - {"type", "properties", "additionalProperties", "description",
+                                                      "title"}:
+        return None
+    if schema.get("type", "object") != "object" or not isinstance(schema.get("additionalProperties", True), bool):
+        return None
+    properties = []
+    for name, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, dict) or set(prop) - _FLAT_PROPERTY_KEYS or "type" not in prop:
+            return None
+        types = prop["type"] if isinstance(prop["type"], list) else [prop["type"]]
+        if not types or any(t not in _FLAT_TYPES for t in types):
+            return None
+        enum = prop.get("enum")
+        if enum is not None and not (isinstance(enum, list) and all(isinstance(e, str) for e in enum)):
+            return None
+        bounds = (prop.get("minimum"), prop.get("maximum"))
+        if any(b is not None and (isinstance(b, bool) or not isinstance(b, (int, float))) for b in bounds):
+            return None
+        properties.append((name, tuple(_FLAT_TYPES[t] for t in types), prop.get("required") is True, enum, bounds))
+    return properties, schema.get("additionalProperties", True), frozenset(p[0] for p in properties)
+
+
+def _flat_accepts(plan, instance):
+    """True when ``instance`` certainly matches the flat schema of ``plan`` (:func:`_flat_plan`)."""
+    if not isinstance(instance, dict):
+        return False
+    properties, additional, names = plan
+    for name, checks, required, enum, (low, high) in properties:
+        if name not in instance:
+            if required:
+                return False
+            continue
+        value = instance[name]
+        if not any(check(value) for check in checks):
+            return False
+        if enum is not None and not (isinstance(value, str) and value in enum):
+            return False
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (low is not None and value < low) or (high is not None and value > high)):
+            return False
+    return additional or all(k in names for k in instance)
+
+
 def fill_defaults(instance, schema):
     """Recursively set missing properties that have a ``default`` (in place).
 
@@ -267,11 +368,12 @@ def validate_with_defaults(instance, schema, what="value", use_default=True, sec
         ValidationFailed: the instance does not match; ``path`` names the
             field (the first error by path order).
     """
-    check_schema(schema, "%s schema" % what)
+    validator, plan = _validator(schema, what)
     instance = copy.deepcopy(instance)
     if use_default:
         fill_defaults(instance, schema)
-    validator = CustomValidator(schema)
+    if plan is not None and _flat_accepts(plan, instance):
+        return instance
     errors = sorted(validator.iter_errors(instance), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         err = errors[0]
