@@ -168,6 +168,42 @@ def time_window(start, end, now):
     return begin, finish
 
 
+#: named periods of :func:`named_period` (UTC calendar)
+PERIODS = ("today", "yesterday", "this_week", "last_week", "this_month", "last_month", "this_year", "last_year")
+
+
+def named_period(name, now):
+    """A calendar period (UTC) as ``(start, end)`` epoch seconds, end exclusive: ``last_month`` on
+    2026-12-04 is 2026-11-01T00:00Z .. 2026-12-01T00:00Z. Weeks start on Monday. For rules on
+    ``core.st2.CronTimer`` (e.g. the 1st of each month: ``period: last_month``).
+
+    Raises:
+        BadRequest: an unknown name (the message lists :data:`PERIODS`).
+    """
+    day = datetime.fromtimestamp(int(now), timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    if name in ("today", "yesterday"):
+        start = day if name == "today" else day.fromtimestamp(day.timestamp() - 86400, timezone.utc)
+        return int(start.timestamp()), int(start.timestamp()) + 86400
+    if name in ("this_week", "last_week"):
+        monday = int(day.timestamp()) - day.weekday() * 86400
+        start = monday if name == "this_week" else monday - 7 * 86400
+        return start, start + 7 * 86400
+    if name in ("this_month", "last_month"):
+        first = day.replace(day=1)
+        if name == "last_month":
+            first = (first.replace(year=first.year - 1, month=12) if first.month == 1
+                     else first.replace(month=first.month - 1))
+        following = (first.replace(year=first.year + 1, month=1) if first.month == 12
+                     else first.replace(month=first.month + 1))
+        return int(first.timestamp()), int(following.timestamp())
+    if name in ("this_year", "last_year"):
+        first = day.replace(month=1, day=1)
+        if name == "last_year":
+            first = first.replace(year=first.year - 1)
+        return int(first.timestamp()), int(first.replace(year=first.year + 1).timestamp())
+    raise BadRequest(f"unknown period {name!r}; use one of {', '.join(PERIODS)} or start_time and end_time")
+
+
 def _iso(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -672,6 +708,8 @@ class Accounting:
             raise BadRequest("job_ids: give at least one Slurm job id")
         checked = []
         for job_id in ids:
+            if isinstance(job_id, str) and job_id.strip().isdigit():
+                job_id = int(job_id.strip())  # st2 run job_ids=101,102 casts to strings (casts.py _cast_array)
             if isinstance(job_id, bool) or not isinstance(job_id, int) or not 1 <= job_id <= 0xFFFFFFFD:
                 raise BadRequest(f"job_ids: {job_id!r} is not a Slurm job id (an integer 1..4294967293)")
             checked.append(job_id)
@@ -705,8 +743,8 @@ class Accounting:
         return max(mine, key=lambda r: (r["submit_time"] or 0, r["start_time"] or 0))
 
     # ------------------------------------------------------------ usage report
-    def usage_report(self, start_time, end_time, group_by="account", accounts=None, users=None, partitions=None,
-                     clusters=None, output="json", chunk=DEFAULT_CHUNK):
+    def usage_report(self, start_time=None, end_time=None, group_by="account", accounts=None, users=None,
+                     partitions=None, clusters=None, output="json", chunk=DEFAULT_CHUNK, period=None):
         """Usage per account and/or user over a period, in TRES-minutes and job counts.
 
         The numbers are ``sacct -X -T``'s for the same period and filters: each job's
@@ -717,7 +755,8 @@ class Accounting:
         hourly rollup covered the period.
 
         Args:
-            start_time, end_time: the period (both required).
+            start_time, end_time: the period (both required unless ``period`` is given).
+            period: instead of start/end, a calendar period (:func:`named_period`: ``last_month``...).
             group_by: ``"account"``, ``"user"`` or ``"account,user"``.
             output: ``"json"`` or ``"csv"``.
 
@@ -731,6 +770,10 @@ class Accounting:
             BadRequest: end_time missing, bad window, group_by or output; NotFound: unknown
             account, user or cluster; AccountingUnavailable: slurmdbd unreachable.
         """
+        if period:
+            if start_time or end_time:
+                raise BadRequest("give either period or start_time and end_time, not both")
+            start_time, end_time = named_period(period, self.clock())
         if end_time is None or end_time == "":
             raise BadRequest("end_time is required for a usage report (e.g. end_time=now): a period has two ends")
         keys = _names(group_by, "group_by")
@@ -762,7 +805,7 @@ class Accounting:
                        tres_minutes={k: round(v / 60, 3) for k, v in row["tres_seconds"].items()})
             rows.append(out)
         totals["tres_minutes"] = {k: round(v / 60, 3) for k, v in totals["tres_seconds"].items()}
-        report = {"period": {"start_time": start, "end_time": end}, "group_by": keys, "tres": tres, "rows": rows,
+        report = {"period": {"start_time": start, "end_time": end, "name": period or None}, "group_by": keys, "tres": tres, "rows": rows,
                   "totals": totals}
         if output == "csv":
             report["csv"] = report_csv(report)
