@@ -3,9 +3,9 @@ deployment_usage): Slurm accounting (slurmdbd) read through slurmrestd's ``/slur
 
 Each action calls one function of :mod:`slurmdeploy.slurm.accounting` (or
 :func:`slurmdeploy.accounted.deployment_usage`) and returns StackStorm's ``(ok, result)``:
-``(True, <result>)`` or ``(False, {"error": "...", "error_type": "..."})`` for the library's
-errors (bad input, unknown account/user/cluster, slurmdbd unreachable), as the operations
-actions do (``actions/lib/ops.py``). Messages never carry a token.
+``(True, <result>)``, or for any error of the library (bad input, unknown account/user/cluster,
+slurmdbd unreachable) ``(False, slurmdeploy.errors.action_error(exc))``, the failure every action
+of the pack reports (``ReportsErrors``, README "Errors"). Messages never carry a token.
 """
 
 from st2common.runners.base_action import Action
@@ -13,14 +13,14 @@ from st2common.runners.base_action import Action
 from lib.libpath import library_import_error
 
 try:
-    from slurmdeploy.errors import SlurmDeployError
+    from slurmdeploy.errors import ReportsErrors
     from slurmdeploy.logs import apply_log_level
     from slurmdeploy.settings import Settings
 except ImportError as exc:  # pragma: no cover - depends on the StackStorm setting
     raise library_import_error(exc) from exc
 
 
-class AccountingAction(Action):
+class AccountingAction(ReportsErrors, Action):
     """An action with :attr:`accounting` (a :class:`slurmdeploy.slurm.accounting.Accounting` built
     from ``self.config``; secrets named by datastore key are read at run time, as elsewhere)."""
 
@@ -48,9 +48,6 @@ class AccountingAction(Action):
         return self._accounting
 
     def call(self, function, *args, **kwargs):
-        """Run ``function(*args, **kwargs)`` as ``(ok, result)``."""
-        try:
-            return True, function(*args, **kwargs)
-        except SlurmDeployError as exc:
-            self.logger.error("%s failed: %s", type(self).__name__, exc)
-            return False, {"error": str(exc), "error_type": type(exc).__name__}
+        """Run ``function(*args, **kwargs)`` as ``(True, result)``; an error of the library fails
+        the execution through :class:`ReportsErrors`."""
+        return True, function(*args, **kwargs)

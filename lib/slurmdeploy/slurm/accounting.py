@@ -9,7 +9,7 @@ and the accounting record of a deployment's own job (:func:`deployment_records`)
 Where each fact comes from (Slurm source at the tags of the testbed's releases; the REST
 answers were also recorded from the testbed, ``tests/fixtures/slurm/``):
 
-- **Endpoints** (:data:`ENDPOINTS`): ``GET /slurmdb/<v>/jobs`` (query = ``sacct``'s options)
+- **Endpoints** (the ``db_*`` rows of :data:`slurmdeploy.slurm.endpoints.ENDPOINTS`): ``GET /slurmdb/<v>/jobs`` (query = ``sacct``'s options)
   and ``GET /slurmdb/<v>/job/{job_id}`` (one job, all its steps), served by
   ``openapi/dbv0.0.38`` on 22.05 (``src/plugins/openapi/dbv0.0.38/jobs.c``) and
   ``openapi/slurmdbd`` on 23.11+ (``src/slurmrestd/plugins/openapi/slurmdbd/jobs.c``) under
@@ -49,23 +49,14 @@ import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
-from slurmdeploy.slurm.versions import _version_key, no_val_number
+from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, error_from_answer, slurm_error_numbers
+from slurmdeploy.slurm.versions import no_val_number
 
 LOG = logging.getLogger(__name__)
 
-#: operation -> (HTTP method, path below ``/slurmdb/<version>``, first REST version serving it).
-#: The same shape as :data:`slurmdeploy.slurm.versions.ENDPOINTS` (slurmctld's table); slurmdbd's
-#: API has its own prefix and is served only when slurmrestd loads its plugin
-#: (``openapi/dbv0.0.38`` on 22.05, ``openapi/slurmdbd`` on 23.11+).
-ENDPOINTS = {
-    "accounting_jobs": ("GET", "/jobs/", "v0.0.38"),
-    "accounting_job": ("GET", "/job/{job_id}", "v0.0.38"),
-    "accounting_account": ("GET", "/account/{account_name}", "v0.0.38"),
-    "accounting_user": ("GET", "/user/{user_name}", "v0.0.38"),
-    "accounting_cluster": ("GET", "/cluster/{cluster_name}", "v0.0.38"),
-}
-PREFIX = "/slurmdb"
+#: this module's operations: keys of the one endpoint table
+#: (:data:`slurmdeploy.slurm.endpoints.ENDPOINTS`, ``db_*``: ``/slurmdb/<version>/...``)
+OPERATIONS = ("db_job_list", "db_job_get", "db_account_get", "db_user_get", "db_cluster_get")
 
 #: seconds: the first chunk of a time window (:meth:`Accounting.iter_jobs`), then adapted
 DEFAULT_CHUNK = 6 * 3600
@@ -97,8 +88,6 @@ DBD_DOWN_ERRORS = frozenset({7000, 7001})
 #: "Nothing found with query" (ESLURM_REST_EMPTY_RESULT): 22.05.8 answers an unknown account, user,
 #: cluster (HTTP 500) or job id (HTTP 200) of the slurmdbd API with it
 NOTHING_FOUND = 9003
-#: slurm_errno.h ESLURM_INVALID_JOB_ID
-ESLURM_INVALID_JOB_ID = 2017
 
 
 class AccountingUnavailable(SlurmAPIError):
@@ -483,23 +472,18 @@ class Accounting:
         """The REST version name in use (slurmdbd's API has the same names as slurmctld's)."""
         return self.client.api.name
 
-    def _path(self, operation, **names):
-        method, template, first = ENDPOINTS[operation]
-        if _version_key(self.version) < _version_key(first):
-            from slurmdeploy.errors import UnsupportedOperation
-            raise UnsupportedOperation(operation, f"{method} {PREFIX}/<v>{template}", self.version, "22.05", first)
-        path = template.format(**{k: quote(str(v), safe="") for k, v in names.items()})
-        return method, f"{PREFIX}/{self.version}{path}"
-
     def call(self, operation, params=None, **names):
-        """Send one slurmdbd request; returns the decoded answer.
+        """Send one slurmdbd request (``operation``: a ``db_*`` key of the endpoint table);
+        returns the decoded answer.
 
         Raises:
             AccountingUnavailable: HTTP 404 without a Slurm error (the slurmdbd plugin is not
-                loaded), or an answer whose errors say slurmdbd could not be reached.
-            SlurmAPIError: any other failure.
+                loaded), or an answer with error 7000/7001 (slurmdbd unreachable: 22.05.8 says so
+                with HTTP 200 and an empty list, :data:`DBD_DOWN_ERRORS`).
+            NotFound: Slurm error 9003 "Nothing found" (:data:`NOTHING_FOUND`) or 2017.
+            SlurmAPIError: any other failure (:func:`slurmdeploy.errors.error_from_answer`).
         """
-        method, path = self._path(operation, **names)
+        method, path = self.client.endpoint(operation, **names)
         try:
             # 404 stays an exception: slurmrestd answers an unknown URL in plain text
             status, data = self.client.request(method, path, params=params,
@@ -512,19 +496,20 @@ class Accounting:
         if 200 <= status < 300 and not errors:
             return data
         numbers = set(slurm_error_numbers(errors))
+        where = dict(status=status, method=method, endpoint=path, api_version=self.version, errors=errors)
         if status == 404 and not numbers:
             raise AccountingUnavailable(
                 "slurmrestd does not serve Slurm's accounting API (/slurmdb/...): start it with the slurmdbd plugin "
                 "(22.05: -s openapi/dbv0.0.38,...; 23.11+: -s openapi/slurmctld,openapi/slurmdbd) and configure "
-                "AccountingStorageType=accounting_storage/slurmdbd",
-                status=status, method=method, endpoint=path, api_version=self.version, errors=errors)
-        if numbers & DBD_DOWN_ERRORS or _mentions_connection(errors):
+                "AccountingStorageType=accounting_storage/slurmdbd", **where)
+        if numbers & DBD_DOWN_ERRORS:
             raise AccountingUnavailable(
                 "slurmdbd did not answer slurmrestd (slurmctld may be fine): accounting data cannot be read now; "
-                "check slurmdbd (`sacctmgr ping`, its log, its database) and retry",
-                status=status, method=method, endpoint=path, api_version=self.version, errors=errors)
-        raise SlurmAPIError("slurmrestd returned an error for an accounting query", status=status, method=method,
-                            endpoint=path, api_version=self.version, errors=errors)
+                "check slurmdbd (`sacctmgr ping`, its log, its database) and retry", **where)
+        if NOTHING_FOUND in numbers:
+            raise NotFound("slurmdbd found nothing for this query", **where)
+        raise error_from_answer(status, errors, method=method, endpoint=path, api_version=self.version,
+                                message="slurmrestd returned an error for an accounting query")
 
     # ------------------------------------------------------------- existence
     def check_names(self, accounts=(), users=(), clusters=()):
@@ -534,19 +519,15 @@ class Accounting:
         Raises:
             NotFound: e.g. "unknown account 'nosuch': sacctmgr show account lists ..."
         """
-        for kind, names, op, key, field in (("account", accounts, "accounting_account", "account_name", "accounts"),
-                                            ("user", users, "accounting_user", "user_name", "users"),
-                                            ("cluster", clusters, "accounting_cluster", "cluster_name", "clusters")):
+        for kind, names, op, key, field in (("account", accounts, "db_account_get", "account_name", "accounts"),
+                                            ("user", users, "db_user_get", "user_name", "users"),
+                                            ("cluster", clusters, "db_cluster_get", "cluster_name", "clusters")):
             for name in names:
                 try:
                     data = self.call(op, **{key: name})
-                except AccountingUnavailable:
-                    raise
-                except SlurmAPIError as exc:
-                    if exc.status in (404, 500) or exc.error_numbers:
-                        raise NotFound(f"unknown {kind} {name!r}: slurmdbd has no such {kind} "
-                                       f"(sacctmgr show {kind} lists them; Slurm said: {exc})") from None
-                    raise
+                except NotFound:
+                    raise NotFound(f"unknown {kind} {name!r}: slurmdbd has no such {kind} (sacctmgr show {kind} "
+                                   "lists them)") from None
                 found = [r for r in data.get(field) or [] if isinstance(r, dict) and r.get("name") == name]
                 if not found:
                     raise NotFound(f"unknown {kind} {name!r}: slurmdbd has no such {kind} (sacctmgr show {kind} "
@@ -628,7 +609,7 @@ class Accounting:
         while cursor < end:
             stop = min(end, cursor + length)
             LOG.info("reading accounting records %s .. %s (%s s)", _iso(cursor), _iso(stop), stop - cursor)
-            data = self.call("accounting_jobs", params=self._query(cursor, stop, accounts, partitions, states,
+            data = self.call("db_job_list", params=self._query(cursor, stop, accounts, partitions, states,
                                                                    job_names, users, clusters, steps))
             raw = data.get("jobs") or []
             count = len(raw)
@@ -728,13 +709,9 @@ class Accounting:
                 written: slurmctld sends records to slurmdbd asynchronously).
         """
         try:
-            data = self.call("accounting_job", job_id=int(job_id))
-        except AccountingUnavailable:
-            raise
-        except SlurmAPIError as exc:
-            if exc.status == 404 or {ESLURM_INVALID_JOB_ID, NOTHING_FOUND} & set(exc.error_numbers):
-                raise NotFound(f"slurmdbd has no accounting record of Slurm job {job_id}") from None
-            raise
+            data = self.call("db_job_get", job_id=int(job_id))
+        except NotFound:
+            raise NotFound(f"slurmdbd has no accounting record of Slurm job {job_id}", job_id=int(job_id)) from None
         records = [parse_job(r, self.version) for r in data.get("jobs") or []]
         # several records: a requeued job (DUP); the last one is the current run
         mine = [r for r in records if r["job_id"] == int(job_id)]
