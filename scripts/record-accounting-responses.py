@@ -31,6 +31,7 @@ sys.path[:0] = [str(REPO / "lib"), str(REPO / "tests")]
 import testbed  # noqa: E402
 from slurmdeploy.auth import StaticJWT  # noqa: E402
 from slurmdeploy.slurm.client import SlurmClient  # noqa: E402
+from slurmdeploy.slurm.accounting import EPOCH_REFUSED  # noqa: E402
 from slurmdeploy.slurm.versions import ADAPTERS  # noqa: E402
 from slurmdeploy.slurm.models import JobRequest  # noqa: E402
 
@@ -40,8 +41,10 @@ SACCT_FIELDS = ("JobID,JobName,User,Account,Partition,State,ExitCode,ElapsedRaw,
 
 #: the jobs: (name, script)
 JOBS = (
-    ("acct-steps", "#!/bin/bash\nsrun -n1 sleep 1\nsrun -n1 python3 -c "
-                   "'x = bytearray(50 * 1024 * 1024); import time; time.sleep(6)'\necho done\n"),
+    # step 1 holds a 50 MiB buffer for 6 s (dd blocked writing into a pipe nobody reads), so
+    # jobacct_gather/linux (JobAcctGatherFrequency=task=5) samples a MaxRSS above 50 MiB
+    ("acct-steps", "#!/bin/bash\nsrun -n1 sleep 1\nsrun -n1 sh -c 'dd if=/dev/zero bs=50M count=1 2>/dev/null "
+                   "| sleep 6'\necho done\n"),
     ("acct-exit3", "#!/bin/bash\nsleep 1\nexit 3\n"),
     ("acct-running", "#!/bin/bash\nsleep 600\n"),
 )
@@ -55,8 +58,11 @@ def main():
     env = testbed.parse_env(Path(args.state_dir, "rest.env").read_text())
     user = env.get("SLURM_REST_USER", "slurmtest")
     client = SlurmClient(env["SLURM_REST_URL"], StaticJWT(testbed.mint_token(args.state_dir, user), user_name=user))
+    # jobs of earlier runs still running would fall into the recorded window: end them first
+    testbed.slurm_exec(args.state_dir, "scancel", f"--user={user}")
+    time.sleep(3)
     ids = []
-    started = int(time.time()) - 5
+    started = int(time.time()) - 1
     for name, script in JOBS:
         ids.append(client.submit_job(JobRequest(name=name, script=script, environment={"PATH": "/usr/bin:/bin"},
                                                 mcs_label="", current_working_directory="/tmp", time_limit=10)))
@@ -80,8 +86,7 @@ def main():
     recordings = {}
     for version in versions:
         base = f"/slurmdb/{version}"
-        t0 = started if version != "v0.0.38" else time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started))
-        t1 = ended if version != "v0.0.38" else time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(ended))
+        t0, t1 = query_time(version, started), query_time(version, ended)
         wanted = {
             "accounting_jobs": ("GET", f"{base}/jobs/", [("start_time", t0), ("end_time", t1)]),
             "accounting_jobs_no_steps": ("GET", f"{base}/jobs/", [("start_time", t0), ("end_time", t1)]
@@ -113,7 +118,7 @@ def main():
         time.sleep(2)
         for version in versions:
             base = f"/slurmdb/{version}"
-            t0 = started if version != "v0.0.38" else time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(started))
+            t0 = query_time(version, started)
             recordings[(version, "accounting_jobs_dbd_down")] = record(client, "GET", f"{base}/jobs/",
                                                                        [("start_time", t0)])
             recordings[(version, "accounting_account_dbd_down")] = record(
@@ -129,6 +134,13 @@ def main():
                 "sacct": " ".join(sacct), "sacct_output": sacct_out}
         (FIXTURES / version / "accounting_sacct.json").write_text(json.dumps(meta, indent=1) + "\n")
     print(f"recorded {len(recordings)} answers for {', '.join(versions)} (Slurm {release})")
+
+
+def query_time(version, epoch):
+    """As slurm.accounting.Accounting._query_time: local ISO where the version refuses epoch numbers."""
+    if version in EPOCH_REFUSED:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(epoch))
+    return str(epoch)
 
 
 def record(client, method, path, params):
