@@ -7,6 +7,4 @@ class JobCancel(OperationsAction):
     def run(self, job_id=None, name=None, signal=None, other_users=False):
         ok, jobs = self.call("cancel_jobs", job_id=job_id, name=name, signal=signal,
                               other_users=bool(other_users))
-        if not ok:
-            return ok, jobs
         return all(j["outcome"] != "refused" for j in jobs), {"jobs": jobs}

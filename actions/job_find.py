@@ -7,7 +7,5 @@ class JobFind(OperationsAction):
 
     def run(self, criteria=None, ids_only=None):
         ok, jobs = self.call("find_jobs", criteria or {})
-        if not ok:
-            return ok, jobs
         ids = [no_val_number(j.get("job_id")) for j in jobs]
         return True, {"count": len(ids), "job_ids": ids, **({} if ids_only else {"jobs": jobs})}

@@ -6,6 +6,4 @@ class NodeGet(OperationsAction):
 
     def run(self, node):
         ok, record = self.call("get_node", node)
-        if not ok:
-            return ok, record
         return True, {"node": record, "state": self.ops.node_state(record)}

@@ -6,6 +6,4 @@ class NodeList(OperationsAction):
 
     def run(self, criteria=None):
         ok, nodes = self.call("list_nodes", criteria or {})
-        if not ok:
-            return ok, nodes
         return True, {"count": len(nodes), "states": [self.ops.node_state(n) for n in nodes], "nodes": nodes}

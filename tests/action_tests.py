@@ -11,6 +11,15 @@ from slurm_replay import recorded
 from slurmdeploy.errors import ConfigDBError, ConfigurationError, MissingAuthEnvVar
 
 
+def fails_with(kind, outcome):
+    """The failure result of an action's ``run`` that must have failed with a ``kind`` error: every
+    action reports a library error as ``(False, slurmdeploy.errors.action_error(exc))`` (README
+    "Errors"), never by raising."""
+    ok, result = outcome
+    assert ok is False and kind.__name__ in result["error_types"], result
+    return result
+
+
 class CommonActionTests:
     """Needs ``action_cls``, ``metadata_file`` (actions/<name>.yaml) and ``run_kwargs`` (valid
     parameters)."""
@@ -34,10 +43,9 @@ class CommonActionTests:
     def test_missing_credentials_fail_naming_the_settings(self):
         self.action_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
         action = self.get_action_instance(config=self.config(slurm_jwt_key=None))
-        with self.assertRaises(MissingAuthEnvVar) as err:
-            action.run(**self.run_kwargs)
+        error = fails_with(MissingAuthEnvVar, action.run(**self.run_kwargs))["error"]
         for name in ("slurm_jwt_key", "slurm_jwt", "client_secret_key", "SDP_SLURMDEPLOY_SLURM_JWT"):
-            assert name in str(err.exception), name
+            assert name in error, name
 
     def test_jwt_is_read_from_the_datastore_and_sent_only_as_slurms_header(self):
         self.action_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
@@ -52,17 +60,15 @@ class CommonActionTests:
 
     def test_missing_datastore_key_says_which_key_and_how_to_store_it(self):
         action = self.get_action_instance(config=self.config())
-        with self.assertRaises(ConfigurationError) as err:
-            action.run(**self.run_kwargs)
-        assert "slurm_jwt_key names datastore key 'slurm_jwt'" in str(err.exception)
-        assert "st2 key set slurm_jwt <value> --encrypt" in str(err.exception)
+        error = fails_with(ConfigurationError, action.run(**self.run_kwargs))["error"]
+        assert "slurm_jwt_key names datastore key 'slurm_jwt'" in error
+        assert "st2 key set slurm_jwt <value> --encrypt" in error
 
     def test_jwt_both_in_config_and_by_datastore_key_is_refused(self):
         self.action_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
         action = self.get_action_instance(config=self.config(slurm_jwt="another." + TOKEN))
-        with self.assertRaises(ConfigurationError) as err:
-            action.run(**self.run_kwargs)
-        assert "either slurm_jwt or slurm_jwt_key" in str(err.exception) and TOKEN not in str(err.exception)
+        error = fails_with(ConfigurationError, action.run(**self.run_kwargs))["error"]
+        assert "either slurm_jwt or slurm_jwt_key" in error and TOKEN not in error
 
     def test_datastore_route_keeps_the_jwt_off_the_python_runner_command_line(self):
         # the route the README recommends: only the key's name is in the config StackStorm
@@ -80,7 +86,6 @@ class CommonActionTests:
     def test_unreachable_configuration_db_fails_naming_the_endpoint_without_secrets(self):
         self.action_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
         action = self.get_action_instance(config=self.config())
-        with self.assertRaises(ConfigDBError) as err:
-            action.run(**self.run_kwargs)
-        assert f"etcd at http://127.0.0.1:{self.etcd.port}" in str(err.exception)
-        assert TOKEN not in str(err.exception)
+        error = fails_with(ConfigDBError, action.run(**self.run_kwargs))["error"]
+        assert f"etcd at http://127.0.0.1:{self.etcd.port}" in error
+        assert TOKEN not in error

@@ -9,6 +9,7 @@ import os
 import yaml
 from st2tests.base import BaseActionTestCase
 
+from action_tests import fails_with
 from deployer_test_case import JWT_KEY, PACK_DIR, TOKEN, DeployerTestMixin
 from deployment_create import DeploymentCreate
 from deployment_delete import DeploymentDelete
@@ -64,15 +65,13 @@ class DeploymentActionsTestCase(DeployerTestMixin, BaseActionTestCase):
         assert not ok and result["outcome"] == "invalid" and "slurm, helm" in result["error"]
 
     def test_a_valid_deployment_goes_to_etcd(self):
-        with self.assertRaises(ConfigDBError) as err:  # the refused port: it tried to write
-            self.instance(DeploymentCreate).run(key="demo-1", args=GOOD_ARGS)
-        assert f"127.0.0.1:{self.etcd.port}" in str(err.exception)
+        # the refused port: it tried to write
+        result = fails_with(ConfigDBError, self.instance(DeploymentCreate).run(key="demo-1", args=GOOD_ARGS))
+        assert f"127.0.0.1:{self.etcd.port}" in result["error"] and result["error_type"] == "ConfigDBError"
 
     def test_list_and_delete_read_etcd_and_delete_refuses_a_bad_key_first(self):
-        with self.assertRaises(ConfigDBError):
-            self.instance(DeploymentList).run()
-        with self.assertRaises(ConfigDBError):
-            self.instance(DeploymentDelete).run(key="demo-1")
+        fails_with(ConfigDBError, self.instance(DeploymentList).run())
+        fails_with(ConfigDBError, self.instance(DeploymentDelete).run(key="demo-1"))
         ok, result = self.instance(DeploymentDelete).run(key="a/b")
         assert not ok and result["outcome"] == "invalid"
 

@@ -1,5 +1,8 @@
 """Shared base of the pack's actions: builds the deployer from the pack config.
 
+Every action fails the same way: ``(False, {"error": message, "error_type": ..., ...})`` for
+any error of the library (``slurmdeploy.errors.ReportsErrors``, README "Errors").
+
 The logic lives in the pack's ``lib/slurmdeploy`` library; StackStorm puts the pack's
 ``lib/`` on the import path only with ``[packs] enable_common_libs = True`` in st2.conf.
 """
@@ -10,6 +13,7 @@ from lib.libpath import library_import_error
 
 try:
     from slurmdeploy.configdb import ConfigDB
+    from slurmdeploy.errors import ReportsErrors
     from slurmdeploy.deployer import Deployer
     from slurmdeploy.logs import apply_log_level
     from slurmdeploy.settings import Settings
@@ -17,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - depends on the StackStorm setti
     raise library_import_error(exc) from exc
 
 
-class DeployerAction(Action):
+class DeployerAction(ReportsErrors, Action):
     """An action with a :class:`slurmdeploy.deployer.Deployer` built from ``self.config``.
 
     Secrets named by datastore key (``slurm_jwt_key``, ``client_secret_key``,
@@ -44,7 +48,7 @@ class DeployerAction(Action):
         return self._deployer
 
 
-class ConfigDBAction(Action):
+class ConfigDBAction(ReportsErrors, Action):
     """An action that needs only the Configuration Database (``self.configdb``, built from the
     ``config_*`` settings on first use): the ``deployment_*`` actions. The Slurm settings are
     resolved but no Slurm client is built, so these run while Slurm is unreachable."""

@@ -2,9 +2,10 @@
 reservation_*, ping, diag, licenses, config_get).
 
 Each action calls one method of :class:`slurmdeploy.slurm.operations.SlurmOperations`
-and returns StackStorm's ``(ok, result)``: ``(True, <Slurm's records>)`` or
-``(False, {"error": "...", "error_type": "..."})`` for the library's errors (never a
-token: error messages carry no credentials). These actions are for operators: unlike
+and returns StackStorm's ``(ok, result)``: ``(True, <Slurm's records>)``, or for any error
+of the library ``(False, slurmdeploy.errors.action_error(exc))``, the failure every action of
+the pack reports (``ReportsErrors``, README "Errors"; never a token: error messages carry no
+credentials). These actions are for operators: unlike
 submit/cancel/update_state they are not limited to the deployer's mcs_label; slurmctld
 decides what the configured Slurm user may do.
 """
@@ -14,7 +15,7 @@ from st2common.runners.base_action import Action
 from lib.libpath import library_import_error
 
 try:
-    from slurmdeploy.errors import SlurmDeployError
+    from slurmdeploy.errors import ReportsErrors
     from slurmdeploy.logs import apply_log_level
     from slurmdeploy.settings import Settings
     from slurmdeploy.slurm.operations import SlurmOperations
@@ -22,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - depends on the StackStorm setti
     raise library_import_error(exc) from exc
 
 
-class OperationsAction(Action):
+class OperationsAction(ReportsErrors, Action):
     """An action with :attr:`ops` (a SlurmOperations built from ``self.config``).
 
     Secrets named by datastore key (``slurm_jwt_key``, ``client_secret_key``) are read at run
@@ -48,9 +49,6 @@ class OperationsAction(Action):
         return self.action_service.get_value(name, local=False, decrypt=True)
 
     def call(self, method, *args, **kwargs):
-        """Run ``self.ops.<method>(*args, **kwargs)`` as ``(ok, result)``."""
-        try:
-            return True, getattr(self.ops, method)(*args, **kwargs)
-        except SlurmDeployError as exc:
-            self.logger.error("%s failed: %s", method, exc)
-            return False, {"error": str(exc), "error_type": type(exc).__name__}
+        """Run ``self.ops.<method>(*args, **kwargs)`` as ``(True, result)``; an error of the
+        library fails the execution through :class:`ReportsErrors`."""
+        return True, getattr(self.ops, method)(*args, **kwargs)

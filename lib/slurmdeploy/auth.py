@@ -207,13 +207,14 @@ class MsalClientCredentials(TokenSource):
             # unreachable authority, TLS failure, or no discovery document (msal raises ValueError)
             raise SlurmAuthError(
                 f"MSAL could not reach the authority {self.authority} for a Slurm REST API token: "
-                f"{type(exc).__name__}: {_first_line(exc)}"
+                f"{type(exc).__name__}: {_first_line(exc)}", request_sent=False  # nothing reached slurmrestd
             ) from None
         if "access_token" not in result:
             raise SlurmAuthError(
                 f"MSAL could not obtain a token for the Slurm REST API from {self.authority} "
                 f"(client_id {self.client_id}, scope {' '.join(self.scopes)}): "
-                f"{result.get('error', 'unknown error')}: {_first_line(result.get('error_description', ''))}"
+                f"{result.get('error', 'unknown error')}: {_first_line(result.get('error_description', ''))}",
+                request_sent=False,  # nothing reached slurmrestd
             )
         self.tokens_fetched += 1
         self._token = result["access_token"]

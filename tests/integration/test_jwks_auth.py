@@ -103,9 +103,11 @@ def test_wrong_client_secret_fails_the_action_with_an_auth_error_without_the_sec
     _, errors_before = issued(oidc_provider)
     with Runner(str(REPO), config=config, state_dir=str(tmp_path / "state")) as runner:
         record = runner.run_action("submit", {"key": "jwks-wrong"})
-    assert record["status"] == "failed"
-    assert record["error"].startswith("SlurmAuthError: MSAL could not obtain a token"), record["error"]
-    assert "invalid_client" in record["error"] and oidc_provider["client_id"] in record["error"]
+    assert record["status"] == "failed"  # with the pack's one failure result (README "Errors")
+    failure = record["result"]
+    assert failure["error_type"] == "SlurmAuthError" and failure["request_sent"] is False, failure
+    assert failure["error"].startswith("MSAL could not obtain a token"), failure["error"]
+    assert "invalid_client" in failure["error"] and oidc_provider["client_id"] in failure["error"]
     assert issued(oidc_provider)[1] > errors_before  # the IdP refused the client
     assert wrong not in json.dumps(record, default=str) + caplog.text
     assert db.get_state("jwks-wrong")[0].job_id is None
@@ -118,10 +120,12 @@ def test_settings_without_jwt_or_msal_fail_with_missing_auth_env_var(
     with Runner(str(REPO), config=config, state_dir=str(tmp_path / "state")) as runner:
         record = runner.run_action("submit", {"key": "jwks-none"})
     assert record["status"] == "failed"
-    assert record["error"].startswith("MissingAuthEnvVar: no Slurm REST credentials configured"), record["error"]
+    failure = record["result"]
+    assert failure["error_type"] == "MissingAuthEnvVar", failure
+    assert failure["error"].startswith("no Slurm REST credentials configured"), failure["error"]
     for name in ("SDP_SLURMDEPLOY_SLURM_JWT", "SDP_SLURMDEPLOY_AZURE_URL", "SDP_SLURMDEPLOY_CLIENT_SECRET"):
-        assert name in record["error"]
-    assert "missing: slurm_jwt, or client_secret" in record["error"]
+        assert name in failure["error"]
+    assert "missing: slurm_jwt, or client_secret" in failure["error"]
 
 
 def test_the_idp_ca_is_trusted_only_through_the_ca_bundle_setting(
@@ -184,7 +188,7 @@ def test_tokens_are_renewed_before_expiry_across_a_run_longer_than_two_ttls(
     after, errors_after = issued(idp)
     assert elapsed > 2 * ttl
     assert {"slurmdeploy.submit", "slurmdeploy.update_state"} <= {e["action"] for e in executions}
-    assert all(e["status"] == "succeeded" for e in executions), [(e["action"], e["error"]) for e in executions]
+    assert all(e["status"] == "succeeded" for e in executions), [(e["action"], e["error"], e["result"]) for e in executions]
     assert triggers and all(t["status"] != "dropped" for t in triggers)
     # renewed: several tokens over the run; reused: at most one per (TTL - margin - 1 s of exp rounding)
     fetched = after - before

@@ -29,8 +29,9 @@ def test_node_update_needs_v0039_and_reservation_writes_need_v0043():
 
 
 def test_every_endpoint_names_a_known_first_version():
-    for op, (method, path, first) in ENDPOINTS.items():
-        assert method in ("GET", "POST", "DELETE") and path.startswith("/") and first in SLURM_RELEASE, op
+    for op, (method, path, first, last) in ENDPOINTS.items():
+        assert method in ("GET", "POST", "DELETE") and path.startswith(("/slurm/{version}/", "/slurmdb/{version}/")), op
+        assert first in SLURM_RELEASE and (last is None or last in SLURM_RELEASE), op
     assert ADAPTERS["v0.0.42"].require("job_update") == ("POST", "/slurm/v0.0.42/job/{job_id}")
 
 

@@ -36,14 +36,15 @@ from requests.adapters import HTTPAdapter
 from urllib3 import exceptions as urllib3_errors
 from urllib3.util.retry import Retry
 
-from slurmdeploy.errors import (SlurmAPIError, SlurmAuthError, SlurmControllerUnavailable, SubmitOutcomeUnknown,
-                                SubmitRejected, slurm_error_numbers)
-from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter
+from slurmdeploy.errors import (AUTH_500_ERRORS, AUTH_STATUSES, CONTROLLER_SLOW_ANSWER,  # noqa: F401 - re-exported
+                                STALLED_CONTROLLER_ERRORS, SUBMIT_UNKNOWN_STATUSES, SlurmAPIError, SlurmAuthError,
+                                SlurmControllerUnavailable, controller_did_not_answer, error_from_answer,
+                                slurm_error_numbers)
+from slurmdeploy.slurm.endpoints import resolve
+from slurmdeploy.slurm.versions import ADAPTERS, _version_key, adapter, no_val_number
 
 LOG = logging.getLogger(__name__)
 
-#: HTTP statuses that mean "the token was rejected" (24.11 answers 511, 25.11 401).
-AUTH_STATUSES = frozenset({401, 403, 511})
 #: Slurm error number for "Invalid job id specified" (slurm_errno.h ESLURM_INVALID_JOB_ID).
 ESLURM_INVALID_JOB_ID = 2017
 #: Slurm error number for "Job/step already completing or completed" (slurm_errno.h
@@ -53,28 +54,8 @@ ESLURM_INVALID_JOB_ID = 2017
 ESLURM_ALREADY_DONE = 2021
 #: :meth:`SlurmClient.cancel_job` answers
 CANCEL_SENT, CANCEL_NOT_FOUND, CANCEL_ALREADY_ENDED = "cancelled", "not_found", "already_ended"
-#: Slurm error numbers of an HTTP 500 from Slurm 22.05 (v0.0.38) whose token slurmctld
-#: could not verify (checked on 22.05.8 with an invalid signature, a wrong user name and an
-#: expired token): GET /jobs, /job/{id}, /ping answer ``error_number: -1`` ("Unspecified
-#: error", "Failed while looking for jobs"); DELETE and POST answer 5005 ("Zero Bytes were
-#: transmitted or received": slurmctld dropped the request). 24.11 answers 511 with 1007.
-AUTH_500_ERRORS = frozenset({-1, 5005})
-#: Slurm error number "Socket timed out on send/recv operation" (slurm_errno.h
-#: SLURM_PROTOCOL_SOCKET_IMPL_TIMEOUT): slurmctld did not answer slurmrestd in time.
-ESLURM_SOCKET_TIMEOUT = 5004
-#: Slurm error numbers of a 5xx answer slurmrestd gives when slurmctld did not answer it
-#: within slurmctld's MessageTimeout (seen with slurmctld stopped by SIGSTOP, 22.05.8 and
-#: 24.11.5, tests/fixtures/slurm/*/stalled_*.json): -1 (GET), 1000 "Unexpected message
-#: received" (POST), 5004 (22.05 DELETE, 24.11 GET /jobs /nodes /diag), 1 "Operation not
-#: permitted" (24.11 DELETE).
-STALLED_CONTROLLER_ERRORS = frozenset({-1, 1, 1000, ESLURM_SOCKET_TIMEOUT, 5005})
-#: seconds: a 5xx with only :data:`STALLED_CONTROLLER_ERRORS` that took at least this long
-#: means slurmctld did not answer in time. slurmrestd reports a token slurmctld rejects within
-#: milliseconds (22.05.8: 13-24 ms for GET /ping, /job/1, /diag, POST /job/1 in the testbed)
-#: but a stalled slurmctld only after MessageTimeout (10 s by default, 20 s for GET /job/{id}).
-CONTROLLER_SLOW_ANSWER = 2.0
-#: HTTP statuses of a submit after which Slurm may or may not have created the job.
-SUBMIT_UNKNOWN_STATUSES = frozenset({408, 429, 502, 503, 504})
+# AUTH_STATUSES, AUTH_500_ERRORS, STALLED_CONTROLLER_ERRORS, CONTROLLER_SLOW_ANSWER and
+# SUBMIT_UNKNOWN_STATUSES live with the error tree (slurmdeploy.errors, error_from_answer)
 #: how slurmrestd's openapi/slurmctld words a submit that slurmctld answered with a job id *and*
 #: a non-zero error code (``resp_warn`` in ``_job_post_submit``, src/plugins/openapi/slurmctld/
 #: jobs.c): the job exists but Slurm refused what it asked. Seen on Slurm 26.05.5 (every REST
@@ -86,8 +67,9 @@ SUBMIT_REFUSED_WARNING = "Job submission resulted in non-zero return code"
 #: answered fine by 24.11.5; chunks keep each URL well under common proxy limits of 8 KiB)
 JOB_STATE_CHUNK = 500
 
-#: a slurmctld REST path and its version, e.g. ``/slurm/v0.0.45/jobs/`` -> ``v0.0.45``
-_SLURM_PATH_VERSION = re.compile(r"^/slurm/(v\d+\.\d+\.\d+)/")
+#: a REST path's plugin and version, e.g. ``/slurm/v0.0.45/jobs/`` -> ``("slurm", "v0.0.45")``
+#: (``slurm``: openapi/slurmctld; ``slurmdb``: openapi/slurmdbd, see slurm.endpoints)
+_SLURM_PATH_VERSION = re.compile(r"^/(slurm|slurmdb)/(v\d+\.\d+\.\d+)/")
 
 #: base URL -> REST API version detected in this process. Every StackStorm action runs in
 #: a new process; the sensor and packrunner build many clients in one: probing once per
@@ -283,18 +265,16 @@ class SlurmClient:
         """
         probed = []
         for name in reversed(list(ADAPTERS)):
-            path = ADAPTERS[name].ping_path()
+            path = ADAPTERS[name].path("ping")
             try:
                 self.stats["requests"] += 1
                 answer = self.session.get(
                     self.base_url + path, headers=self.token_source.headers(), timeout=self.timeout
                 )
             except requests.RequestException as exc:
-                raise SlurmAPIError(
-                    f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
-                    method="GET",
-                    endpoint=path,
-                ) from None
+                raise error_from_answer(
+                    None, message=f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
+                    method="GET", endpoint=path, request_sent=not request_not_sent(exc)) from None
             probed.append(f"{name}: HTTP {answer.status_code}")
             if answer.status_code != 404:
                 LOG.info("slurmrestd at %s speaks REST API %s", self.base_url, name)
@@ -345,6 +325,7 @@ class SlurmClient:
             SlurmAPIError: connection failure, non-JSON answer, or an HTTP error status.
         """
         version = self._api.name if self._api else None
+        where = dict(method=method, endpoint=path, api_version=version)
         try:
             answer = self._send(method, path, body, params)
             if self._auth_rejected(answer, method) and self.token_source.invalidate():
@@ -352,53 +333,39 @@ class SlurmClient:
                          self.token_source.mode, answer.status_code)
                 answer = self._send(method, path, body, params)
         except requests.RequestException as exc:
-            error = SlurmAPIError(
-                f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
-                method=method,
-                endpoint=path,
-                api_version=version,
-            )
-            error.request_sent = not request_not_sent(exc)
-            raise error from None
+            raise error_from_answer(
+                None, message=f"cannot reach slurmrestd at {self.base_url}: {transport_problem(exc, self.timeout)}",
+                request_sent=not request_not_sent(exc), **where) from None
         try:
             data = answer.json() if answer.content else {}
         except ValueError:
             data = None
         if data is None or not isinstance(data, dict):
             if 200 <= answer.status_code < 300 or answer.status_code in allow_statuses:
-                raise SlurmAPIError(
-                    "slurmrestd answered with a body that is not a JSON object",
-                    status=answer.status_code, method=method, endpoint=path, api_version=version,
-                )
+                raise error_from_answer(None, message=f"slurmrestd answered HTTP {answer.status_code} with a body "
+                                        "that is not a JSON object", **where)
             data = {}
         errors = data.get("errors") or []
-        if answer.status_code == 404 and not slurm_error_numbers(errors):
+        numbers = slurm_error_numbers(errors)
+        if answer.status_code == 404 and not numbers:
             self._check_version_served(method, path, version)
-        if controller_did_not_answer(answer.status_code, slurm_error_numbers(errors), answer.took):
-            raise SlurmControllerUnavailable(
-                f"slurmctld did not answer slurmrestd in time (slurmrestd answered after {answer.took:.1f} s): "
-                "slurmctld is busy, stalled or down, the credentials were not checked; retry later, and if it "
-                "lasts check slurmctld (scontrol ping, its log)",
-                elapsed=round(answer.took, 3), status=answer.status_code, method=method, endpoint=path,
-                api_version=version, errors=errors,
-            )
-        if self._auth_rejected(answer, method):
-            raise SlurmAuthError(
-                f"slurmrestd rejected the {self.token_source.mode} credentials; check the token "
-                "(SDP_SLURMDEPLOY_SLURM_JWT / client credentials) and the Slurm user name",
-                status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
-            )
-        if not (200 <= answer.status_code < 300) and answer.status_code not in allow_statuses:
-            raise SlurmAPIError(
-                "slurmrestd returned an error",
-                status=answer.status_code, method=method, endpoint=path, api_version=version, errors=errors,
-            )
-        return answer.status_code, data
+        status = answer.status_code
+        stalled = controller_did_not_answer(status, numbers, answer.took)
+        rejected = not stalled and self._auth_rejected(answer, method)
+        if stalled or rejected or not (200 <= status < 300 or status in allow_statuses):
+            # a stalled controller and refused credentials are raised whatever allow_statuses says
+            raise error_from_answer(status, errors, warnings=data.get("warnings"), took=answer.took,
+                                    auth_rejected=rejected, credentials=self.token_source.mode, **where)
+        return status, data
 
-    def offered_versions(self):
-        """The slurmctld REST API versions the server has loaded, read from ``GET /openapi/v3``
-        (every path ``/slurm/<version>/...``; slurmrestd serves the document for the
+    def offered_versions(self, plugin="slurm"):
+        """The REST API versions the server has loaded, read from ``GET /openapi/v3``
+        (every path ``/<plugin>/<version>/...``; slurmrestd serves the document for the
         plugins it loaded, Slurm 22.05+).
+
+        Args:
+            plugin: ``"slurm"`` (slurmctld) or ``"slurmdb"`` (slurmdbd), as
+                :attr:`slurmdeploy.slurm.endpoints.Endpoint.plugin`.
 
         Returns:
             Sorted version names, e.g. ``["v0.0.42", "v0.0.43", "v0.0.44", "v0.0.45"]``
@@ -411,8 +378,8 @@ class SlurmClient:
         found = set()
         for path in data.get("paths") or {}:
             match = _SLURM_PATH_VERSION.match(str(path))
-            if match:
-                found.add(match.group(1))
+            if match and match.group(1) == plugin:
+                found.add(match.group(2))
         return sorted(found, key=_version_key)
 
     def _check_version_served(self, method, path, version):
@@ -424,25 +391,27 @@ class SlurmClient:
             SlurmAPIError: e.g. "slurmrestd at URL does not serve Slurm REST API v0.0.45; it
                 offers v0.0.40, v0.0.41, v0.0.42: set slurm_api_version to one of those or auto".
         """
-        parts = path.split("/")
-        if len(parts) < 3 or parts[1] != "slurm":
+        match = _SLURM_PATH_VERSION.match(path)
+        if match is None:
             return
-        wanted = parts[2]
+        plugin, wanted = match.groups()
         try:
-            offered = self.offered_versions()
+            offered = self.offered_versions(plugin)
         except SlurmAPIError:
             offered = None
         if offered is not None and wanted in offered:
             return
         self.forget_api_version()
         spoken = [v for v in (offered or []) if v in ADAPTERS]
-        offers = ", ".join(offered) if offered else "no slurmctld REST API version (or GET /openapi/v3 failed)"
-        raise SlurmAPIError(
-            f"slurmrestd at {self.base_url} does not serve Slurm REST API {wanted} (its data_parser plugin "
+        server = {"slurm": "slurmctld", "slurmdb": "slurmdbd"}[plugin]
+        offers = ", ".join(offered) if offered else f"no {server} REST API version (or GET /openapi/v3 failed)"
+        raise error_from_answer(
+            404, message=f"slurmrestd at {self.base_url} does not serve {'Slurm' if plugin == 'slurm' else 'slurmdbd'} REST API "
+            f"{wanted} (its {'data_parser' if plugin == 'slurm' else 'openapi/slurmdbd'} plugin "
             f"is not loaded); it offers {offers}"
             + (f": set slurm_api_version to one of {', '.join(spoken)} or to auto" if spoken else
                f"; this library speaks {', '.join(ADAPTERS)}"),
-            status=404, method=method, endpoint=path, api_version=version,
+            method=method, endpoint=path, api_version=version,
         )
 
     def _auth_rejected(self, answer, method):
@@ -456,13 +425,38 @@ class SlurmClient:
         return self.token_source.expiring() or _only_auth_500_errors(answer)
 
     # --------------------------------------------------------------- operations
+    def call(self, operation, body=None, params=None, allow_statuses=(), **path_params):
+        """Send ``operation`` (a key of :data:`slurmdeploy.slurm.endpoints.ENDPOINTS`): its
+        method and path come from that table, filled with the version in use and ``path_params``
+        (URL-quoted).
+
+        Args:
+            operation: e.g. ``"job_get"``.
+            body, params, allow_statuses: as :meth:`request`.
+            path_params: the path's parameters, e.g. ``job_id=7``.
+
+        Returns:
+            ``(status, decoded JSON body or {})``.
+
+        Raises:
+            UnsupportedOperation: the REST version in use does not serve ``operation`` (nothing
+                is sent).
+            SlurmAPIError: as :meth:`request`.
+        """
+        method, path = self.endpoint(operation, **path_params)
+        return self.request(method, path, body=body, params=params, allow_statuses=allow_statuses)
+
+    def endpoint(self, operation, **path_params):
+        """``(method, path)`` of ``operation`` in the REST version in use (see :meth:`call`)."""
+        return resolve(operation, self.api.name, **path_params)
+
     def ping(self):
         """``GET /slurm/<v>/ping``. Returns the decoded answer (``pings`` list)."""
-        return self.request("GET", self.api.ping_path())[1]
+        return self.call("ping")[1]
 
     def diag(self):
         """``GET /slurm/<v>/diag``. Returns the decoded answer (``statistics``)."""
-        return self.request("GET", self.api.diag_path())[1]
+        return self.call("diag")[1]
 
     def submit_job(self, job_request):
         """Submit a batch job. Never retried once the request may have been sent.
@@ -486,36 +480,49 @@ class SlurmClient:
                 a 5xx without a Slurm error or with only 22.05's -1/5005): the job may exist.
         """
         api = self.api
-        path = api.submit_path()
-        where = dict(method="POST", endpoint=path, api_version=api.name)
+        method, path = self.endpoint("job_submit")
+        where = dict(method=method, endpoint=path, api_version=api.name)
         try:
-            status, data = self.request("POST", path, body=api.submit_body(job_request),
+            status, data = self.request(method, path, body=api.submit_body(job_request),
                                         allow_statuses=range(300, 600))
         except SlurmAuthError:
-            raise
-        except SlurmAPIError as exc:  # no answer, or a 2xx body that is not JSON
-            if getattr(exc, "request_sent", True) is False:
-                raise  # the connection could not be opened: nothing was submitted
-            raise SubmitOutcomeUnknown(f"the submit of job {job_request.name!r} got no usable answer: {exc}",
-                                       status=exc.status, **where) from None
+            raise  # the credentials were refused: no job
+        except SlurmControllerUnavailable as exc:  # slurmctld may still create the job
+            raise error_from_answer(exc.status, exc.errors, took=exc.elapsed, submit=True,
+                                    subject=f"job {job_request.name!r}", **where) from None
+        except SlurmAPIError as exc:
+            if not exc.request_sent or exc.status is not None:
+                raise  # nothing was sent, or the REST version is not served (404): no job
+            # no answer after sending, or a 2xx body that is not JSON
+            raise error_from_answer(None, submit=True, message=str(exc), subject=f"job {job_request.name!r}",
+                                    **where) from None
         job_id = api.submitted_job_id(data)
         errors, warnings = data.get("errors") or [], data.get("warnings")
         refused = [w for w in warnings or [] if str(w.get("description", "")).startswith(SUBMIT_REFUSED_WARNING)]
         if 200 <= status < 300 and job_id is not None and not errors and not refused:
             return job_id
-        numbers = set(slurm_error_numbers(errors))
-        if job_id is None and (status in SUBMIT_UNKNOWN_STATUSES
-                               or (status >= 500 and (not numbers or numbers <= AUTH_500_ERRORS))):
-            raise SubmitOutcomeUnknown(f"the outcome of submitting job {job_request.name!r} is unknown",
-                                       status=status, errors=errors, warnings=warnings, **where)
-        raise SubmitRejected(f"Slurm did not accept job {job_request.name!r}", job_id=job_id, status=status,
-                             errors=errors, warnings=warnings, **where)
+        raise error_from_answer(status, errors, warnings=warnings, submit=True, job_id=job_id,
+                                subject=f"job {job_request.name!r}", **where)
 
     def get_job(self, job_id):
         """Read one job by id (cost independent of the queue size).
 
         Returns:
             A :class:`slurmdeploy.slurm.models.SlurmJob`, or None when slurmctld does not
+            know the id (see :meth:`job_record`).
+
+        Raises:
+            SlurmAPIError: any other failure.
+        """
+        record = self.job_record(job_id)
+        return None if record is None else self.api.parse_job(record)
+
+    def job_record(self, job_id):
+        """One job's record as Slurm returns it (``GET /slurm/<v>/job/{job_id}``): the one place
+        a job is read by id (:meth:`get_job`, ``SlurmOperations.get_job``).
+
+        Returns:
+            The record (a dict in the REST version's shape), or None when slurmctld does not
             know the id (error 2017: with 404 on 24.11, 500 on 22.05) - e.g. purged after
             ``MinJobAge``. A 404 without error 2017 raises.
 
@@ -523,19 +530,18 @@ class SlurmClient:
             SlurmAPIError: any other failure.
         """
         api = self.api
-        status, data = self.request("GET", api.job_path(job_id), allow_statuses=(404, 500))
+        status, data = self.call("job_get", allow_statuses=(404, 500), job_id=int(job_id))
         if status in (404, 500) and ESLURM_INVALID_JOB_ID in slurm_error_numbers(data.get("errors")):
             return None
         if status in (404, 500):
             # a bare 404 is not "no such job" (e.g. the version's plugin is gone after a
             # slurmrestd restart): never let it read as a vanished job; detect the version again
             self.forget_api_version()
-            raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
-                                endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
+            raise error_from_answer(status, data.get("errors"), method="GET", job_id=int(job_id),
+                                    endpoint=api.path("job_get", job_id=int(job_id)), api_version=api.name)
         for record in data.get("jobs") or []:
-            job = api.parse_job(record)
-            if job.job_id == int(job_id):
-                return job
+            if no_val_number(record.get("job_id")) == int(job_id):
+                return record
         return None
 
     def job_states(self, job_ids):
@@ -558,9 +564,8 @@ class SlurmClient:
         """
         ids = sorted({int(i) for i in job_ids})
         api = self.api
-        path = api.jobs_state_path()
         out = {}
-        if path is None:
+        if not api.supports("job_state_list"):
             for job_id in ids:
                 job = self.get_job(job_id)
                 if job is not None:
@@ -569,7 +574,7 @@ class SlurmClient:
         for start in range(0, len(ids), JOB_STATE_CHUNK):
             chunk = ids[start:start + JOB_STATE_CHUNK]
             # an empty query would list every job: never send one
-            _, data = self.request("GET", path, params=[("job_id", str(i)) for i in chunk])
+            _, data = self.call("job_state_list", params=[("job_id", str(i)) for i in chunk])
             wanted = set(chunk)
             for record in data.get("jobs") or []:
                 parsed = api.parse_job_state(record)
@@ -586,8 +591,12 @@ class SlurmClient:
             A list of :class:`slurmdeploy.slurm.models.SlurmJob`.
         """
         api = self.api
-        _, data = self.request("GET", api.jobs_path())
-        return [api.parse_job(record) for record in data.get("jobs") or []]
+        return [api.parse_job(record) for record in self.job_records()]
+
+    def job_records(self):
+        """Every job record slurmctld holds, as Slurm returns them (``GET /slurm/<v>/jobs``): the
+        one place jobs are listed (:meth:`list_jobs`, ``SlurmOperations.list_jobs``)."""
+        return self.call("job_list")[1].get("jobs") or []
 
     def find_jobs(self, mcs_label, name=None):
         """Jobs carrying ``mcs_label`` (and named ``name`` when given).
@@ -627,7 +636,7 @@ class SlurmClient:
         """
         api = self.api
         params = {"signal": signal} if signal else None
-        status, data = self.request("DELETE", api.job_path(job_id), params=params, allow_statuses=(404, 500))
+        status, data = self.call("job_cancel", params=params, allow_statuses=(404, 500), job_id=int(job_id))
         numbers = slurm_error_numbers(data.get("errors")) + api.cancel_error_numbers(data)
         if ESLURM_INVALID_JOB_ID in numbers:
             return CANCEL_NOT_FOUND
@@ -641,31 +650,11 @@ class SlurmClient:
                          "Job/step already completing or completed")
                 return CANCEL_ALREADY_ENDED
         if status in (404, 500) or numbers:
-            raise SlurmAPIError("Slurm refused to cancel the job", status=status, method="DELETE",
-                                endpoint=api.job_path(job_id), api_version=api.name, errors=data.get("errors"))
+            raise error_from_answer(status, data.get("errors"), message=f"Slurm refused to cancel job {job_id}",
+                                    method="DELETE", endpoint=api.path("job_cancel", job_id=int(job_id)),
+                                    api_version=api.name, job_id=int(job_id))
         return CANCEL_SENT
 
-
-
-def controller_did_not_answer(status, numbers, took):
-    """Whether an answer of slurmrestd says slurmctld did not answer it in time.
-
-    Args:
-        status: HTTP status.
-        numbers: the answer's Slurm error numbers (:func:`slurm_error_numbers`).
-        took: seconds between sending the request and the answer.
-
-    Returns:
-        True for HTTP 504 or error 5004 (unless error 1007 says the credentials were
-        rejected), and for a 5xx whose errors are all in :data:`STALLED_CONTROLLER_ERRORS`
-        (or none) that took :data:`CONTROLLER_SLOW_ANSWER` seconds or more. Any other answer
-        (e.g. 500 + 2017 "Invalid job id" from a slow but working slurmctld) is Slurm's own.
-    """
-    if 1007 in numbers or status < 500:
-        return False
-    if status == 504 or ESLURM_SOCKET_TIMEOUT in numbers:
-        return True
-    return took >= CONTROLLER_SLOW_ANSWER and set(numbers) <= STALLED_CONTROLLER_ERRORS
 
 
 def _only_auth_500_errors(answer):

@@ -33,12 +33,11 @@ v0.0.40-42 in the testbed):
 """
 
 import logging
-from urllib.parse import quote
 
 import hostlist
 
-from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, slurm_error_numbers
-from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, ESLURM_INVALID_JOB_ID, SlurmClient
+from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, error_from_answer, ignored_fields
+from slurmdeploy.slurm.client import CANCEL_ALREADY_ENDED, CANCEL_NOT_FOUND, SlurmClient
 from slurmdeploy.slurm.reservations import check_name, reservation_fields
 from slurmdeploy.slurm.versions import no_val_number
 
@@ -230,30 +229,28 @@ class SlurmOperations:
         Returns:
             ``(status, decoded answer)``.
         """
-        method, template = self.api.require(operation)
-        path = template.format(**{k: quote(str(v), safe="") for k, v in names.items()})
-        return self.client.request(method, path, body=body, params=params, allow_statuses=allow_statuses)
+        return self.client.call(operation, body=body, params=params, allow_statuses=allow_statuses, **names)
 
     def _post(self, operation, body, **names):
         """POST an update; Slurm's warnings about ignored fields become errors."""
-        _, data = self.call(operation, body=body, **names)
-        ignored = [w for w in data.get("warnings") or [] if "unknown field" in str(w.get("description", "")).lower()]
+        status, data = self.call(operation, body=body, **names)
+        ignored = ignored_fields(data.get("warnings"))
         if ignored or data.get("errors"):
-            method, path = self.api.require(operation)
-            raise SlurmAPIError("Slurm did not apply the update", status=200, method=method,
-                                endpoint=path.format(**names), api_version=self.api.name,
-                                errors=data.get("errors"), warnings=ignored)
+            method, path = self.client.endpoint(operation, **names)
+            raise error_from_answer(status, data.get("errors"), warnings=ignored, message="Slurm did not apply the "
+                                    "update", method=method, endpoint=path, api_version=self.api.name,
+                                    job_id=names.get("job_id"))
         return data
 
     # ------------------------------------------------------------------- cluster
     def ping(self):
         """``GET /ping``: ``{"api_version", "slurm_release", "pings": [{hostname, ping/pinged, mode...}]}``."""
-        _, data = self.call("ping")
+        data = self.client.ping()
         return {"api_version": self.api.name, "slurm_release": self._release(data), **public(data)}
 
     def diag(self):
         """``GET /diag``: ``{"api_version", "statistics": {...}}`` (slurmctld's sdiag counters)."""
-        _, data = self.call("diag")
+        data = self.client.diag()
         return {"api_version": self.api.name, **public(data)}
 
     def licenses(self):
@@ -283,7 +280,7 @@ class SlurmOperations:
         Raises:
             BadRequest: ``item`` is not one of those keys.
         """
-        _, ping = self.call("ping")
+        ping = self.client.ping()
         meta_slurm = (ping.get("meta") or {}).get("slurm") or {}
         out = {
             "slurm_release": self._release(ping),
@@ -315,8 +312,7 @@ class SlurmOperations:
     # ---------------------------------------------------------------------- jobs
     def list_jobs(self):
         """Every job record slurmctld holds (``GET /jobs``; cost grows with the queue)."""
-        _, data = self.call("job_list")
-        return data.get("jobs") or []
+        return self.client.job_records()
 
     def get_job(self, job_id):
         """One job record by id.
@@ -325,17 +321,11 @@ class SlurmOperations:
             NotFound: slurmctld does not know the id (error 2017; 404 on 24.11, 500 on 22.05).
         """
         job_id = self._job_id(job_id)
-        status, data = self.call("job_get", allow_statuses=(404, 500), job_id=job_id)
-        if status in (404, 500) and ESLURM_INVALID_JOB_ID in slurm_error_numbers(data.get("errors")):
-            raise NotFound(f"Slurm job {job_id} not found (finished jobs vanish after MinJobAge)")
-        if status in (404, 500):
-            raise SlurmAPIError("slurmrestd returned an error", status=status, method="GET",
-                                endpoint=self.api.require("job_get")[1].format(job_id=job_id),
-                                api_version=self.api.name, errors=data.get("errors"))
-        for record in data.get("jobs") or []:
-            if no_val_number(record.get("job_id")) == job_id:
-                return record
-        raise NotFound(f"Slurm job {job_id} not found")
+        record = self.client.job_record(job_id)
+        if record is None:
+            raise NotFound(f"Slurm job {job_id} not found (finished jobs vanish after MinJobAge)", job_id=job_id,
+                           api_version=self.api.name)
+        return record
 
     def find_jobs(self, criteria):
         """Job records whose fields match ``criteria`` (see :func:`field_matches`), oldest first.
@@ -452,9 +442,10 @@ class SlurmOperations:
         if verdict["not_applied"] or (refused is not None and verdict["unverified"]):
             message = f"Slurm job {job_id}: the update was not (fully) applied, read back: {report}"
             if refused is None:
-                raise SlurmAPIError(message + " (Slurm reported success)", api_version=self.api.name)
-            raise SlurmAPIError(message, status=refused.status, method=refused.method, endpoint=refused.endpoint,
-                                api_version=refused.api_version, errors=refused.errors, warnings=refused.warnings)
+                raise SlurmAPIError(message + " (Slurm reported success)", api_version=self.api.name, job_id=job_id)
+            raise error_from_answer(refused.status, refused.errors, warnings=refused.warnings, message=message,
+                                    method=refused.method, endpoint=refused.endpoint,
+                                    api_version=refused.api_version, job_id=job_id)
         out = {"job_id": job_id, "updated": fields, "applied": verdict["applied"],
                "unverified": verdict["unverified"], "job": record}
         if refused is not None:
@@ -734,10 +725,10 @@ class SlurmOperations:
         status, data = self.call("reservation_delete", allow_statuses=range(400, 600),
                                  reservation_name=current["name"])
         if not 200 <= status < 300 or data.get("errors"):
-            raise SlurmAPIError(f"Slurm did not delete reservation {current['name']!r}{_slurm_says(data)}",
-                                status=status, method="DELETE", endpoint=self.api.require("reservation_delete")[1]
-                                .format(reservation_name=current["name"]), api_version=self.api.name,
-                                errors=data.get("errors"))
+            method, path = self.client.endpoint("reservation_delete", reservation_name=current["name"])
+            raise error_from_answer(status, data.get("errors"), method=method, endpoint=path,
+                                    api_version=self.api.name, message=f"Slurm did not delete reservation "
+                                    f"{current['name']!r}{_slurm_says(data)}")
         if self._reservation_named(current["name"], self.list_reservations()) is not None:
             raise SlurmAPIError(f"Slurm answered the delete of reservation {current['name']!r} but still lists it",
                                 status=status, api_version=self.api.name)
@@ -748,7 +739,7 @@ class SlurmOperations:
         field, after making sure a refused create left nothing behind."""
         method, path = self.api.require(operation)
         status, data = self.call(operation, body=self.api.reservation_body(body), allow_statuses=range(400, 600))
-        ignored = [w for w in data.get("warnings") or [] if "unknown field" in str(w.get("description", "")).lower()]
+        ignored = ignored_fields(data.get("warnings"))
         if 200 <= status < 300 and not data.get("errors") and not ignored:
             return data
         outcome = "nothing was changed" if verb == "update" else "nothing was created"
@@ -756,9 +747,9 @@ class SlurmOperations:
             # a field Slurm ignored (only warned about) does not stop the create: undo it
             self.call("reservation_delete", allow_statuses=range(400, 600), reservation_name=name)
             outcome = "the reservation Slurm created anyway was deleted again"
-        raise SlurmAPIError(f"Slurm did not {verb} reservation {name!r}{_slurm_says(data)}; {outcome}",
-                            status=status, method=method, endpoint=path, api_version=self.api.name,
-                            errors=data.get("errors"), warnings=ignored)
+        raise error_from_answer(status, data.get("errors"), warnings=ignored, method=method, endpoint=path,
+                                api_version=self.api.name,
+                                message=f"Slurm did not {verb} reservation {name!r}{_slurm_says(data)}; {outcome}")
 
     @staticmethod
     def _reservation_named(name, records):

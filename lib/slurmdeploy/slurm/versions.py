@@ -26,10 +26,10 @@ memory_per_node: ints)
                                                                             ``result``)
 ==========================  =====================  =======================  ========================
 
-Which operations (endpoints) each version serves is the table :data:`ENDPOINTS`
-(operation -> method, path, first REST version and Slurm release) read through
-:meth:`ApiVersion.supports` / :meth:`ApiVersion.require`; the operations themselves
-are in :mod:`slurmdeploy.slurm.operations`.
+Which operations (endpoints) each version serves, and their paths, is the one table
+:data:`slurmdeploy.slurm.endpoints.ENDPOINTS` (operation -> method, path template, REST
+versions serving it) read through :meth:`ApiVersion.supports`, :meth:`ApiVersion.require`
+and :meth:`ApiVersion.path`; this module spells no path.
 
 Times are epoch seconds in every version (plain ints up to v0.0.39, ``{"set",
 "infinite", "number"}`` after); :func:`no_val_number` reads both.
@@ -44,7 +44,10 @@ checked against real slurmrestd (Slurm 22.05.8, 24.11.5 and 26.05.5, recordings 
 :class:`V0039` for how it was built and verified.
 """
 
+from slurmdeploy.slurm.endpoints import ALSO_SERVED_FROM, ENDPOINTS, SLURM_RELEASE, resolve, version_key
 from slurmdeploy.slurm.models import BASE_JOB_STATES, SlurmJob
+
+__all__ = ["ADAPTERS", "ALSO_SERVED_FROM", "ENDPOINTS", "SLURM_RELEASE", "ApiVersion", "adapter", "no_val_number"]
 
 
 def no_val_number(value):
@@ -108,59 +111,7 @@ def _comment(value):
     return value or None
 
 
-#: REST API version -> the first Slurm release serving it (Slurm's RELEASE_NOTES and
-#: ``doc/html/openapi_release_notes/slurm-<release>.html``; the testbed: 22.05.8 serves
-#: v0.0.36-38, 24.11.5 v0.0.40-42, 26.05.5 v0.0.42-45).
-SLURM_RELEASE = {
-    "v0.0.38": "22.05", "v0.0.39": "23.02", "v0.0.40": "23.11", "v0.0.41": "24.05",
-    "v0.0.42": "24.11", "v0.0.43": "25.05", "v0.0.44": "25.11", "v0.0.45": "26.05",
-}
-
-#: operation -> (HTTP method, path below /slurm/<version>, first REST version serving it).
-#: Checked against Slurm's OpenAPI documents: v0.0.38 (complete, and ``GET /openapi/v3``
-#: of Slurm 22.05.8), v0.0.39 (Slurm's template), v0.0.40-42 (``GET /openapi/v3`` of
-#: Slurm 24.11.5), v0.0.42-45 (``GET /openapi/v3`` of Slurm 26.05.5). Node update/delete
-#: arrived with v0.0.39 (``/node/{node_name}`` is GET-only in v0.0.38); reservation
-#: create/update/delete with v0.0.43 (Slurm 25.05; ``src/slurmrestd/plugins/openapi/
-#: slurmctld/reservations.c``). ``POST /reservation`` creates the reservation when no
-#: reservation of that name exists (names compared case-insensitively) and *updates* the
-#: existing one otherwise: create and update share the endpoint, and
-#: :mod:`slurmdeploy.slurm.operations` tells them apart by reading the reservations first.
-#: Job steps are not served by slurmctld's REST API in any version (only slurmdbd's
-#: accounting API, ``/slurmdb/<v>/job/{id}``, has steps).
-ENDPOINTS = {
-    "ping": ("GET", "/ping", "v0.0.38"),
-    "diag": ("GET", "/diag", "v0.0.38"),
-    "licenses": ("GET", "/licenses", "v0.0.38"),
-    "job_list": ("GET", "/jobs", "v0.0.38"),
-    "job_get": ("GET", "/job/{job_id}", "v0.0.38"),
-    "job_update": ("POST", "/job/{job_id}", "v0.0.38"),
-    "job_cancel": ("DELETE", "/job/{job_id}", "v0.0.38"),
-    "node_list": ("GET", "/nodes", "v0.0.38"),
-    "node_get": ("GET", "/node/{node_name}", "v0.0.38"),
-    "node_update": ("POST", "/node/{node_name}", "v0.0.39"),
-    "partition_list": ("GET", "/partitions", "v0.0.38"),
-    "partition_get": ("GET", "/partition/{partition_name}", "v0.0.38"),
-    "reservation_list": ("GET", "/reservations", "v0.0.38"),
-    "reservation_get": ("GET", "/reservation/{reservation_name}", "v0.0.38"),
-    "reservation_create": ("POST", "/reservation", "v0.0.43"),
-    "reservation_update": ("POST", "/reservation", "v0.0.43"),
-    "reservation_delete": ("DELETE", "/reservation/{reservation_name}", "v0.0.43"),
-    # slurm.conf as `scontrol show config` prints it: v0.0.45 only (26.05.5's /openapi/v3)
-    "slurm_conf": ("GET", "/conf", "v0.0.45"),
-}
-
-
-#: (operation, older version) -> the Slurm release from which slurmrestd serves the operation
-#: under that older version too. Slurm 26.05.5 binds ``DELETE /reservation/{name}`` for every
-#: data_parser it loads, v0.0.42 included (its ``GET /openapi/v3`` lists it and a DELETE there
-#: removes the reservation, seen); 24.11.5 serves only GET there. This library still asks for
-#: v0.0.43 for every reservation write (create needs v0.0.43's ``reservation_desc_msg``).
-ALSO_SERVED_FROM = {("reservation_delete", "v0.0.42"): "26.05"}
-
-
-def _version_key(name):
-    return tuple(int(part) for part in name.lstrip("v").split("."))
+_version_key = version_key  # the name client.py and older callers import
 
 
 class ApiVersion:
@@ -177,50 +128,50 @@ class ApiVersion:
     #: those of them this version writes as ``{"set", "infinite", "number"}``
     NO_VAL_FIELDS = ()
 
-    @property
-    def prefix(self):
-        return f"/slurm/{self.name}"
-
-    # ---- which operations this version serves (table ENDPOINTS)
+    # ---- which operations this version serves, and their paths (table endpoints.ENDPOINTS)
     def supports(self, operation):
         """True when this version serves ``operation`` (a key of :data:`ENDPOINTS`)."""
-        return _version_key(self.name) >= _version_key(ENDPOINTS[operation][2])
+        return ENDPOINTS[operation].served_by(self.name)
 
     def require(self, operation):
-        """Return ``(method, path template)`` of ``operation`` in this version.
+        """Return ``(method, path template)`` of ``operation`` in this version, e.g.
+        ``("POST", "/slurm/v0.0.42/job/{job_id}")``.
 
         Raises:
             UnsupportedOperation: e.g. "node_update (POST /node/{node_name}) is not
                 supported by Slurm REST v0.0.38, needs Slurm >= 23.02 (REST v0.0.39)".
         """
-        from slurmdeploy.errors import UnsupportedOperation
+        return resolve(operation, self.name)
 
-        method, path, first = ENDPOINTS[operation]
-        if not self.supports(operation):
-            raise UnsupportedOperation(operation, f"{method} {path}", self.name, SLURM_RELEASE[first], first,
-                                       spoken=first in ADAPTERS)
-        return method, self.prefix + path
+    def path(self, operation, **params):
+        """The concrete path of ``operation`` in this version (:func:`endpoints.resolve`), e.g.
+        ``path("job_get", job_id=7)`` -> ``"/slurm/v0.0.42/job/7"``.
 
-    # ---- paths (the same in every version; the prefix carries the version)
+        Raises:
+            UnsupportedOperation: this version does not serve it.
+        """
+        return resolve(operation, self.name, **params)[1]
+
+    # shorthands kept for tests, bench/ and tests/testbed.py; each reads the table
     def ping_path(self):
-        return f"{self.prefix}/ping"
+        return self.path("ping")
 
     def diag_path(self):
-        return f"{self.prefix}/diag"
+        return self.path("diag")
 
     def jobs_path(self):
-        return f"{self.prefix}/jobs"
+        return self.path("job_list")
 
     def job_path(self, job_id):
-        return f"{self.prefix}/job/{int(job_id)}"
+        return self.path("job_get", job_id=int(job_id))
 
     def submit_path(self):
-        return f"{self.prefix}/job/submit"
+        return self.path("job_submit")
 
     def jobs_state_path(self):
         """``GET .../jobs/state/`` (job ids and states only, filtered by ``job_id``), or None
         when this version has no such endpoint (added in v0.0.40, Slurm 23.11)."""
-        return None
+        return self.path("job_state_list") if self.supports("job_state_list") else None
 
     def parse_job_state(self, record):
         """Read one ``jobs/state`` record as ``(job_id, job_state)``; None when unusable."""
@@ -437,12 +388,6 @@ class V0040(V0039):
     def exit_status(self, value):
         value = value if isinstance(value, dict) else {}
         return no_val_number(value.get("return_code")), no_val_number((value.get("signal") or {}).get("id"))
-
-    def jobs_state_path(self):
-        # 24.11.5 /openapi/v3: "/slurm/v0.0.4x/jobs/state/" with query "job_id" on 40, 41, 42;
-        # several ids are repeated parameters (job_id=1&job_id=2): "1,2" encoded is refused
-        # with 422 "Query empty or not RFC7320 compliant" (seen on 24.11.5)
-        return f"{self.prefix}/jobs/state/"
 
     def parse_job_state(self, record):
         # recorded on 24.11.5: {"job_id": "1", "state": ["PENDING"]} (job_id a string)
