@@ -12,6 +12,9 @@ The companion of ``scripts/record-slurm-responses.py`` (same file format: ``{"re
 records, for the account ``recacct`` (removed before and after):
 
   accounts_clusters, accounts_tres, accounts_qos   GET clusters/, tres/, qos/
+  accounts_account_unknown  GET account/recacct before it exists
+  accounts_associations_none, accounts_associations_parent  GET associations/?account=recacct
+                            before it exists, ?account=<the testbed's account>
   accounts_create_denied    POST accounts_association/ without AdminLevel (error 2002)
   accounts_create           POST accounts_association/ as AdminLevel=Operator (200)
   accounts_create_exists    the same again (304, empty body)
@@ -85,6 +88,9 @@ def main():
     record("accounts_clusters", "GET", f"{base}/clusters/")
     record("accounts_tres", "GET", f"{base}/tres/")
     record("accounts_qos", "GET", f"{base}/qos/")
+    record("accounts_account_unknown", "GET", f"{base}/account/recacct")
+    record("accounts_associations_none", "GET", f"{base}/associations/", params={"account": "recacct"})
+    record("accounts_associations_parent", "GET", f"{base}/associations/", params={"account": parent})
     record("accounts_create_denied", "POST", f"{base}/accounts_association/", create)
     sh("sacctmgr", "-i", "modify", "user", user, "set", "adminlevel=Operator")
     job_id = None
