@@ -104,6 +104,13 @@ def test_account_lifecycle_matches_sacctmgr(cluster, operator, names):
     assert (cleared["limits"]["GrpTRESMins"], cleared["limits"]["MaxJobs"], cleared["limits"]["MaxWall"]) == ({}, None, None)
     assert _sacctmgr(cluster, "assoc", f"account={acct}", "user=", fmt) == [[acct, "", "", "", "", "", "normal"]]
 
+    child = names["child"]
+    operator.create_account(child, parent=cluster["account"])
+    moved = operator.modify_account(child, parent=acct)
+    assert (moved["result"], moved["parent"]) == ("modified", acct)
+    assert _sacctmgr(cluster, "assoc", f"account={child}", "user=", "format=account,parentname") == [[child, acct]]
+    assert operator.delete_account(child)["result"] == "deleted"
+
     assert operator.remove_user("mallory", acct)["result"] == "removed"
     assert operator.remove_user("mallory", acct)["result"] == "absent"
     assert ["mallory"] not in _sacctmgr(cluster, "assoc", f"account={acct}", "format=user")
