@@ -45,6 +45,7 @@ class DeploymentSensor(Sensor):
         super().__init__(sensor_service=sensor_service, config=config)
         self._logger = sensor_service.get_logger(name=self.__class__.__name__)
         self._loop = None
+        self._accounted = None  # slurmdeploy.accounted.AccountedJobs when accounted_trigger is on
         self._stopped = threading.Event()
 
     def setup(self):
@@ -59,6 +60,8 @@ class DeploymentSensor(Sensor):
 
         deployer = Deployer.from_config(self.config, get_secret=self._get_secret)
         settings = deployer.settings
+        from slurmdeploy.accounted import sensor_hook
+        self._accounted = sensor_hook(deployer, self.sensor_service)
         loop = SensorLoop(deployer, poll_interval=settings.loop_interval, resync_interval=settings.resync_interval,
                           quiet_period=max(2 * settings.loop_interval, 30))
         self._logger.info("watching %s and slurmrestd %s (mcs_label %s; poll every %s s, full job listing every %s s)",
@@ -84,7 +87,11 @@ class DeploymentSensor(Sensor):
         try:
             if self._loop is None:
                 self._loop = self._build()
-            for event in self._loop.step(timeout):
+            events = self._loop.step(timeout)
+            if self._accounted is not None:  # job_accounted: slurmdeploy.accounted
+                self._accounted.note(events)
+                events = list(events) + self._accounted.check()
+            for event in events:
                 self._logger.info("dispatching %s.%s for deployment %r (trace_tag %s)", PACK, event.trigger,
                                   event.payload["key"], event.trace_tag)
                 # trace_tag <key>@<create_revision>: `st2 trace list --trace-tag` follows one deployment

@@ -4,8 +4,10 @@ Fixtures (session-scoped unless noted):
 
 - ``etcd_server``    -> ``{host, port, pid, url, state_dir}``: a throw-away etcd on loopback
 - ``slurm_cluster``  -> ``{url, api_version, api_versions, jwt, user, conf, slurm_version,
-  flavour, state_dir}``: Slurm 24.11 (trixie chroot) with slurmrestd + JWT on loopback;
-  ``jwt`` is a :class:`testbed.Secret` (redacted in reprs)
+  flavour, state_dir, cluster, accounting, account, dbd_port}``: Slurm 24.11 (trixie chroot) with
+  slurmrestd + JWT on loopback, and accounting (slurmdbd + MariaDB: ``/slurmdb/<version>/...``,
+  sacct; the job users in account ``account``); ``jwt`` is a :class:`testbed.Secret` (redacted
+  in reprs)
 - ``slurm_cluster_bookworm`` -> the same for Slurm 22.05 (Debian 12's packages, native)
 - ``slurm_cluster_forky`` -> the same for Slurm 26.05 (Debian testing "forky" chroot)
 - ``any_slurm_cluster`` (function, parametrized) -> each of the three clusters in turn;
@@ -32,6 +34,9 @@ Environment:
   (not root, missing packages) is an error, never a silent skip.
 - ``SLURMDEPLOY_SLURM_FLAVOUR``: the flavour of ``slurm_cluster``: ``trixie`` (default, Slurm
   24.11), ``bookworm`` or ``forky``.
+- ``SLURMDEPLOY_TESTBED_ACCOUNTING=0``: start the three session clusters without slurmdbd and
+  MariaDB (default: with them, ``accounting: True`` in their info, ``/slurmdb/...`` served;
+  the accounting tests then fail).
 """
 
 import os
@@ -205,15 +210,29 @@ def etcd_server(testbed_dir):
         testbed.stop_etcd(state_dir)
 
 
-def _slurm(testbed_dir, flavour, name):
+#: the session clusters run slurmdbd + MariaDB (issue 17) unless SLURMDEPLOY_TESTBED_ACCOUNTING=0: one
+#: cluster per flavour serves the accounting tests and all others (a second cluster per flavour
+#: would cost a whole start, and a second auth/slurm cluster cannot run in the same chroot)
+ACCOUNTING = os.environ.get("SLURMDEPLOY_TESTBED_ACCOUNTING", "1") != "0"
+
+
+def _slurm(testbed_dir, flavour, name, accounting=ACCOUNTING):
     """Start (or reuse) a cluster of ``flavour`` in ``testbed_dir/name``; stop it afterwards."""
     state_dir = os.path.join(testbed_dir, name)
-    reuse_ports = {"slurm": None, "slurm-bookworm": (16917, 16918, 16920), "slurm-forky": (17017, 17018, 17020)}.get(name)
+    # (slurmctld, slurmd, slurmrestd, slurmdbd); None: the script's defaults 16817-16820
+    reuse_ports = {"slurm": None, "slurm-bookworm": (16917, 16918, 16920, 16919),
+                   "slurm-forky": (17017, 17018, 17020, 17019)}.get(name)
 
     def start(sd, reuse):
-        return testbed.start_slurm(sd, flavour=flavour, ports=reuse_ports if reuse else testbed.free_ports(3))
+        return testbed.start_slurm(sd, flavour=flavour, ports=reuse_ports if reuse else testbed.free_ports(4),
+                                   accounting=accounting)
 
-    info = _start(f"Slurm ({flavour})", start, testbed.slurm_status, testbed.stop_slurm, state_dir)
+    def status(sd):
+        info = testbed.slurm_status(sd)
+        # a reused cluster started with the other accounting setting is restarted
+        return info if info is not None and info["accounting"] == accounting else None
+
+    info = _start(f"Slurm ({flavour})", start, status, testbed.stop_slurm, state_dir)
     yield info
     if not REUSE:
         testbed.stop_slurm(state_dir)

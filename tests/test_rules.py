@@ -28,6 +28,10 @@ RECORD = "slurmdeploy.record_job_state"
 # example rules ship disabled: tested from their files, as `st2-rule-tester --rule FILE` does
 RESUME = os.path.join(ROOT, "rules", "example_resume_auto_drained_node.yaml")
 LOG_DOWN = os.path.join(ROOT, "rules", "example_log_node_down.yaml")
+SEND_ACCOUNTED = os.path.join(ROOT, "rules", "example_send_job_accounted.yaml")
+MONTHLY_USAGE = os.path.join(ROOT, "rules", "example_monthly_usage_report.yaml")
+ACCOUNTED_BODY = ('{"deployment": "proc-pb-test-20250101-00000-test", "job_id": 4242, "job_state": "COMPLETED", '
+                  '"exit_code": 0, "elapsed": 7, "cpu_time": 0.089815, "max_rss": 60899328}')
 DOWN_MESSAGE = "Slurm node n017 went DOWN+NOT_RESPONDING (was ALLOCATED) at 2026-12-01T10:00:00Z: Not responding"
 
 # fixture -> (matching rule or None, its rendered action parameters, resolved parameters)
@@ -49,6 +53,14 @@ CASES = {
     "node_state_changed_drain.yaml": (None, None, None),
     # core.echo is StackStorm's, not the pack's: nothing to resolve its parameters against
     "node_state_changed_down.yaml": (LOG_DOWN, {"message": DOWN_MESSAGE}, None),
+    # core.http is StackStorm's: rendered only
+    "job_accounted.yaml": (SEND_ACCOUNTED, {"url": "https://reports.example.org/api/slurm-jobs", "method": "POST",
+                                            "headers": {"Content-Type": "application/json"},
+                                            "body": ACCOUNTED_BODY}, None),
+    "cron_timer_monthly.yaml": (MONTHLY_USAGE, {"period": "last_month", "group_by": "account", "output": "csv"},
+                                {"start_time": None, "end_time": None, "period": "last_month", "group_by": "account",
+                                 "accounts": None, "users": None, "partitions": None, "clusters": None,
+                                 "output": "csv"}),
 }
 
 
@@ -71,11 +83,12 @@ def test_every_fixture_is_covered():
 
 
 def test_example_rules_ship_disabled(runner):
-    assert [load_rule(runner.pack, os.path.basename(f)[:-5])[0].enabled for f in (RESUME, LOG_DOWN)] == [False, False]
+    examples = (RESUME, LOG_DOWN, SEND_ACCOUNTED, MONTHLY_USAGE)
+    assert [load_rule(runner.pack, os.path.basename(f)[:-5])[0].enabled for f in examples] == [False] * 4
 
 
 @pytest.mark.parametrize("fixture", sorted(CASES))
-@pytest.mark.parametrize("rule_ref", [SUBMIT, CANCEL, RECORD, RESUME, LOG_DOWN])
+@pytest.mark.parametrize("rule_ref", [SUBMIT, CANCEL, RECORD, RESUME, LOG_DOWN, SEND_ACCOUNTED, MONTHLY_USAGE])
 def test_replay_fixture_through_each_rule(runner, fixture, rule_ref):
     expected_rule, expected_params, expected_resolved = CASES[fixture]
     rule, enabled = load_rule(runner.pack, rule_ref)

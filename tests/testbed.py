@@ -169,6 +169,7 @@ def stop_etcd(state_dir):
 
 def _slurm_info(env, state_dir, jwt):
     apis = env.get("SLURM_REST_APIS", "").split()
+    accounting = env.get("SLURM_ACCOUNTING") == "1"
     return TestbedInfo(
         url=env["SLURM_REST_URL"],
         api_version=env.get("SLURM_REST_API") or (apis[-1] if apis else None),
@@ -179,24 +180,41 @@ def _slurm_info(env, state_dir, jwt):
         slurm_version=env.get("SLURM_VERSION"),
         flavour=env.get("SLURM_LAB_FLAVOUR"),
         state_dir=env.get("SLURM_LAB_STATE_DIR", str(state_dir)),
+        cluster=env.get("SLURM_CLUSTER"),
+        accounting=accounting,
+        account=env.get("SLURM_ACCOUNT") if accounting else None,
+        dbd_port=int(env["SLURMDBD_PORT"]) if accounting and env.get("SLURMDBD_PORT") else None,
     )
 
 
-def start_slurm(state_dir, flavour="trixie", ports=None, env=None):
+def start_slurm(state_dir, flavour="trixie", ports=None, env=None, accounting=False):
     """Start slurmctld + slurmd + slurmrestd (JWT auth) on loopback.
 
     ``flavour``: ``"trixie"`` (Slurm 24.11), ``"bookworm"`` (22.05) or ``"forky"`` (26.05).
 
-    ``ports``: optional ``(slurmctld, slurmd, slurmrestd)`` ports (defaults: the script's,
-    or the ``SLURM_LAB_*_PORT`` environment). ``env``: more of ``slurm.sh``'s knobs, e.g.
+    ``ports``: optional ``(slurmctld, slurmd, slurmrestd[, slurmdbd])`` ports (defaults: the
+    script's, or the ``SLURM_LAB_*_PORT`` environment; with three ports and ``accounting``, a
+    free one is picked for slurmdbd). ``env``: more of ``slurm.sh``'s knobs, e.g.
     ``{"SLURM_LAB_JWKS": path}`` to make slurmctld also trust the RS256 keys of that JWKS
-    file. Returns ``{url, api_version, api_versions, jwt, user, conf, slurm_version,
-    flavour, state_dir}``; ``jwt`` is a :class:`Secret`.
+    file. ``accounting``: also start MariaDB and slurmdbd (``SLURM_LAB_ACCOUNTING=1``: the
+    cluster's jobs go to slurmdbd, slurmrestd serves ``/slurmdb/<version>/...``, the job users
+    belong to the account ``account``); costs a few seconds per start (README, "Accounting in
+    the testbed").
+
+    Returns ``{url, api_version, api_versions, jwt, user, conf, slurm_version, flavour,
+    state_dir, cluster, accounting, account, dbd_port}`` (``account``/``dbd_port`` None without
+    accounting); ``jwt`` is a :class:`Secret`.
     """
     env = dict(env or {})
+    if accounting:
+        env["SLURM_LAB_ACCOUNTING"] = "1"
     if ports:
         env.update(SLURM_LAB_CTLD_PORT=str(ports[0]), SLURM_LAB_SLURMD_PORT=str(ports[1]),
                    SLURM_LAB_REST_PORT=str(ports[2]))
+        if len(ports) > 3:
+            env["SLURM_LAB_DBD_PORT"] = str(ports[3])
+        elif accounting and "SLURM_LAB_DBD_PORT" not in env:
+            env["SLURM_LAB_DBD_PORT"] = str(next(p for p in free_ports(4) if p not in ports))
     proc = _run([SLURM_SH, "start", flavour, _state(state_dir)], timeout=SLURM_START_TIMEOUT, env=env)
     values = parse_env(proc.stdout)
     if "SLURM_REST_URL" not in values or not values.get("SLURM_JWT"):
@@ -214,6 +232,8 @@ def slurm_status(state_dir):
     if proc.returncode != 0 or not {"slurmctld", "slurmd", "slurmrestd"} <= running:
         return None
     values = parse_env(rest_env.read_text())
+    if values.get("SLURM_ACCOUNTING") == "1" and not {"mariadbd", "slurmdbd"} <= running:
+        return None
     return _slurm_info(values, state_dir, mint_token(state_dir, values.get("SLURM_REST_USER")))
 
 
@@ -232,6 +252,12 @@ def mint_token(state_dir, user=None, lifespan=3600):
     if not token:
         raise TestbedError(f"slurm.sh token printed nothing; stderr tail:\n{_tail(proc.stderr)}")
     return Secret(token)
+
+
+def slurmdbd(state_dir, action):
+    """Stop (``"stop"``) or start (``"start"``) only slurmdbd of a running accounting cluster
+    (``slurm.sh dbd``; slurmctld and MariaDB keep running). Raises TestbedError on failure."""
+    _run([SLURM_SH, "dbd", action, state_dir], timeout=STOP_TIMEOUT)
 
 
 def slurm_exec(state_dir, *argv, check=False, timeout=60):

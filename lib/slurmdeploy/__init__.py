@@ -24,6 +24,7 @@ module):
 - :mod:`slurmdeploy.jobview`     the sensor's view of its jobs: states by id, full listing on the resync timer
 - :mod:`slurmdeploy.watch`       the sensor loop: Configuration DB watch, poll timer, liveness
 - :mod:`slurmdeploy.node_events` the node-state sensor's comparison of node states
+- :mod:`slurmdeploy.accounted`   the job_accounted trigger's decision and sensor hook; a deployment's own usage
 """
 
 __version__ = "0.1.0"

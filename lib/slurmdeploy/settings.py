@@ -141,6 +141,9 @@ class Settings:
     #: seconds between two listings of the whole cluster by the deployment sensor (orphans,
     #: duplicates); between them it asks Slurm only about the jobs it tracks
     resync_interval: int = setting("SDP_SLURMDEPLOY_RESYNC_INTERVAL", 600, "int", minimum=1)
+    #: the deployment sensor dispatches job_accounted once a deployer job's accounting record is
+    #: complete (needs slurmdbd and slurmrestd's slurmdbd plugin; slurmdeploy.accounted)
+    accounted_trigger: bool = setting("SDP_SLURMDEPLOY_ACCOUNTED_TRIGGER", False, "bool")
     liveness_file: str = setting("SDP_SLURMDEPLOY_LIVENESS_FILE", "/tmp/alive")
     log_level: str = setting("SDP_LOG_LEVEL", "INFO", choices=LOG_LEVELS)
     verify_tls: bool = setting("SDP_SLURMDEPLOY_VERIFY_TLS", True, "bool")

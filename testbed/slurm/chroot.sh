@@ -66,12 +66,13 @@ unmount_shared() {   # mount point
 
 # ------------------------------------------------------------ install --------
 install_native() {
-    apt_install_host slurmctld slurmd slurmrestd slurm-client munge slurm-wlm-jwt-plugin curl
+    apt_install_host slurmctld slurmd slurmrestd slurm-client munge slurm-wlm-jwt-plugin curl "${ACCOUNTING_PACKAGES[@]}"
 }
 
 install_chroot() {
     local mirror; mirror=$(detect_mirror)
-    if [ -x "$ROOT/usr/sbin/slurmrestd" ] && ls "$ROOT"/usr/lib/*/slurm-wlm/auth_jwt.so >/dev/null 2>&1; then
+    if [ -x "$ROOT/usr/sbin/slurmrestd" ] && ls "$ROOT"/usr/lib/*/slurm-wlm/auth_jwt.so >/dev/null 2>&1 \
+       && [ -x "$ROOT/usr/sbin/slurmdbd" ] && [ -x "$ROOT/usr/sbin/mariadbd" ]; then
         return 0
     fi
     apt_install_host debootstrap curl
@@ -96,8 +97,8 @@ install_chroot() {
     # frozen at a snapshot (this sandbox's is) makes apt refuse it as "expired" -> accept it
     echo 'Acquire::Check-Valid-Until "false";' > "$ROOT/etc/apt/apt.conf.d/99slurm-lab-no-valid-until"
     with_policy_rcd "$ROOT" chroot "$ROOT" /usr/bin/env -i PATH="$PATH_IN" DEBIAN_FRONTEND=noninteractive \
-        sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-               slurmctld slurmd slurmrestd slurm-client munge slurm-wlm-jwt-plugin' \
+        sh -c 'apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"' _ \
+               slurmctld slurmd slurmrestd slurm-client munge slurm-wlm-jwt-plugin "${ACCOUNTING_PACKAGES[@]}" \
         > "$S/log/apt-chroot.log" 2>&1 || { tail -n 30 "$S/log/apt-chroot.log" >&2; die "apt-get in chroot failed"; }
     log "chroot package install took $(since "$t0")s"
 }

@@ -19,7 +19,9 @@ write_private() {
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-DAEMONS_STOP_ORDER=(slurmrestd slurmd slurmctld munged)
+# slurmdbd after slurmctld (which sends it the last job records on shutdown), MariaDB after
+# slurmdbd, munged last (every daemon authenticates through it)
+DAEMONS_STOP_ORDER=(slurmrestd slurmd slurmctld slurmdbd mariadbd munged)
 PATH_IN=/usr/sbin:/usr/bin:/sbin:/bin
 
 #: the flavours, each named after the Debian suite whose Slurm packages it runs:
@@ -79,11 +81,16 @@ apt_install_host() {   # packages...
 }
 
 # -------------------------------------------------------------- processes --
+# slurmdbd has no option naming its configuration (it reads slurmdbd.conf beside $SLURM_CONF), so
+# its command line does not show the state dir: a daemon is also ours when its environment holds
+# this cluster's SLURM_CONF (set_runner puts it there for every program run in the root).
 pid_matches() {   # pid daemon -> 0 if /proc/pid is that daemon of THIS state dir
     local pid=$1 name=$2 cmd
     [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 1
     cmd=$( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null) || return 1
-    [[ "$cmd" == *"$name"* && "$cmd" == *"$S/"* ]]
+    [[ "$cmd" == *"$name"* ]] || return 1
+    [[ "$cmd" == *"$S/"* ]] && return 0
+    { tr '\0' '\n' < "/proc/$pid/environ"; } 2>/dev/null | grep -qxF "SLURM_CONF=$S/etc/slurm.conf"
 }
 
 daemon_alive() { pid_matches "$(cat "$S/run/$1.pid" 2>/dev/null || true)" "$1"; }

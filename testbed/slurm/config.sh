@@ -72,9 +72,11 @@ write_configs() {
         echo "SlurmdDebug=info"
         echo "ProctrackType=proctrack/linuxproc"
         echo "TaskPlugin=task/none"
-        echo "JobAcctGatherType=jobacct_gather/none"
-        echo "AccountingStorageType=accounting_storage/none"
-        echo "JobCompType=jobcomp/none"
+        if accounting_enabled; then accounting_slurm_conf; else
+            echo "JobAcctGatherType=jobacct_gather/none"
+            echo "AccountingStorageType=accounting_storage/none"
+            echo "JobCompType=jobcomp/none"
+        fi
         echo "SelectType=select/cons_tres"
         echo "SelectTypeParameters=CR_Core"
         echo "SchedulerType=sched/backfill"

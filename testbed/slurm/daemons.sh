@@ -1,6 +1,6 @@
 # testbed/slurm/daemons.sh - sourced by testbed/slurm.sh: the subcommands that run a cluster:
-# start (munged, slurmctld, slurmd, slurmrestd in that order, each waited for), stop, status,
-# token, exec.
+# start (munged, [MariaDB, slurmdbd,] slurmctld, slurmd, slurmrestd in that order, each waited
+# for), stop, status, token, exec.
 
 start_daemon() {   # name cmd...   (cmd runs inside the root, in its own session)
     local name=$1; shift
@@ -30,12 +30,16 @@ cmd_start() {
 
     CTLD_PORT=${SLURM_LAB_CTLD_PORT:-16817}; SLURMD_PORT=${SLURM_LAB_SLURMD_PORT:-16818}
     REST_PORT=${SLURM_LAB_REST_PORT:-16820}; LAB_USER=${SLURM_LAB_USER:-slurmtest}
+    DBD_PORT=${SLURM_LAB_DBD_PORT:-$(( CTLD_PORT + 2 ))}   # Slurm's own defaults: 6817, 6818, 6819
     OTHER_USERS=${SLURM_LAB_OTHER_USERS-mallory}
     REST_USER=${SLURM_LAB_REST_USER:-slurmrest}; LIFESPAN=${SLURM_LAB_TOKEN_LIFESPAN:-86400}
 
     # idempotency: already running from this state dir -> just re-print env
+    # (a cluster with accounting serves a start without SLURM_LAB_ACCOUNTING as it is; one without
+    # accounting is restarted for a start that asks for it)
     if load_lab_conf && [ "${LAB_FLAVOUR:-}" = "$FLAVOUR" ] && daemon_alive slurmctld && daemon_alive slurmd \
-       && daemon_alive slurmrestd; then
+       && daemon_alive slurmrestd && { ! accounting_enabled || [ "${LAB_ACCOUNTING:-0}" = 1 ]; } \
+       && { [ "${LAB_ACCOUNTING:-0}" != 1 ] || daemon_alive slurmdbd; }; then
         log "already running from $S"
         set_runner
         local tok rest; tok=$(mint_token "$LAB_USER" "$LIFESPAN")
@@ -52,12 +56,13 @@ cmd_start() {
     else
         ROOT=${SLURM_LAB_CHROOT:-/var/lib/slurm-lab/$FLAVOUR-root}
     fi
-    printf 'LAB_FLAVOUR=%q\nROOT=%q\n' "$FLAVOUR" "$ROOT" > "$S/run/lab.conf"
+    printf 'LAB_FLAVOUR=%q\nROOT=%q\nLAB_ACCOUNTING=%q\n' "$FLAVOUR" "$ROOT" "${SLURM_LAB_ACCOUNTING:-0}" > "$S/run/lab.conf"
     set_runner
     trap 'rc=$?; if [ $rc -ne 0 ] && [ "${SLURM_LAB_KEEP_ON_FAIL:-0}" != 1 ]; then log "start failed, cleaning up"; cmd_stop "$S" >&2 || true; fi' EXIT
 
-    local p
-    for p in "$CTLD_PORT" "$SLURMD_PORT" "$REST_PORT"; do
+    local p ports=("$CTLD_PORT" "$SLURMD_PORT" "$REST_PORT")
+    accounting_enabled && ports+=("$DBD_PORT")
+    for p in "${ports[@]}"; do
         port_busy "$p" && die "port $p on 127.0.0.1 is already in use (set SLURM_LAB_*_PORT)"
     done
 
@@ -78,8 +83,10 @@ cmd_start() {
     local ver; ver=$(run_in slurmctld -V | awk '{print $2}')
     write_configs "$ver"
     if [ "${SLURM_LAB_KEEP_STATE:-0}" != 1 ]; then
-        rm -rf "${S:?}/state" "${S:?}/spool"; mkdir -p "$S/state" "$S/spool"
+        # the accounting database is state too: kept and wiped with the job state
+        rm -rf "${S:?}/state" "${S:?}/spool" "${S:?}/mysql/data"; mkdir -p "$S/state" "$S/spool"
     fi
+    accounting_enabled && write_accounting_configs
 
     local apis rest_plugins rest_flags=()
     if [ "$NEW" = 1 ]; then
@@ -89,8 +96,12 @@ cmd_start() {
                | sort -t. -k3,3n | tr '\n' ' ')
         apis=${apis% }; [ -n "$apis" ] || die "no data_parser plugin in $ROOT/usr/lib/*/slurm-wlm"
         rest_plugins=openapi/slurmctld; rest_flags=(-g "$REST_USER")
+        # /slurmdb/<version>/... of every data_parser version (slurmrestd refuses the plugin
+        # without AccountingStorageType=accounting_storage/slurmdbd)
+        accounting_enabled && rest_plugins+=,openapi/slurmdbd
     else
         apis="v0.0.36 v0.0.37 v0.0.38"; rest_plugins=openapi/v0.0.38,openapi/v0.0.37,openapi/v0.0.36
+        accounting_enabled && rest_plugins+=,openapi/dbv0.0.38,openapi/dbv0.0.37,openapi/dbv0.0.36
     fi
     local newest=${apis##* }
 
@@ -101,6 +112,7 @@ cmd_start() {
         wait_for 15 munged run_in sh -c "munge -n -S '$S/munge/munge.socket.2' | unmunge -S '$S/munge/munge.socket.2'" \
             || { tail -n 20 "$S/log/munged.out" >&2; exit 1; }
     fi
+    accounting_enabled && start_accounting
     start_daemon slurmctld slurmctld -D -f "$S/etc/slurm.conf"
     wait_for 30 slurmctld sh -c "\"\$@\" scontrol ping | grep -q 'is UP'" _ "${RUNNER[@]}" \
         || { tail -n 30 "$S/log/slurmctld.out" >&2; exit 1; }
@@ -120,7 +132,8 @@ cmd_start() {
     local hdr="$S/run/rest-headers"
     printf 'X-SLURM-USER-NAME: %s\nX-SLURM-USER-TOKEN: %s\n' "$LAB_USER" "$tok" | write_private "$hdr"
     wait_for 30 slurmrestd sh -c "curl -fsS -H @'$hdr' $url/slurm/$newest/ping | grep -Eq '\"UP\"|\"responding\": *true' \
-            && curl -fsS -o /dev/null -H @'$hdr' $url/slurm/$newest/jobs" \
+            && curl -fsS -o /dev/null -H @'$hdr' $url/slurm/$newest/jobs \
+            && { [ '${SLURM_LAB_ACCOUNTING:-0}' != 1 ] || curl -fsS -o /dev/null -H @'$hdr' $url/slurmdb/$newest/accounts; }" \
         || { rm -f "$hdr"; tail -n 30 "$S/log/slurmrestd.out" >&2; exit 1; }
     rm -f "$hdr"
     log "daemons up, first authenticated REST call OK after $(since "$t0")s (Slurm $ver, $FLAVOUR${ROOT:+, chroot $ROOT})"
@@ -137,6 +150,14 @@ cmd_start() {
         echo "SLURM_REST_USER=$LAB_USER"
         echo "SLURM_JWT=$tok"
         echo "SLURM_CONF=$S/etc/slurm.conf"
+        echo "SLURM_CLUSTER=$LAB_CLUSTER"
+        if accounting_enabled; then
+            echo "SLURM_ACCOUNTING=1"
+            echo "SLURMDBD_PORT=$DBD_PORT"
+            echo "SLURM_ACCOUNT=$LAB_ACCOUNT"
+        else
+            echo "SLURM_ACCOUNTING=0"
+        fi
     } | write_private "$S/rest.env"
     cat "$S/rest.env"
 }
@@ -197,7 +218,8 @@ cmd_status() {
     S=${1:-${SLURM_LAB_STATE_DIR:-/tmp/slurm-lab-state}}; S=$(cd "$S" && pwd -P)
     load_lab_conf || die "nothing started from $S"
     local d
-    for d in munged slurmctld slurmd slurmrestd; do
+    for d in munged mariadbd slurmdbd slurmctld slurmd slurmrestd; do
+        { [ "$d" = mariadbd ] || [ "$d" = slurmdbd ]; } && [ "${LAB_ACCOUNTING:-0}" != 1 ] && continue
         if daemon_alive "$d"; then echo "$d running (pid $(cat "$S/run/$d.pid"))"; else echo "$d not running"; fi
     done
 }

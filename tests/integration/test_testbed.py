@@ -2,6 +2,7 @@
 
 import json
 import os
+import socket
 import time
 
 import requests
@@ -156,3 +157,108 @@ def test_stop_leaves_no_job_process_behind(testbed_dir):
     assert daemons and _processes_of_cluster(state_dir) == []
     with open("/proc/self/mounts") as f:
         assert state_dir not in f.read()
+
+
+# ------------------------------------------------------------------ accounting (issue 17) --
+
+def _sacct(cluster, job_id):
+    """``sacct`` of one job's allocation line as a dict (``-P``: fields split on ``|``), or None."""
+    fields = ["JobID", "JobName", "Account", "User", "State", "ExitCode", "Cluster", "Partition"]
+    out = testbed.slurm_exec(cluster["state_dir"], "sacct", "-n", "-P", "-X", "-j", str(job_id),
+                             "-o", ",".join(fields), check=True).stdout
+    rows = [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
+    return rows[0] if rows else None
+
+
+def _daemons_running(state_dir):
+    out = testbed._run([testbed.SLURM_SH, "status", state_dir], timeout=30).stdout
+    return {line.split()[0] for line in out.splitlines() if " running " in line}
+
+
+def test_slurmdbd_up_and_sacct_sees_finished_job(any_slurm_cluster):
+    """Each session cluster runs MariaDB and slurmdbd (started by slurm.sh with pid files, the
+    database under the state dir, slurmdbd on loopback); a finished job is in sacct with the test
+    account, in slurmrestd's /slurmdb/<version>/job/<id> and in the job completion file. On 24.11
+    and 26.05 (MariaDB 11.8) this fails without skip-ssl in the MariaDB config: slurmdbd exits
+    at start with error 5027 (docs/slurm-rest-accounting.md)."""
+    cluster = any_slurm_cluster
+    assert cluster["accounting"] is True, "the session clusters start with accounting (tests/conftest.py)"
+    state_dir = cluster["state_dir"]
+    assert {"mariadbd", "slurmdbd", "slurmctld", "slurmd", "slurmrestd"} <= _daemons_running(state_dir)
+    assert os.path.isdir(os.path.join(state_dir, "mysql", "data", "slurm_acct_db"))
+    with socket.create_connection(("127.0.0.1", cluster["dbd_port"]), timeout=5):
+        pass  # slurmdbd listens on loopback
+
+    # slurmrestd serves /slurmdb/ for every version it serves /slurm/ for
+    r = requests.get(f"{cluster['url']}/openapi/v3", headers=_headers(cluster), timeout=30)
+    paths = r.json()["paths"]
+    for version in cluster["api_versions"]:
+        assert {f"/slurmdb/{version}/accounts/", f"/slurmdb/{version}/accounts"} & set(paths), version
+        assert f"/slurmdb/{version}/job/{{job_id}}" in paths, version
+
+    assocs = testbed.slurm_exec(state_dir, "sacctmgr", "-n", "-P", "show", "assoc",
+                                "format=cluster,account,user", check=True).stdout.split()
+    assert f"{cluster['cluster']}|{cluster['account']}|{cluster['user']}" in assocs
+
+    api = cluster["api_version"]
+    body = _submit_body(api, "#!/bin/bash\necho accounted", {
+        "name": "tb-acct", "environment": {"PATH": "/usr/bin:/bin"},
+        "current_working_directory": "/tmp", "standard_output": "/dev/null"})
+    r = requests.post(f"{cluster['url']}/slurm/{api}/job/submit", json=body, headers=_headers(cluster), timeout=30)
+    assert r.status_code == 200 and not r.json().get("errors"), r.text
+    job_id = r.json()["job_id"]
+    _wait_for_state(cluster, job_id, "COMPLETED")
+
+    # 22.05 may first show a fast job COMPLETED with JobName "allocation" and no Partition, and
+    # the full record 0.2-3.5 s later (docs/slurm-rest-accounting.md): wait for the job's name
+    deadline = time.monotonic() + 60
+    row = None
+    while time.monotonic() < deadline:
+        row = _sacct(cluster, job_id)
+        if row and row["State"] == "COMPLETED" and row["JobName"] == "tb-acct":
+            break
+        time.sleep(0.3)
+    assert row == {"JobID": str(job_id), "JobName": "tb-acct", "Account": cluster["account"],
+                   "User": cluster["user"], "State": "COMPLETED", "ExitCode": "0:0",
+                   "Cluster": cluster["cluster"], "Partition": "debug"}
+
+    r = requests.get(f"{cluster['url']}/slurmdb/{api}/job/{job_id}", headers=_headers(cluster), timeout=30)
+    assert r.status_code == 200, r.text
+    (job,) = r.json()["jobs"]
+    state = job["state"]["current"]
+    assert (job["job_id"], job["account"], job["name"]) == (job_id, cluster["account"], "tb-acct")
+    assert state in ("COMPLETED", ["COMPLETED"]), state  # a string on v0.0.38, a list from v0.0.40
+
+    with open(os.path.join(state_dir, "log", "jobcomp.log")) as f:
+        assert f"JobId={job_id} " in f.read()
+
+
+def test_accounting_cluster_stops_by_pid(testbed_dir):
+    """slurm.sh stop ends MariaDB and slurmdbd of an accounting cluster by their recorded pids
+    (slurmdbd's command line does not name the state dir: it is found by its SLURM_CONF) and the
+    chroot's mount of the state dir goes; without accounting, neither daemon is started."""
+    state_dir = os.path.join(testbed_dir, "slurm-acct-stop")
+    cluster = testbed.start_slurm(state_dir, flavour="trixie", ports=testbed.free_ports(4),
+                                  env={"SLURM_LAB_AUTH": "munge"}, accounting=True)
+    state_dir = cluster["state_dir"]
+    try:
+        assert cluster["accounting"] and cluster["dbd_port"]
+        running = _daemons_running(state_dir)
+        assert {"mariadbd", "slurmdbd"} <= running
+        pids = {name: int(open(os.path.join(state_dir, "run", f"{name}.pid")).read()) for name in ("mariadbd", "slurmdbd")}
+        assert set(pids.values()) <= set(_processes_of_cluster(state_dir))
+    finally:
+        testbed.stop_slurm(state_dir)
+    assert _processes_of_cluster(state_dir) == []
+    assert not any(os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/cmdline").read() for pid in pids.values())
+    with open("/proc/self/mounts") as f:
+        assert state_dir not in f.read()
+
+    plain_dir = os.path.join(testbed_dir, "slurm-no-acct")
+    plain = testbed.start_slurm(plain_dir, flavour="bookworm", ports=testbed.free_ports(3))
+    try:
+        assert plain["accounting"] is False and plain["account"] is None
+        assert not {"mariadbd", "slurmdbd"} & _daemons_running(plain["state_dir"])
+        assert "accounting_storage/none" in open(os.path.join(plain["state_dir"], "etc", "slurm.conf")).read()
+    finally:
+        testbed.stop_slurm(plain["state_dir"])
