@@ -141,8 +141,10 @@ def test_every_action_loads_without_modules_it_does_not_use(tmp_path, action):
     if action in DEPLOYER_ACTIONS:  # etcd3gw comes with the Configuration DB client, at run time
         assert {"slurmdeploy.deployer", "requests"} <= modules
         assert not modules & {"slurmdeploy.slurm.operations", "slurmdeploy.slurm.reservations"}
-    elif not action.startswith("deployment_"):  # Slurm operations: no Configuration DB client
+    elif "from lib.ops import" in (ACTIONS / f"{action}.py").read_text():  # Slurm operations: no Configuration DB client
         assert "slurmdeploy.slurm.operations" in modules and "requests" in modules
+    elif "from lib.account" in (ACTIONS / f"{action}.py").read_text():  # accounting: its module at run time only
+        assert not modules & {"slurmdeploy.slurm.operations", "slurmdeploy.deployer", "etcd3gw"}, action
         assert not modules & {"etcd3gw", "slurmdeploy.configdb", "slurmdeploy.deployer"}
 
 
