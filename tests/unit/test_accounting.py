@@ -316,3 +316,19 @@ def test_unknown_version_answer_without_the_plugin_says_how_to_load_it():
         Accounting(client, clock=lambda: 10 ** 9).job_history("now-1h")
     with pytest.raises(SlurmAPIError):
         raise AccountingUnavailable("x")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_window_without_jobs_is_an_empty_history(version):
+    # 22.05.8 answers a query that finds nothing with HTTP 200 and error 9003 "Nothing found" (the
+    # recorded unknown job id; an empty window gives the same answer, seen in
+    # tests/integration/test_accounting_sacct.py); 24.11+ with an empty list
+    empty = recorded(version, "accounting_job_unknown")
+    empty["request"]["path"] = f"/slurmdb/{version}/jobs/"
+    replay = Replay([empty])
+    session = requests.Session()
+    session.mount("http://", replay)
+    client = SlurmClient("http://slurm.test", StaticJWT(TOKEN, user_name="slurmtest"), api_version=version,
+                         session=session)
+    out = Accounting(client, clock=lambda: 10 ** 9).job_history(10 ** 9 - 3600, chunk=86400)
+    assert out["jobs"] == [] and out["next"] is None
