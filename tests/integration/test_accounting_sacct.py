@@ -5,6 +5,7 @@ The jobs: one with two ``srun`` steps (one holding a 50 MiB buffer, so jobacct_g
 MaxRSS) and one that exits 3, submitted as the testbed's job user with a name unique to the test.
 """
 
+import json
 import time
 import uuid
 
@@ -201,3 +202,41 @@ def test_deployment_usage_and_the_job_accounted_event(cluster, finished_jobs, et
     assert usage["current"]["elapsed"] == int(rows[str(job_id)]["ElapsedRaw"])
     with pytest.raises(NotFound, match="does not exist"):
         deployment_usage(db, acct, cluster["user"], "acct-never-created", start_time="now-1h")
+
+
+def test_accounting_actions_run_through_the_runner(cluster, finished_jobs, etcd_server, configdb_prefix, tmp_path):
+    """The action files as StackStorm runs them (packrunner): parameters cast from their YAML
+    (job_ids as st2 run passes "a,b"), (ok, result), errors as failed executions, never the token."""
+    from pathlib import Path
+
+    Runner = pytest.importorskip("packrunner.runner", reason="needs packrunner").Runner
+    repo = Path(__file__).resolve().parents[2]
+    token = str(cluster["jwt"])
+    config = {"slurm_url": cluster["url"], "client_id": cluster["user"], "slurm_jwt": token,
+              "config_host": etcd_server["host"], "config_port": etcd_server["port"],
+              "config_prefix": configdb_prefix, "liveness_file": ""}
+    ids = finished_jobs["ids"]
+    window = {"start_time": str(finished_jobs["start"]), "end_time": str(finished_jobs["end"])}
+    with Runner(str(repo), config=config, state_dir=str(tmp_path / "state")) as runner:
+        results = {
+            "history": runner.run_action("slurmdeploy.job_history", dict(
+                window, job_names=[f"acct-{finished_jobs['tag']}-steps", f"acct-{finished_jobs['tag']}-exit3"],
+                limit=1)),
+            "steps": runner.run_action("slurmdeploy.job_steps", {"job_ids": [str(i) for i in ids]}),
+            "usage": runner.run_action("slurmdeploy.usage_report", dict(window, group_by="user", output="csv")),
+            "deployment": runner.run_action("slurmdeploy.deployment_usage", {"key": "acct-never-created"}),
+            "reversed": runner.run_action("slurmdeploy.job_history", {"start_time": "now", "end_time": "now-1h"}),
+            "account": runner.run_action("slurmdeploy.usage_report", {"period": "last_month",
+                                                                      "accounts": ["no-such-account"]}),
+        }
+    status = {k: r["status"] for k, r in results.items()}
+    assert status == {"history": "succeeded", "steps": "succeeded", "usage": "succeeded", "deployment": "failed",
+                      "reversed": "failed", "account": "failed"}
+    history = results["history"]["result"]
+    assert [j["job_id"] for j in history["jobs"]] == [min(ids)] and history["next"]
+    assert [j["job_id"] for j in results["steps"]["result"]["jobs"]] == ids
+    assert results["usage"]["result"]["csv"].startswith("user,jobs,jobs_ran,cpu_minutes")
+    assert results["deployment"]["result"]["error_type"] == "NotFound"
+    assert results["reversed"]["result"]["error_type"] == "BadRequest"
+    assert "unknown account 'no-such-account'" in results["account"]["result"]["error"]
+    assert token not in json.dumps(results)
