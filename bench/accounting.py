@@ -117,6 +117,8 @@ def child(what, state, start, end):
 def main():
     p = common.parser(__doc__.split("\n\n")[0])
     p.add_argument("--jobs", type=int, default=10000)
+    p.add_argument("--since", type=int, help="with --reuse: submit nothing, measure the jobs submitted since this "
+                                             "epoch second (e.g. a run that was interrupted while its jobs ran)")
     p.add_argument("--measure", choices=("history", "usage"), help=argparse_hidden())
     p.add_argument("--state", help=argparse_hidden())
     p.add_argument("--start", help=argparse_hidden())
@@ -128,7 +130,7 @@ def main():
     os.environ.setdefault("SLURM_LAB_AUTH", "munge")
     if args.reuse:
         slurm = testbed.slurm_status(os.path.join(args.reuse, "slurm"))
-        return run(slurm, total)
+        return run(slurm, total, since=args.since)
     path = tempfile.mkdtemp(prefix="slurmdeploy-bench-acct-", dir="/tmp")
     os.chmod(path, 0o755)
     slurm_dir = os.path.join(path, "slurm")
@@ -148,12 +150,13 @@ def argparse_hidden():
     return argparse.SUPPRESS
 
 
-def run(slurm, total):
+def run(slurm, total, since=None):
     client = client_of(slurm)
-    start = int(time.time()) - 1
+    start = since or int(time.time()) - 1
     t0 = time.perf_counter()
-    arrays = submit_arrays(client, total)
-    print(f"submitted {total} jobs as {len(arrays)} arrays", file=sys.stderr, flush=True)
+    if since is None:
+        arrays = submit_arrays(client, total)
+        print(f"submitted {total} jobs as {len(arrays)} arrays", file=sys.stderr, flush=True)
     iso = lambda t: time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(t))  # noqa: E731
     deadline = time.monotonic() + 3 * 3600
     while True:
