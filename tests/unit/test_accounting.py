@@ -332,3 +332,31 @@ def test_a_window_without_jobs_is_an_empty_history(version):
                          session=session)
     out = Accounting(client, clock=lambda: 10 ** 9).job_history(10 ** 9 - 3600, chunk=86400)
     assert out["jobs"] == [] and out["next"] is None
+
+
+def test_flags_are_query_keys_of_their_own_and_skip_steps_alone_truncates():
+    # v0.0.40+: a "flags" list is ignored with a warning (the steps come back) - recorded with the
+    # recorder's first query form on 24.11.5 and 26.05.5
+    for version in [v for v in VERSIONS if v != "v0.0.38"]:
+        ignored = recorded(version, "accounting_jobs_no_steps")
+        assert ("flags", "skip_steps") in [tuple(p) for p in ignored["request"]["params"]]
+        assert 'Ignoring unknown field "flags"' in ignored["body"]["warnings"][0]["description"]
+        assert any(j["steps"] for j in ignored["body"]["jobs"])
+    # skip_steps=true alone replaces the default DUP|NO_TRUNC: times truncated to the window (24.11.5)
+    truncated = recorded("v0.0.42", "accounting_jobs_skip_steps_truncated")["body"]["jobs"]
+    whole = recorded("v0.0.42", "accounting_jobs_skip_steps")["body"]["jobs"]
+    window_end = int(recorded("v0.0.42", "accounting_jobs_skip_steps")["request"]["params"][1][1])
+    assert [j["time"]["end"] for j in truncated if j["time"]["end"] != [w for w in whole
+                                                                         if w["job_id"] == j["job_id"]][0]["time"]["end"]]
+    assert all(not j["steps"] for j in truncated + whole)
+    late = [w for w in whole if w["time"]["end"] > window_end]
+    assert late and all(t["time"]["end"] == window_end for t in truncated if t["job_id"] in {w["job_id"] for w in late})
+    # so the usage report asks for both
+    replay = Replay([recorded("v0.0.42", "accounting_jobs_skip_steps")])
+    session = requests.Session()
+    session.mount("http://", replay)
+    client = SlurmClient("http://slurm.test", StaticJWT(TOKEN, user_name="slurmtest"), api_version="v0.0.42",
+                         session=session)
+    Accounting(client, clock=lambda: window_end).usage_report(window_end - 34, window_end, chunk=86400)
+    [url] = [u for u in replay.urls if "/jobs/" in u]
+    assert "skip_steps=true" in url and "disable_truncate_usage_time=true" in url and "flags=" not in url

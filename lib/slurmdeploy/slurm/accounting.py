@@ -23,11 +23,13 @@ answers were also recorded from the testbed, ``tests/fixtures/slurm/``):
   ``max(eligible, start)``. With a ``state`` filter the meaning is sacct's ``-s``: a job that
   *ended in* the window in that state (RUNNING/PENDING: was in that state in the window).
 - **Query differences**: 22.05's v0.0.38 has no ``users`` filter ("Unknown Query field", the
-  job condition list in ``dbv0.0.38/jobs.c``): users are filtered here after reading; its
-  ``skip_steps`` is a boolean. v0.0.40+ take flags as ``flags=skip_steps`` and then *replace*
-  the default flags ``DUP|NO_TRUNC`` (``op_handler_jobs``: ``if (!job_cond->flags)``), so this
-  module always sends ``disable_truncate_usage_time`` with them: truncated times would make
-  the usage of a job spanning chunks wrong.
+  job condition list in ``dbv0.0.38/jobs.c``): users are filtered here after reading. Flags are
+  boolean query keys of their own (``skip_steps=true``; v0.0.40+ answer ``flags=skip_steps``
+  with HTTP 200, the steps, and the warning 'Ignoring unknown field "flags"'), and on v0.0.40+
+  any flag *replaces* the default flags ``DUP|NO_TRUNC`` (``op_handler_jobs``: ``if
+  (!job_cond->flags)``): ``skip_steps=true`` alone returns start and end truncated to the window
+  (24.11.5, recorded), so this module always sends ``disable_truncate_usage_time=true`` with it:
+  truncated times would make the usage of a job spanning chunks wrong.
 - **Record shapes** (``parsers.c`` ``PARSER_ARRAY(JOB)``/``(STEP)``, ``dbv0.0.38/parse.c``):
   ``state.current`` a string (v0.0.38) or a list (v0.0.40+); ``exit_code`` ``{"status",
   "return_code", "signal"}`` with plain ints (v0.0.38) or ``{"set", "infinite", "number"}``
@@ -564,8 +566,10 @@ class Accounting:
             if users:
                 params.append(("users", ",".join(users)))
             if not steps:
-                # any flag replaces the default DUP|NO_TRUNC (op_handler_jobs): keep NO_TRUNC
-                params += [("flags", "skip_steps"), ("flags", "disable_truncate_usage_time")]
+                # each flag is a query key of its own (a "flags" list is ignored with a warning), and
+                # any flag replaces the default DUP|NO_TRUNC (op_handler_jobs): skip_steps alone
+                # truncates start and end to the window (seen on 24.11.5), so NO_TRUNC is sent too
+                params += [("skip_steps", "true"), ("disable_truncate_usage_time", "true")]
         return params
 
     def _check_filters(self, users, accounts, partitions, states, job_names, clusters):
