@@ -66,14 +66,23 @@ def sacct_count(slurm, start, end):
 
 
 def measure_sacct(slurm, args):
-    """Run sacct in the cluster's root; returns (seconds, peak RSS MiB of the largest child, lines)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """Run sacct in the cluster's root from a fresh process; returns (seconds, peak RSS MiB of the
+    largest process it waited for - sacct itself, the chroot wrapper being smaller -, lines)."""
+    proc = subprocess.run([sys.executable, __file__, "--measure", "sacct", "--state", slurm["state_dir"], "--",
+                           *args], capture_output=True, text=True, timeout=3600)
+    if proc.returncode:
+        raise SystemExit(f"measure sacct failed:\n{proc.stderr[-3000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["seconds"], out["peak_rss_mib"], out["lines"]
+
+
+def sacct_child(state, args):
     t0 = time.perf_counter()
-    out = testbed.slurm_exec(slurm["state_dir"], "sacct", *args, timeout=1800, check=True).stdout
+    out = testbed.slurm_exec(state, "sacct", *args, timeout=1800, check=True).stdout
     took = time.perf_counter() - t0
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    lines = len(out.splitlines())
-    return took, round(peak / 1024, 1) if peak > before else None, lines
+    print(json.dumps({"seconds": round(took, 2), "peak_rss_mib": round(peak / 1024, 1),
+                      "lines": len(out.splitlines())}))
 
 
 def measure_action(slurm, what, start, end):
@@ -94,10 +103,11 @@ def child(what, state, start, end):
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t0 = time.perf_counter()
     records, pages, steps = 0, 0, 0
-    if what == "history":
+    if what.startswith("history"):
         token = None
+        chunk = 60 if what == "history-60s" else 6 * 3600
         while True:
-            out = acct.job_history(start, end, limit=1000, next_token=token)
+            out = acct.job_history(start, end, limit=1000, next_token=token, chunk=chunk)
             records += out["count"]
             steps += sum(len(j["steps"]) for j in out["jobs"])
             pages += 1
@@ -119,11 +129,14 @@ def main():
     p.add_argument("--jobs", type=int, default=10000)
     p.add_argument("--since", type=int, help="with --reuse: submit nothing, measure the jobs submitted since this "
                                              "epoch second (e.g. a run that was interrupted while its jobs ran)")
-    p.add_argument("--measure", choices=("history", "usage"), help=argparse_hidden())
+    p.add_argument("--measure", choices=("history", "history-60s", "usage", "sacct"), help=argparse_hidden())
+    p.add_argument("sacct_args", nargs="*", help=argparse_hidden())
     p.add_argument("--state", help=argparse_hidden())
     p.add_argument("--start", help=argparse_hidden())
     p.add_argument("--end", help=argparse_hidden())
     args = p.parse_args()
+    if args.measure == "sacct":
+        return sacct_child(args.state, args.sacct_args)
     if args.measure:
         return child(args.measure, args.state, int(args.start), int(args.end))
     total = 1000 if args.quick else args.jobs
@@ -175,9 +188,14 @@ def run(slurm, total, since=None):
     history = measure_action(slurm, "history", start, end)
     s_took, s_peak, s_lines = measure_sacct(slurm, ["-a", "-P", "--noconvert", "-S", iso(start), "-E", iso(end),
                                                     "-o", SACCT_HISTORY])
+    rows.append(("python + library imported, before the first request", "", f"{history['rss_before_mib']} MiB"))
     rows.append(("job_history (pages of 1,000, steps)", f"{history['seconds']} s", f"{history['peak_rss_mib']} MiB",
                  f"{history['records']} jobs + {history['steps']} steps", f"{history['pages']} pages",
                  f"{history['requests']} requests", f"{history['bytes'] / 2**20:.1f} MiB read"))
+    small = measure_action(slurm, "history-60s", start, end)
+    rows.append(("job_history, first chunk 60 s", f"{small['seconds']} s", f"{small['peak_rss_mib']} MiB",
+                 f"{small['records']} jobs + {small['steps']} steps", f"{small['pages']} pages",
+                 f"{small['requests']} requests", f"{small['bytes'] / 2**20:.1f} MiB read"))
     rows.append(("sacct -a -P (same window, steps)", f"{s_took:.2f} s", f"{s_peak} MiB", f"{s_lines - 1} lines"))
     usage = measure_action(slurm, "usage", start, end)
     u_took, u_peak, u_lines = measure_sacct(slurm, ["-a", "-X", "-T", "-P", "--noconvert", "-S", iso(start), "-E",

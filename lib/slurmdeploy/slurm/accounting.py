@@ -411,6 +411,13 @@ def parse_job(record, version=None):
     }
 
 
+def _steps_cut(job, start, end):
+    """True when the chunk ``[start, end]`` may have cut ``job``'s steps: it started before the
+    chunk, or has not ended, or ended after it (a job that never started has no steps)."""
+    began, ended = job.get("start_time"), job.get("end_time")
+    return bool(began) and (began < start or not ended or ended > end)
+
+
 def usage_seconds(job, start, end, now):
     """Seconds of ``job``'s allocation inside ``[start, end)`` (0 when it never ran there).
 
@@ -642,6 +649,12 @@ class Accounting:
             previous = seen
             records.sort(key=lambda j: j["job_id"])
             for job in records:
+                if steps and _steps_cut(job, cursor, stop):
+                    # slurmdbd returns only the steps that ran inside the query window
+                    # (as_mysql_jobacct_process.c: "t1.time_start <= end && (!t1.time_end ||
+                    # t1.time_end >= start)"): a job running beyond this chunk is read again
+                    # whole (GET .../job/{id}, every step)
+                    job = self.job(job["job_id"])
                 yield job, (cursor, length)
             after = 0
             cursor = stop
