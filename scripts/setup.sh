@@ -12,7 +12,9 @@
 #   3. pre-install the test daemons: etcd (testbed/etcd.sh install) and the three Slurm testbeds
 #      (testbed/slurm.sh install trixie: a debootstrapped Debian 13 chroot with Slurm 24.11;
 #      testbed/slurm.sh install bookworm: Debian 12's own Slurm 22.05 packages;
-#      testbed/slurm.sh install forky: a debootstrapped Debian testing chroot with Slurm 26.05)
+#      testbed/slurm.sh install forky: a debootstrapped Debian testing chroot with Slurm 26.05;
+#      each also with slurmdbd, mariadb-server-core and mariadb-client-core of its suite, for the
+#      accounting testbed: an existing chroot without them gets them by apt-get inside it)
 #   4. the local OIDC identity provider of the JWKS tests (testbed/idp.sh install): Debian's
 #      nodejs + npm (when `node`/`npm` are missing) and openssl, then `npm ci` of oidc-provider
 #      from the npm registry into testbed/idp/node_modules (skipped when the lock file is unchanged)

@@ -254,6 +254,12 @@ def mint_token(state_dir, user=None, lifespan=3600):
     return Secret(token)
 
 
+def slurmdbd(state_dir, action):
+    """Stop (``"stop"``) or start (``"start"``) only slurmdbd of a running accounting cluster
+    (``slurm.sh dbd``; slurmctld and MariaDB keep running). Raises TestbedError on failure."""
+    _run([SLURM_SH, "dbd", action, state_dir], timeout=STOP_TIMEOUT)
+
+
 def slurm_exec(state_dir, *argv, check=False, timeout=60):
     """Run a Slurm CLI (``squeue``, ``scontrol``, ``sbatch``...) in the cluster's root.
 

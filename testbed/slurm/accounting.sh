@@ -112,10 +112,7 @@ start_accounting() {
     run_in mariadb --no-defaults --skip-ssl -S "$sock" -u root -e 'CREATE DATABASE IF NOT EXISTS slurm_acct_db' \
         || die "could not create the database slurm_acct_db (log: $S/log/mariadb.log)"
     log "MariaDB up after $(since "$t0")s ($(run_in mariadbd --version | awk '{print $3}'))"
-    start_daemon slurmdbd MYSQL_UNIX_PORT="$sock" slurmdbd -D
-    # sacctmgr reaches slurmdbd through slurm.conf's AccountingStorageHost/Port
-    wait_for 60 slurmdbd run_in sacctmgr -n -P show cluster format=cluster \
-        || { tail -n 20 "$S/log/slurmdbd.log" >&2; exit 1; }
+    start_slurmdbd
     log "slurmdbd up after $(since "$t0")s"
     register_accounting
     log "accounting ready after $(since "$t0")s (cluster $LAB_CLUSTER, account $LAB_ACCOUNT)"
@@ -139,4 +136,24 @@ register_accounting() {
         run_in sacctmgr -i add user "$users" account="$LAB_ACCOUNT" defaultaccount="$LAB_ACCOUNT" \
             cluster="$LAB_CLUSTER" >&2
     fi
+}
+
+start_slurmdbd() {
+    start_daemon slurmdbd MYSQL_UNIX_PORT="$S/mysql/mysqld.sock" slurmdbd -D
+    # sacctmgr reaches slurmdbd through slurm.conf's AccountingStorageHost/Port
+    wait_for 60 slurmdbd run_in sacctmgr -n -P show cluster format=cluster \
+        || { tail -n 20 "$S/log/slurmdbd.log" >&2; exit 1; }
+}
+
+# slurm.sh dbd stop|start STATE_DIR: stop or start only slurmdbd of a running accounting cluster
+# (slurmctld and MariaDB stay up), e.g. to test "slurmdbd down while slurmctld is up".
+cmd_dbd() {
+    local what=${1:?stop|start}; S=${2:?state dir}; S=$(cd "$S" && pwd -P)
+    load_lab_conf || die "nothing started from $S"; set_runner
+    [ "${LAB_ACCOUNTING:-0}" = 1 ] || die "$S runs without accounting (SLURM_LAB_ACCOUNTING=1 at start)"
+    case "$what" in
+        stop)  kill_daemon slurmdbd ;;
+        start) if daemon_alive slurmdbd; then log "slurmdbd already running"; else start_slurmdbd; log "slurmdbd started"; fi ;;
+        *) die "dbd: stop or start (got '$what')" ;;
+    esac
 }

@@ -35,9 +35,11 @@ cmd_start() {
     REST_USER=${SLURM_LAB_REST_USER:-slurmrest}; LIFESPAN=${SLURM_LAB_TOKEN_LIFESPAN:-86400}
 
     # idempotency: already running from this state dir -> just re-print env
+    # (a cluster with accounting serves a start without SLURM_LAB_ACCOUNTING as it is; one without
+    # accounting is restarted for a start that asks for it)
     if load_lab_conf && [ "${LAB_FLAVOUR:-}" = "$FLAVOUR" ] && daemon_alive slurmctld && daemon_alive slurmd \
-       && daemon_alive slurmrestd && [ "${LAB_ACCOUNTING:-0}" = "${SLURM_LAB_ACCOUNTING:-0}" ] \
-       && { ! accounting_enabled || daemon_alive slurmdbd; }; then
+       && daemon_alive slurmrestd && { ! accounting_enabled || [ "${LAB_ACCOUNTING:-0}" = 1 ]; } \
+       && { [ "${LAB_ACCOUNTING:-0}" != 1 ] || daemon_alive slurmdbd; }; then
         log "already running from $S"
         set_runner
         local tok rest; tok=$(mint_token "$LAB_USER" "$LIFESPAN")

@@ -145,6 +145,10 @@ def test_reservation_by_node_count_accounts_and_end_time(forky):
     ops = operations(forky)
     name = resv_name("count")
     start = start_at(3, hour=5)
+    if forky.get("accounting"):
+        # with slurmdbd, slurmctld refuses a reservation for an account slurmdbd does not know
+        # (error 2045, docs/slurm-rest-accounting.md): make "ops" one (exits 1 when already there)
+        testbed.slurm_exec(forky["state_dir"], "sacctmgr", "-i", "add", "account", "ops")
     try:
         out = ops.create_reservation(name, node_count=1, start_time=start, end_time=start + 3600,
                                      accounts=["ops"], flags=["maint", "IGNORE_JOBS"])

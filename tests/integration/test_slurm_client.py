@@ -133,6 +133,11 @@ def test_every_job_option_takes_effect_read_back_from_slurm(cluster, flavour, ve
     from slurmdeploy.slurm.versions import no_val_number
 
     client = _client(cluster, version)
+    if cluster.get("accounting"):
+        # with slurmdbd, a job asking for an account slurmdbd does not know runs silently under the
+        # user's default account (docs/slurm-rest-accounting.md): make sdp-acct one of the user's
+        for args in (("add", "account", "sdp-acct"), ("add", "user", cluster["user"], "account=sdp-acct")):
+            testbed.slurm_exec(cluster["state_dir"], "sacctmgr", "-i", *args)  # exits 1 when already there
     label = f"sdp_it_{uuid.uuid4().hex[:8]}"
     request = _request("#!/bin/bash\nsleep 1\n", label, partition="debug", comment="it-options", time_limit=7,
                        account="sdp-acct", qos="normal",
@@ -146,9 +151,10 @@ def test_every_job_option_takes_effect_read_back_from_slurm(cluster, flavour, ve
     assert number == {"node_count": 1, "tasks": 1, "cpus": 2, "memory_per_node": 100, "time_limit": 7}
     assert (record["partition"], record["comment"], record["mcs_label"], record["name"]) == (
         "debug", "it-options", label, request.name)
-    # the testbed has no accounting database: 22.05 then keeps no QOS at all (shown empty,
-    # whatever is sent), 24.11 keeps the one asked for
-    assert (record["account"], record["qos"]) == ("sdp-acct", "" if version == "v0.0.38" else "normal")
+    # without an accounting database 22.05 keeps no QOS at all (shown empty, whatever is sent);
+    # 24.11, and 22.05 with slurmdbd, keep the one asked for
+    no_qos = version == "v0.0.38" and not cluster.get("accounting")
+    assert (record["account"], record["qos"]) == ("sdp-acct", "" if no_qos else "normal")
     # 24.11 shows the paths with %j expanded, 22.05 as given
     assert record["standard_output"] in ("/tmp/it-out-%j", f"/tmp/it-out-{job_id}")
     assert record["standard_error"] in ("/tmp/it-err-%j", f"/tmp/it-err-{job_id}")

@@ -189,6 +189,13 @@ def test_slurmdbd_up_and_sacct_sees_finished_job(any_slurm_cluster):
     with socket.create_connection(("127.0.0.1", cluster["dbd_port"]), timeout=5):
         pass  # slurmdbd listens on loopback
 
+    # slurmrestd serves /slurmdb/ for every version it serves /slurm/ for
+    r = requests.get(f"{cluster['url']}/openapi/v3", headers=_headers(cluster), timeout=30)
+    paths = r.json()["paths"]
+    for version in cluster["api_versions"]:
+        assert {f"/slurmdb/{version}/accounts/", f"/slurmdb/{version}/accounts"} & set(paths), version
+        assert f"/slurmdb/{version}/job/{{job_id}}" in paths, version
+
     assocs = testbed.slurm_exec(state_dir, "sacctmgr", "-n", "-P", "show", "assoc",
                                 "format=cluster,account,user", check=True).stdout.split()
     assert f"{cluster['cluster']}|{cluster['account']}|{cluster['user']}" in assocs

@@ -9,6 +9,7 @@
   operators' actions (jobs by any user, nodes, partitions, reservations, cluster)
 - :mod:`slurmdeploy.slurm.reservations` reservation fields as operators write them, checked before sending
 - :mod:`slurmdeploy.slurm.accounting`   Slurm accounting (slurmdbd's ``/slurmdb/`` API): job history, steps, usage
+- :mod:`slurmdeploy.slurm.accounts`     accounts, users and limits in slurmdbd (sacctmgr add/modify/delete)
 """
 
 from slurmdeploy.slurm.client import SlurmClient, build_session

@@ -110,6 +110,19 @@ ENDPOINTS = {
     "db_account_get": Endpoint("GET", "/slurmdb/{version}/account/{account_name}", "v0.0.38"),
     "db_user_get": Endpoint("GET", "/slurmdb/{version}/user/{user_name}", "v0.0.38"),
     "db_cluster_get": Endpoint("GET", "/slurmdb/{version}/cluster/{cluster_name}", "v0.0.38"),
+    # accounts, users, associations and limits (slurmdeploy.slurm.accounts, 24.11.5 / 26.05.5): from
+    # v0.0.40 (23.11), which adds accounts_association/users_association (an account made with its
+    # association in one slurmdbd call); 22.05's v0.0.38 has neither
+    "db_cluster_list": Endpoint("GET", "/slurmdb/{version}/clusters/", "v0.0.40"),
+    "db_tres_list": Endpoint("GET", "/slurmdb/{version}/tres/", "v0.0.40"),
+    "db_qos_list": Endpoint("GET", "/slurmdb/{version}/qos/", "v0.0.40"),
+    "db_accounts_association_add": Endpoint("POST", "/slurmdb/{version}/accounts_association/", "v0.0.40"),
+    "db_accounts_update": Endpoint("POST", "/slurmdb/{version}/accounts/", "v0.0.40"),
+    "db_account_delete": Endpoint("DELETE", "/slurmdb/{version}/account/{account_name}", "v0.0.40"),
+    "db_users_association_add": Endpoint("POST", "/slurmdb/{version}/users_association/", "v0.0.40"),
+    "db_association_list": Endpoint("GET", "/slurmdb/{version}/associations/", "v0.0.40"),
+    "db_associations_update": Endpoint("POST", "/slurmdb/{version}/associations/", "v0.0.40"),
+    "db_association_delete": Endpoint("DELETE", "/slurmdb/{version}/association/", "v0.0.40"),
 }
 
 #: (operation, older version) -> the Slurm release from which slurmrestd serves the operation
