@@ -143,7 +143,7 @@ class StateWatch:
         from etcd3gw.watch import Watcher
 
         from slurmdeploy.configdb import loads
-        from slurmdeploy.watch import _prefix_end
+        from slurmdeploy.layout import STATE
 
         self.seen = {}
         self.job_ids = {}
@@ -154,18 +154,19 @@ class StateWatch:
         def on_event(event):
             kv = event.get("kv") or {}
             key = kv.get("key", b"").decode()
-            if event.get("type") == "DELETE" or not key.endswith("/state"):
+            where = configdb.layout.split(key)
+            if event.get("type") == "DELETE" or where.child != STATE:
                 return
             value = loads(kv.get("value", b"")) or {}
             ids = [j.get("slurm_job_id") for j in (value.get("jobs") or {}).values() if j.get("slurm_job_id")]
             if ids:
-                dep = key[len(prefix):-len("/state")]
+                dep = where.key
                 self.job_ids[dep] = ids[0]
                 with self._cv:
                     self.seen.setdefault(dep, time.perf_counter())
                     self._cv.notify_all()
 
-        self._watcher = Watcher(self._client, prefix, on_event, range_end=_prefix_end(prefix))
+        self._watcher = Watcher(self._client, prefix, on_event, range_end=configdb.layout.deploy_range()[1])
 
     def wait(self, keys, timeout):
         """Wait until every key in ``keys`` was seen; return True, or False on timeout."""

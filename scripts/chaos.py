@@ -78,7 +78,7 @@ import testbed  # noqa: E402  (tests/testbed.py)
 from slurmdeploy.auth import StaticJWT  # noqa: E402
 from slurmdeploy.configdb import ConfigDB, loads  # noqa: E402
 from slurmdeploy.errors import SlurmDeployError  # noqa: E402
-from slurmdeploy.jobs import deployment_marker, parse_marker  # noqa: E402
+from slurmdeploy.layout import MARKER_PREFIX, OWNER, STATE, deployment_marker, parse_marker, prefix_end  # noqa: E402
 from slurmdeploy.settings import Settings  # noqa: E402
 from slurmdeploy.slurm import SlurmClient  # noqa: E402
 from slurmdeploy.states import DeploymentState  # noqa: E402
@@ -404,7 +404,7 @@ class Chaos:
             self.count("re-creations")
 
     def plant(self, key):
-        comment = self.rng.choice((None, f"sdp-deployment:other-{key}@1", "sdp-deployment:"))
+        comment = self.rng.choice((None, deployment_marker(f"other-{key}", 1), MARKER_PREFIX))
         label = self.label if self.rng.random() < 0.8 else "someone_else"
         try:
             self.planted.append(testbed.plant_job(self.cluster, f"sdp-{key}", label, comment))
@@ -426,7 +426,7 @@ class Chaos:
 
     def bad_inputs(self):
         for path, value in BAD_RAW.items():
-            self.db.client.put(f"/deploy/{path}".encode(), value)
+            self.db.client.put(f"{self.db.deploy_prefix}{path}".encode(), value)
             self.count("bad inputs")
 
     def count(self, what):
@@ -603,23 +603,22 @@ class Chaos:
     def raw_view(self):
         """``({key: create_revision}, {key: DeploymentState})`` read from etcd directly, not
         through the library under test (only the SKA state format is parsed with it)."""
-        items, _ = self.db._range("read the deployments", "/deploy/", prefix=True)
         deployments, states = {}, {}
-        for path, raw, create_rev, _ in items:
-            parts = path[len("/deploy/"):].split("/")
-            if len(parts) == 1:
-                deployments[parts[0]] = create_rev
-            elif parts[1:] == ["state"]:
-                states[parts[0]] = DeploymentState.from_dict(parts[0], loads(raw))
+        for kv in self.db.store.range("read the deployments", *self.db.layout.deploy_range()).kvs:
+            where = self.db.layout.split(kv.key)
+            if where.key is not None and where.child is None:
+                deployments[where.key] = kv.create_revision
+            elif where.key is not None and where.child == STATE:
+                states[where.key] = DeploymentState.from_dict(where.key, loads(kv.value))
         return deployments, states
 
     def orphans(self):
         """Paths of states and owners under ``/deploy/`` whose deployment key is absent
         (read here from etcd directly, not through the library under test)."""
-        items, _ = self.db._range("look for orphan states", "/deploy/", prefix=True)
-        paths = {path for path, _, _, _ in items}
-        return sorted(p for p in paths if p.rsplit("/", 1)[-1] in ("state", "owner") and p.count("/") == 3
-                      and p.rsplit("/", 1)[0] not in paths)
+        layout = self.db.layout
+        paths = {kv.key for kv in self.db.store.range("look for orphan states", *layout.deploy_range()).kvs}
+        return sorted(p for p in paths if layout.split(p).child in (STATE, OWNER)
+                      and layout.deployment(layout.split(p).key) not in paths)
 
     def our_jobs(self):
         """Jobs the deployer submitted: our label and a marker naming the job's own key (a
@@ -702,11 +701,10 @@ class Chaos:
                 if hits:
                     problems.append(f"secret found {hits}x in {path}")
                 found += hits
-        items, _ = self.db._range("scan for secrets", "/", prefix=True)
-        for path, raw, _, _ in items:
-            hits = sum(raw.count(s) for s in secrets)
+        for kv in self.db.store.range("scan for secrets", "/", prefix_end("/")).kvs:  # all of etcd
+            hits = sum(kv.value.count(s) for s in secrets)
             if hits:
-                problems.append(f"secret found {hits}x in etcd {path}")
+                problems.append(f"secret found {hits}x in etcd {kv.key}")
             found += hits
         return found
 

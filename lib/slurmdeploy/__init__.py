@@ -12,6 +12,8 @@ module):
 - :mod:`slurmdeploy.auth`        token sources for slurmrestd (static JWT, MSAL client credentials)
 - :mod:`slurmdeploy.slurm`       the Slurm REST API layer: endpoint table, client, per-version adapters, operations
 - :mod:`slurmdeploy.configdb`    SDP Configuration Database (etcd) access in ska-sdp-config's layout
+- :mod:`slurmdeploy.layout`      the Configuration Database layout: every path, range end, the deployment marker
+- :mod:`slurmdeploy.kvstore`     etcd transactions and their retry loop; the etcd and in-memory stores
 - :mod:`slurmdeploy.jobs`        deployment args -> Slurm job request (name, mcs_label, environment)
 - :mod:`slurmdeploy.states`      Slurm job_state -> SDP status, and the SKA deployment-state format
 - :mod:`slurmdeploy.decisions`   the deployer's pure decisions (observe, submit, cancel, update_state)

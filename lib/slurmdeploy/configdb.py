@@ -1,45 +1,35 @@
 """SDP Configuration Database (etcd) access in ska-sdp-config's layout and value format.
 
 ``ska-sdp-config`` is only published on SKA's own index, so the pack speaks to etcd
-directly through ``etcd3gw`` (etcd's HTTP/JSON gateway; works under StackStorm's
-eventlet monkey-patching, unlike the gRPC clients). Layout (``docs/design.md``):
-
-- ``[prefix]/deploy/<key>``        ``{"key", "kind", "args"}`` (0.x: ``id``/``type``)
-- ``[prefix]/deploy/<key>/state``  the deployer's state (:class:`slurmdeploy.states.DeploymentState`)
-- ``[prefix]/deploy/<key>/owner``  ``{"pid", "hostname", "command"}``, attached to a lease
-- ``[prefix]/deploy/<key>/attempt`` ``{"revision", "pid", "hostname"}``: this pack's own trace
-  that a submit request for the deployment's incarnation ``revision`` may have reached Slurm
-  without its job id being recorded yet (written before the submit, deleted once the state
-  holds the job id); only then does a submit, or the sensor, look for the job in Slurm
+directly through ``etcd3gw`` (etcd's HTTP/JSON gateway; works under StackStorm's eventlet
+monkey-patching, unlike the gRPC clients). Paths and the layout table live in
+:mod:`slurmdeploy.layout` (``docs/design.md``, "Configuration Database layout"), transactions
+in :mod:`slurmdeploy.kvstore` (a builder, an optimistic retry loop, the etcd store and an
+in-memory store for unit tests); this module knows what the values mean.
 
 Values are JSON written exactly as ska-sdp-config writes them (:func:`dumps`).
 Writes that depend on what was read are etcd compare-and-swap transactions on the
 keys' ``mod_revision``/``create_revision``, like the library's optimistic transactions.
 """
 
-import base64
 import json
 import logging
 import os
-import re
 import socket
 import time
 from dataclasses import dataclass, field
 from typing import Optional
 
-import etcd3gw
-import requests
-from etcd3gw import exceptions as etcd_exceptions
-
+from slurmdeploy import kvstore
 from slurmdeploy.decisions import Outcome
 from slurmdeploy.errors import ConfigDBError, InvalidDeployment
 from slurmdeploy.jobs import validate_args
+from slurmdeploy.layout import ATTEMPT, KEY_PATTERN, OWNER, STATE, Layout
 from slurmdeploy.states import DeploymentState
 
 LOG = logging.getLogger(__name__)
 
-#: Deployment keys accepted by ska-sdp-config.
-KEY_PATTERN = re.compile(r"^[A-Za-z0-9\-]{1,96}$")
+__all__ = ["KEY_PATTERN"]  # re-exported: callers import it from here
 
 
 def dumps(value):
@@ -59,12 +49,6 @@ def loads(raw):
         return json.loads(raw.decode("utf-8") if isinstance(raw, (bytes, bytearray)) else raw)
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def _b64(data):
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return base64.b64encode(data).decode("ascii")
 
 
 @dataclass(frozen=True)
@@ -103,6 +87,32 @@ class Deployment:
         return bool(self.mod_revision) and self.mod_revision != self.revision
 
 
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """A deployment with its state, owner and submit-attempt trace, read in one etcd
+    transaction (:meth:`ConfigDB.read`: one consistent store revision, one request).
+
+    Attributes:
+        key: deployment key.
+        deployment: the :class:`Deployment`, or None when ``/deploy/<key>`` is absent.
+        state: the :class:`DeploymentState` (UNSET when none, or when the stored one is older
+            than the deployment: :func:`is_stale_state`).
+        state_mod_revision: the state key's mod_revision (0: no state), for a compare-and-swap
+            write (:meth:`ConfigDB.write_state`).
+        owner: the decoded owner value, or None when nobody owns the deployment.
+        attempt: the deployment revision of a recorded submit attempt, or None.
+        revision: the store revision the record was read at.
+    """
+
+    key: str
+    deployment: Optional[Deployment]
+    state: DeploymentState
+    state_mod_revision: int
+    owner: Optional[dict]
+    attempt: Optional[int]
+    revision: int
+
+
 @dataclass
 class Snapshot:
     """Everything under ``/deploy/`` read in one consistent etcd range request (and, in the
@@ -115,7 +125,8 @@ class Snapshot:
         revision: the etcd store revision of the read (or of the last event applied).
         attempts: key -> the deployment revision (create_revision) a submit attempt was
             made for (``/deploy/<key>/attempt``).
-        base: the path the keys are relative to, ``[prefix]/deploy/``.
+        layout: the :class:`slurmdeploy.layout.Layout` the paths are in (its
+            ``deploy_prefix`` is :attr:`base`).
         raw_states: key -> ``(decoded state value, mod_revision)`` as stored; ``states``
             is derived from it and the deployment (a stale state reads as UNSET).
         ignored_entries: path -> ``(path, mod_revision, reason)`` of every entry under
@@ -129,9 +140,14 @@ class Snapshot:
     owners: dict
     revision: int
     attempts: dict = field(default_factory=dict)
-    base: str = "/deploy/"
+    layout: Layout = field(default_factory=Layout)
     raw_states: dict = field(default_factory=dict)
     ignored_entries: dict = field(default_factory=dict)
+
+    @property
+    def base(self):
+        """The path the keys are relative to, ``[prefix]/deploy/``."""
+        return self.layout.deploy_prefix
 
     @property
     def ignored(self):
@@ -149,19 +165,10 @@ class Snapshot:
         return key not in self.deployments and (is_slurm_state(self.raw_states.get(key, (None, 0))[0])
                                                 or is_our_owner(self.owners.get(key)) or key in self.attempts)
 
-    def _split(self, path):
-        """``(key, [child...])`` of a path under :attr:`base`; ``(None, reason)`` for an
-        entry ska-sdp-config's layout has no place for; ``(None, None)`` outside :attr:`base`."""
-        if not path.startswith(self.base):
-            return None, None  # not under the deployment prefix: not ours to judge
-        parts = path[len(self.base):].split("/")
-        if not KEY_PATTERN.match(parts[0]):
-            return None, (f"deployment key {_shown_key(path[len(self.base):])} does not match "
-                          f"{KEY_PATTERN.pattern} (ska-sdp-config rejects it)")
-        if parts[1:] not in ([], ["state"], ["owner"], ["attempt"]):
-            return None, (f"deployment key {_shown_key(path[len(self.base):])} contains '/' "
-                          f"(ska-sdp-config rejects it; keys match {KEY_PATTERN.pattern})")
-        return parts[0], parts[1:]
+    def key_of(self, path):
+        """The deployment key a path belongs to (the deployment or one of its children), or
+        None for a path the layout has no place for."""
+        return self.layout.split(path).key
 
     def _derive_state(self, key):
         """Set ``states[key]`` from the stored state and the deployment: a state last written
@@ -177,37 +184,38 @@ class Snapshot:
     def apply(self, path, raw, create_rev, mod_rev):
         """Record one key's value (a range item or a watch PUT event). Entries that do not
         fit ska-sdp-config's layout are kept in :attr:`ignored_entries`."""
-        key, rest = self._split(path)
+        where = self.layout.split(path)
+        key = where.key
         if key is None:
-            if rest is not None:
-                self.ignored_entries[path] = (path, mod_rev, rest)
+            if where.problem is not None:
+                self.ignored_entries[path] = (path, mod_rev, where.problem)
             return
-        if not rest:
+        if where.child is None:
             self.deployments[key] = _parse_deployment(key, raw, create_rev, mod_rev)
             self._derive_state(key)
-        elif rest == ["state"]:
+        elif where.child == STATE:
             self.raw_states[key] = (loads(raw), mod_rev)
             self._derive_state(key)
-        elif rest == ["owner"]:
+        elif where.child == OWNER:
             self.owners[key] = loads(raw) or {}
-        elif rest == ["attempt"]:
-            value = loads(raw)
-            self.attempts[key] = value.get("revision") if isinstance(value, dict) else None
+        elif where.child == ATTEMPT:
+            self.attempts[key] = _attempt_revision(raw)
 
     def remove(self, path):
         """Forget one key (a watch DELETE event)."""
         self.ignored_entries.pop(path, None)
-        key, rest = self._split(path)
+        where = self.layout.split(path)
+        key = where.key
         if key is None:
             return
-        if not rest:
+        if where.child is None:
             self.deployments.pop(key, None)
             self._derive_state(key)
-        elif rest == ["state"]:
+        elif where.child == STATE:
             self.raw_states.pop(key, None)
             self._derive_state(key)
         else:
-            {("owner",): self.owners, ("attempt",): self.attempts}[tuple(rest)].pop(key, None)
+            {OWNER: self.owners, ATTEMPT: self.attempts}[where.child].pop(key, None)
 
     def attempt_pending(self, key):
         """True when a submit of this incarnation of ``key`` may have reached Slurm unrecorded:
@@ -225,7 +233,7 @@ class Claim:
 
     Attributes:
         key: deployment key.
-        lease: the etcd3gw lease the owner key is attached to.
+        lease: the lease the owner key is attached to (``id``, ``refresh()``, ``revoke()``).
         ttl: the lease's time to live in seconds.
         granted_at: ``time.monotonic()`` just before the lease was granted.
         state, state_mod_revision: the deployment's state and its mod_revision, read in
@@ -244,18 +252,33 @@ class ConfigDB:
     """Configuration Database client for deployments, their states and owners.
 
     Args:
-        client: an ``etcd3gw.Etcd3Client``.
+        client: an ``etcd3gw.Etcd3Client``, or a :class:`slurmdeploy.kvstore.Store` (e.g.
+            :class:`slurmdeploy.kvstore.MemoryStore` for unit tests: :meth:`in_memory`).
         prefix: global key prefix (ska-sdp-config's ``--prefix``), ``""`` for none.
+
+    Attributes:
+        store: the :class:`slurmdeploy.kvstore.Store` every request goes through.
+        client: the etcd3gw client (None on an in-memory store).
+        layout: the :class:`slurmdeploy.layout.Layout` of ``prefix``.
+        endpoint: where the store is, for messages.
 
     All methods raise :class:`slurmdeploy.errors.ConfigDBError` (naming the etcd
     endpoint, never the password) when etcd cannot be reached or answers an error.
     """
 
     def __init__(self, client, prefix=""):
-        self.client = client
-        self.prefix = prefix.rstrip("/")
-        self.endpoint = f"{client.protocol}://{client.host}:{client.port}"
-        self._credentials = None
+        if isinstance(client, kvstore.Store):
+            self.store, self.client = client, getattr(client, "client", None)
+        else:
+            self.store, self.client = kvstore.EtcdStore(client), client
+        self.layout = Layout(prefix)
+        self.prefix = self.layout.prefix
+        self.endpoint = self.store.endpoint
+
+    @classmethod
+    def in_memory(cls, prefix="", clock=time.monotonic):
+        """A ConfigDB on a new :class:`slurmdeploy.kvstore.MemoryStore` (unit tests only)."""
+        return cls(kvstore.MemoryStore(clock), prefix)
 
     @classmethod
     def from_settings(cls, settings, timeout=10.0):
@@ -263,11 +286,15 @@ class ConfigDB:
 
         ``etcd3gw`` has no user/password support; when ``config_username`` is set this
         authenticates through the gateway's ``/v3/auth/authenticate`` and sends the
-        token in the ``Authorization`` header, as etcd's gateway expects.
+        token in the ``Authorization`` header, as etcd's gateway expects
+        (:meth:`slurmdeploy.kvstore.EtcdStore.authenticate`).
 
         Raises:
             ConfigDBError: authentication failed.
         """
+        import etcd3gw
+        import requests
+
         session = requests.Session()
         session.trust_env = False
         if settings.config_cert:
@@ -282,43 +309,30 @@ class ConfigDB:
         )
         db = cls(client, settings.config_prefix)
         if settings.config_username:
-            db._authenticate(settings.config_username, settings.config_password or "")
+            db.store.authenticate(settings.config_username, settings.config_password or "")
         return db
-
-    def _authenticate(self, username, password):
-        try:
-            answer = self.client.post(
-                self.client.get_url("/auth/authenticate"), json={"name": username, "password": password}
-            )
-        except etcd_exceptions.Etcd3Exception as exc:
-            raise ConfigDBError(
-                f"etcd at {self.endpoint} refused user {username!r} (check config_username/config_password, "
-                f"env SDP_CONFIG_USERNAME/SDP_CONFIG_PASSWORD): {type(exc).__name__}"
-            ) from None
-        self.client.session.headers["Authorization"] = answer["token"]
-        self._credentials = (username, password)
 
     # ------------------------------------------------------------------ paths
     def deployment_path(self, key):
-        """``[prefix]/deploy/<key>``."""
-        return f"{self.prefix}/deploy/{key}"
+        """``[prefix]/deploy/<key>`` (:meth:`Layout.deployment`)."""
+        return self.layout.deployment(key)
 
     def state_path(self, key):
-        """``[prefix]/deploy/<key>/state``."""
-        return f"{self.deployment_path(key)}/state"
+        """``[prefix]/deploy/<key>/state`` (:meth:`Layout.state`)."""
+        return self.layout.state(key)
 
     def owner_path(self, key):
-        """``[prefix]/deploy/<key>/owner``."""
-        return f"{self.deployment_path(key)}/owner"
+        """``[prefix]/deploy/<key>/owner`` (:meth:`Layout.owner`)."""
+        return self.layout.owner(key)
 
     def attempt_path(self, key):
-        """``[prefix]/deploy/<key>/attempt``."""
-        return f"{self.deployment_path(key)}/attempt"
+        """``[prefix]/deploy/<key>/attempt`` (:meth:`Layout.attempt`)."""
+        return self.layout.attempt(key)
 
     @property
     def deploy_prefix(self):
         """``[prefix]/deploy/``: where all deployments live."""
-        return f"{self.prefix}/deploy/"
+        return self.layout.deploy_prefix
 
     def new_client(self, timeout=None):
         """A second etcd3gw client to the same etcd with its own HTTP session (and the same
@@ -326,7 +340,15 @@ class ConfigDB:
 
         Args:
             timeout: request timeout in seconds (default: this client's).
+
+        Raises:
+            ConfigDBError: this ConfigDB is not on etcd (an in-memory store has no watch).
         """
+        if self.client is None:
+            raise ConfigDBError(f"the Configuration Database at {self.endpoint} is not etcd: it cannot be watched")
+        import etcd3gw
+        import requests
+
         session = requests.Session()
         session.trust_env = False
         session.verify = self.client.session.verify
@@ -334,57 +356,33 @@ class ConfigDB:
         return etcd3gw.Etcd3Client(host=self.client.host, port=self.client.port, protocol=self.client.protocol,
                                    timeout=timeout or self.client.timeout, api_path="/v3/", session=session)
 
-    # ------------------------------------------------------------------ calls
-    def _call(self, what, func, *args, **kwargs):
-        try:
-            try:
-                return func(*args, **kwargs)
-            except etcd_exceptions.Etcd3Exception as exc:
-                # etcd auth tokens die with an etcd restart or expire: log in again, once
-                if self._credentials and "auth" in str(getattr(exc, "detail_text", "") or exc).lower():
-                    self._authenticate(*self._credentials)
-                    return func(*args, **kwargs)
-                raise
-        except etcd_exceptions.Etcd3Exception as exc:
-            raise ConfigDBError(
-                f"Configuration Database (etcd at {self.endpoint}) failed to {what}: "
-                f"{type(exc).__name__}: {getattr(exc, 'detail_text', '') or exc}"
-            ) from None
-        except requests.RequestException as exc:
-            raise ConfigDBError(
-                f"cannot reach the Configuration Database (etcd at {self.endpoint}) to {what}: {type(exc).__name__}"
-            ) from None
+    # ------------------------------------------------------------- transactions
+    def txn(self, what, attempts=kvstore.DEFAULT_ATTEMPTS):
+        """Optimistic transactions, as ska-sdp-config's ``for txn in config.txn(): ...``::
 
-    def _range(self, what, key, prefix=False):
-        payload = {"key": _b64(key)}
-        if prefix:
-            raw = key.encode("utf-8")
-            payload["range_end"] = _b64(raw[:-1] + bytes([raw[-1] + 1]))
-        answer = self._call(what, self.client.post, self.client.get_url("/kv/range"), json=payload)
-        revision = int(answer.get("header", {}).get("revision", 0))
-        items = []
-        for kv in answer.get("kvs", []):
-            items.append(
-                (
-                    base64.b64decode(kv["key"]).decode("utf-8", "replace"),
-                    base64.b64decode(kv.get("value", "")),
-                    int(kv.get("create_revision", 0)),
-                    int(kv.get("mod_revision", 0)),
-                )
-            )
-        return items, revision
+            for txn in db.txn("bump x"):
+                kv, = txn.get(db.state_path("x"))
+                txn.put(db.state_path("x"), new_value(kv))
 
-    def txn(self, what, compare, success):
-        """Run one etcd transaction in gateway JSON (keys and values base64).
+        Keys read with ``txn.get`` are compared on their mod_revision at commit; a changed
+        key runs the body again on a fresh read (:func:`slurmdeploy.kvstore.transactions`).
 
-        Returns:
-            True when the comparisons held and ``success`` was applied.
+        Args:
+            what: what the transaction does, for error messages.
+            attempts: how many times the body may run.
+
+        Yields:
+            :class:`slurmdeploy.kvstore.Transaction`.
+
+        Raises:
+            ConfigDBError: the keys kept changing for ``attempts`` attempts.
         """
-        answer = self._call(
-            what, self.client.transaction, {"compare": compare, "success": success, "failure": []}
-        )
-        # the gateway omits default-valued fields: a missing "succeeded" means False
-        return bool(answer.get("succeeded", False))
+        return kvstore.transactions(self.store, what, attempts)
+
+    def transaction(self, what):
+        """One :class:`slurmdeploy.kvstore.Transaction` that the caller commits itself (a
+        compare-and-swap whose failure the caller handles: re-read and decide again)."""
+        return kvstore.Transaction(self.store, what)
 
     # ------------------------------------------------------------- reading
     def snapshot(self):
@@ -398,22 +396,43 @@ class ConfigDB:
 
         Returns:
             A :class:`Snapshot`. Keys that do not match ska-sdp-config's key pattern
-            and children other than ``state``/``owner`` are listed in ``ignored``.
+            and children other than ``state``/``owner``/``attempt`` are listed in ``ignored``.
         """
-        base = self.deploy_prefix
-        items, revision = self._range("read the deployments", base, prefix=True)
-        snap = Snapshot({}, {}, {}, revision, base=base)
-        for path, raw, create_rev, mod_rev in items:
-            snap.apply(path, raw, create_rev, mod_rev)
+        start, end = self.layout.deploy_range()
+        answer = self.store.range("read the deployments", start, end)
+        snap = Snapshot({}, {}, {}, answer.revision, layout=self.layout)
+        for kv in answer.kvs:
+            snap.apply(kv.key, kv.value, kv.create_revision, kv.mod_revision)
         return snap
+
+    def changed_since(self, revision):
+        """Did any key under ``[prefix]/deploy/`` change after store revision ``revision``?
+        One small range request: at most one key (``keys_only``, ``limit: 1``) with
+        ``mod_revision > revision``.
+
+        ``count_only`` with ``min_mod_revision`` cannot answer it: etcd ignores the
+        mod/create revision filters when it only counts and returns the size of the whole
+        range (etcd 3.4.23 here; etcd-io/etcd#18267, documented upstream rather than fixed;
+        pinned by ``tests/integration/test_watch_liveness.py``). etcd filters by revision
+        before it applies the limit, so an unchanged first key does not hide a changed later one.
+
+        Returns:
+            ``(changed, raft_term)``: bool, and etcd's raft term in the answer's header (a new
+            term means etcd restarted or elected a new leader).
+        """
+        start, end = self.layout.deploy_range()
+        answer = self.store.range("check the watch", start, end, keys_only=True, limit=1,
+                                  min_mod_revision=int(revision) + 1)
+        return bool(answer.kvs), answer.raft_term
+
+    def _get(self, what, path):
+        kvs = self.store.range(what, path).kvs
+        return kvs[0] if kvs else None
 
     def get_deployment(self, key):
         """Return the :class:`Deployment` at ``/deploy/<key>``, or None when absent."""
-        items, _ = self._range(f"read deployment {key!r}", self.deployment_path(key))
-        if not items:
-            return None
-        _, raw, create_rev, mod_rev = items[0]
-        return _parse_deployment(key, raw, create_rev, mod_rev)
+        kv = self._get(f"read deployment {key!r}", self.deployment_path(key))
+        return None if kv is None else _parse_deployment(key, kv.value, kv.create_revision, kv.mod_revision)
 
     def get_state(self, key, deployment_revision=None):
         """Return ``(DeploymentState, mod_revision)``; mod_revision 0 when no state exists.
@@ -426,51 +445,82 @@ class ConfigDB:
                 reads as no state (UNSET) but keeps its mod_revision, so that a
                 compare-and-swap write replaces it.
         """
-        items, _ = self._range(f"read the state of deployment {key!r}", self.state_path(key))
-        if not items:
+        kv = self._get(f"read the state of deployment {key!r}", self.state_path(key))
+        if kv is None:
             return DeploymentState.from_dict(key, None), 0
-        _, raw, _, mod_rev = items[0]
-        if deployment_revision is not None and is_stale_state(mod_rev, deployment_revision):
+        if deployment_revision is not None and is_stale_state(kv.mod_revision, deployment_revision):
             LOG.debug("deployment %r: the state written at revision %s predates the deployment (revision %s); "
-                      "ignored", key, mod_rev, deployment_revision)
-        return _read_state(key, loads(raw), mod_rev, deployment_revision)
+                      "ignored", key, kv.mod_revision, deployment_revision)
+        return _read_state(key, loads(kv.value), kv.mod_revision, deployment_revision)
 
     def get_attempt(self, key):
         """Return the deployment revision of a recorded submit attempt, or None when none."""
-        items, _ = self._range(f"read the submit attempt of deployment {key!r}", self.attempt_path(key))
-        value = loads(items[0][1]) if items else None
-        return value.get("revision") if isinstance(value, dict) else None
+        kv = self._get(f"read the submit attempt of deployment {key!r}", self.attempt_path(key))
+        return None if kv is None else _attempt_revision(kv.value)
+
+    def get_owner(self, key):
+        """Return the decoded owner value, or None when nobody owns the deployment."""
+        kv = self._get(f"read the owner of deployment {key!r}", self.owner_path(key))
+        return None if kv is None else (loads(kv.value) or {})
+
+    def read(self, key, txn=None):
+        """Read a deployment with its state, owner and submit-attempt trace in ONE request:
+        an etcd transaction of two range reads (``/deploy/<key>`` and its children
+        ``/deploy/<key>/`` .. ``/deploy/<key>0``) at one store revision.
+
+        Args:
+            key: deployment key.
+            txn: read within this :class:`slurmdeploy.kvstore.Transaction` (its keys are
+                then compared at its commit) instead of a transaction of its own.
+
+        Returns:
+            A :class:`DeploymentRecord`.
+        """
+        return self.read_many([key], txn)[0]
+
+    def read_many(self, keys, txn=None):
+        """:meth:`read` of several deployments in one request (two range reads per key in
+        one etcd transaction; etcd's default ``--max-txn-ops`` is 128, so at most 64 keys).
+
+        Returns:
+            ``[DeploymentRecord]`` in the order of ``keys``.
+
+        Raises:
+            ValueError: more than 64 keys.
+        """
+        keys = list(keys)
+        if len(keys) > 64:
+            raise ValueError(f"read_many reads at most 64 deployments per request (etcd's --max-txn-ops 128), "
+                             f"got {len(keys)}")
+        txn = txn or kvstore.Transaction(self.store, f"read deployment(s) {', '.join(map(repr, keys[:5]))}"
+                                                     f"{' ...' if len(keys) > 5 else ''}")
+        found = txn.get(*[self.deployment_path(k) for k in keys], ranges=[self.layout.children_range(k) for k in keys])
+        return [self._record(key, found[i], found[len(keys) + i], txn.read_revision) for i, key in enumerate(keys)]
+
+    def _record(self, key, dep_kv, children, revision):
+        dep = None if dep_kv is None else _parse_deployment(key, dep_kv.value, dep_kv.create_revision,
+                                                            dep_kv.mod_revision)
+        found = {self.layout.split(kv.key).child: kv for kv in children}
+        state_kv, owner_kv, attempt_kv = found.get(STATE), found.get(OWNER), found.get(ATTEMPT)
+        if state_kv is None:
+            state, mod = DeploymentState.from_dict(key, None), 0
+        else:
+            state, mod = _read_state(key, loads(state_kv.value), state_kv.mod_revision,
+                                     dep.revision if dep is not None else None)
+        return DeploymentRecord(key, dep, state, mod, None if owner_kv is None else (loads(owner_kv.value) or {}),
+                                None if attempt_kv is None else _attempt_revision(attempt_kv.value), revision)
 
     def read_deployment(self, key):
-        """Read a deployment, its state and its submit-attempt trace in one request (a
-        read-only etcd transaction of three ranges: one consistent revision).
+        """Read a deployment, its state and its submit-attempt trace in one request
+        (:meth:`read`).
 
         Returns:
             ``(Deployment or None, DeploymentState, state mod_revision (0: none),
             attempt revision or None)``; a state older than the deployment reads as no
             state (as in :meth:`get_state`).
         """
-        paths = (self.deployment_path(key), self.state_path(key), self.attempt_path(key))
-        answer = self._call(f"read deployment {key!r}", self.client.transaction, {
-            "compare": [], "success": [{"request_range": {"key": _b64(p)}} for p in paths], "failure": []})
-        found = []
-        for response in answer.get("responses") or []:
-            kvs = (response.get("response_range") or {}).get("kvs") or []
-            found.append(kvs[0] if kvs else None)
-        found += [None] * (3 - len(found))
-        dep_kv, state_kv, attempt_kv = found
-        dep = None
-        if dep_kv is not None:
-            dep = _parse_deployment(key, base64.b64decode(dep_kv.get("value", "")), int(dep_kv.get("create_revision", 0)),
-                                    int(dep_kv.get("mod_revision", 0)))
-        state, mod = _decode_state(key, state_kv, dep.revision if dep is not None else None)
-        attempt = loads(base64.b64decode(attempt_kv.get("value", ""))) if attempt_kv is not None else None
-        return dep, state, mod, (attempt.get("revision") if isinstance(attempt, dict) else None)
-
-    def get_owner(self, key):
-        """Return the decoded owner value, or None when nobody owns the deployment."""
-        items, _ = self._range(f"read the owner of deployment {key!r}", self.owner_path(key))
-        return (loads(items[0][1]) or {}) if items else None
+        record = self.read(key)
+        return record.deployment, record.state, record.state_mod_revision, record.attempt
 
     # ------------------------------------------------------------- writing
     def create_deployment(self, key, kind, args):
@@ -487,16 +537,12 @@ class ConfigDB:
         if not KEY_PATTERN.match(key or ""):
             raise ValueError(f"deployment key {key!r} must match {KEY_PATTERN.pattern}")
         path = self.deployment_path(key)
-        answer = self._call(f"create deployment {key!r}", self.client.transaction, {
-            "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            "success": [{"request_put": {"key": _b64(path),
-                                         "value": _b64(dumps({"key": key, "kind": kind, "args": args}))}}],
-            "failure": []})
-        if not answer.get("succeeded", False):
+        txn = self.transaction(f"create deployment {key!r}").require(path, create_revision=0)
+        if not txn.put(path, dumps({"key": key, "kind": kind, "args": args})).commit():
             return None
         # a transaction's header revision is the store revision its writes made: the put's
-        # create_revision (etcd 3.4 TxnResponse; revisions come back as strings)
-        return int(answer.get("header", {}).get("revision", 0))
+        # create_revision (etcd 3.4 TxnResponse)
+        return txn.result.revision
 
     def delete_deployment(self, key, revision=None):
         """Delete ``/deploy/<key>`` and its children (state, owner, attempt), as
@@ -511,23 +557,11 @@ class ConfigDB:
             and is now gone with its children; False otherwise (nothing deleted with
             ``revision``; leftovers of a non-recursive delete are deleted without).
         """
-        path = self.deployment_path(key)
-        raw = (path + "/").encode("utf-8")
-        compare = []
+        txn = self.transaction(f"delete deployment {key!r}")
         if revision is not None:
-            compare = [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": int(revision)}]
-        answer = self._call(f"delete deployment {key!r}", self.client.transaction, {
-            "compare": compare,
-            "success": [
-                {"request_delete_range": {"key": _b64(path)}},
-                # "/deploy/<key>/" up to "/deploy/<key>0": every child, nothing of "<key>-x"
-                {"request_delete_range": {"key": _b64(raw), "range_end": _b64(raw[:-1] + b"0")}},
-            ],
-            "failure": []})
-        if not answer.get("succeeded", False):
-            return False
-        first = ((answer.get("responses") or [{}])[0].get("response_delete_range") or {})
-        return int(first.get("deleted", 0)) > 0  # the gateway omits deleted: 0
+            txn.require(self.deployment_path(key), create_revision=revision)
+        txn.delete(self.deployment_path(key)).delete_range(*self.layout.children_range(key))
+        return txn.commit() and txn.result.responses[0] > 0
 
     def drop_orphan_state(self, key):
         """Delete the state, owner and submit-attempt trace left under a deleted deployment
@@ -536,13 +570,11 @@ class ConfigDB:
         Returns:
             True when the deployment was absent (and any leftovers are gone).
         """
-        return self.txn(
-            f"remove the leftover state and owner of deleted deployment {key!r}",
-            [{"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            [{"request_delete_range": {"key": _b64(self.state_path(key))}},
-             {"request_delete_range": {"key": _b64(self.owner_path(key))}},
-             {"request_delete_range": {"key": _b64(self.attempt_path(key))}}],
-        )
+        txn = self.transaction(f"remove the leftover state and owner of deleted deployment {key!r}")
+        txn.require(self.deployment_path(key), create_revision=0)
+        for path in (self.state_path(key), self.owner_path(key), self.attempt_path(key)):
+            txn.delete(path)
+        return txn.commit()
 
     def write_state(self, key, state, expected_mod_revision, deployment_revision=None, done=False):
         """Write ``/deploy/<key>/state`` if nobody changed it since it was read.
@@ -559,18 +591,14 @@ class ConfigDB:
         Returns:
             True when written, False when a comparison failed (re-read and decide again).
         """
-        compare = [
-            {"key": _b64(self.state_path(key)), "result": "EQUAL", "target": "MOD",
-             "mod_revision": int(expected_mod_revision)}
-        ]
+        txn = self.transaction(f"write the state of deployment {key!r}")
+        txn.require(self.state_path(key), mod_revision=expected_mod_revision)
         if deployment_revision is not None:
-            compare.append({"key": _b64(self.deployment_path(key)), "result": "EQUAL", "target": "CREATE",
-                            "create_revision": int(deployment_revision)})
-        success = [{"request_put": {"key": _b64(self.state_path(key)), "value": _b64(dumps(state.to_dict()))}}]
+            txn.require(self.deployment_path(key), create_revision=deployment_revision)
+        txn.put(self.state_path(key), dumps(state.to_dict()))
         if done:
-            success += [{"request_delete_range": {"key": _b64(self.owner_path(key))}},
-                        {"request_delete_range": {"key": _b64(self.attempt_path(key))}}]
-        return self.txn(f"write the state of deployment {key!r}", compare, success)
+            txn.delete(self.owner_path(key)).delete(self.attempt_path(key))
+        return txn.commit()
 
     def claim(self, key, ttl, attempt_revision=None):
         """Become the owner of a deployment: create ``/deploy/<key>/owner`` on a new lease.
@@ -587,24 +615,25 @@ class ConfigDB:
             A :class:`Claim`, or None when another process owns the deployment.
         """
         granted_at = time.monotonic()
-        lease = self._call(f"grant a lease for deployment {key!r}", self.client.lease, int(ttl))
+        lease = self.store.lease(f"grant a lease for deployment {key!r}", int(ttl))
         # never argv: StackStorm's python runner passes the decrypted pack config (tokens,
         # passwords) on the action's command line (python_runner.py "--config=...")
         owner = {"command": ["slurmdeploy", "submit", key], "hostname": socket.gethostname(), "pid": os.getpid()}
         path = self.owner_path(key)
-        success = [{"request_put": {"key": _b64(path), "value": _b64(dumps(owner)), "lease": lease.id}}]
+        txn = self.transaction(f"claim deployment {key!r}").require(path, create_revision=0)
+        txn.put(path, dumps(owner), lease=lease.id)
         if attempt_revision is not None:
             trace = {"hostname": owner["hostname"], "pid": owner["pid"], "revision": int(attempt_revision)}
-            success.append({"request_put": {"key": _b64(self.attempt_path(key)), "value": _b64(dumps(trace))}})
-        success.append({"request_range": {"key": _b64(self.state_path(key))}})
-        answer = self._call(f"claim deployment {key!r}", self.client.transaction, {
-            "compare": [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-            "success": success, "failure": []})
-        if not answer.get("succeeded", False):
-            self._call("revoke an unused lease", lease.revoke)
+            txn.put(self.attempt_path(key), dumps(trace))
+        read = txn.read_back(self.state_path(key))
+        if not txn.commit():
+            lease.revoke()
             return None
-        kvs = ((answer.get("responses") or [{}])[-1].get("response_range") or {}).get("kvs") or []
-        state, mod = _decode_state(key, kvs[0] if kvs else None, attempt_revision)
+        kvs = txn.result.responses[read]
+        if not kvs:
+            state, mod = DeploymentState.from_dict(key, None), 0
+        else:
+            state, mod = _read_state(key, loads(kvs[0].value), kvs[0].mod_revision, attempt_revision)
         return Claim(key, lease, int(ttl), granted_at, state, mod)
 
     def refresh(self, claim, margin=0.0):
@@ -618,7 +647,7 @@ class ConfigDB:
         if claim.ttl and time.monotonic() - claim.granted_at < claim.ttl - margin:
             return True
         try:
-            return self._call(f"refresh the claim on {claim.key!r}", claim.lease.refresh) > 0
+            return claim.lease.refresh() > 0
         except (KeyError, TypeError, ValueError):
             # etcd3gw's Lease.refresh reads result["result"]["TTL"]; an expired lease has none
             return False
@@ -626,9 +655,15 @@ class ConfigDB:
     def release(self, claim):
         """Give a claim up (revoking the lease deletes the owner key). Never raises."""
         try:
-            self._call(f"release the claim on {claim.key!r}", claim.lease.revoke)
+            claim.lease.revoke()
         except ConfigDBError as exc:
             LOG.warning("%s; the owner key expires with its lease", exc)
+
+
+def _attempt_revision(raw):
+    """The ``revision`` of a stored submit-attempt trace (None when unreadable)."""
+    value = loads(raw)
+    return value.get("revision") if isinstance(value, dict) else None
 
 
 def _parse_deployment(key, raw, create_rev, mod_rev=0):
@@ -652,31 +687,14 @@ def _parse_deployment(key, raw, create_rev, mod_rev=0):
                       stored_key=None if stored_key is None else str(stored_key))
 
 
-def _decode_state(key, kv, deployment_revision=None):
-    """``(DeploymentState, mod_revision)`` of a raw gateway range item of a state key (None:
-    no state, mod_revision 0). A state older than ``deployment_revision`` belongs to an earlier
-    deployment with the same key: it reads as no state with its real mod_revision, so the
-    next compare-and-swap write replaces it (:func:`is_stale_state`)."""
-    if kv is None:
-        return DeploymentState.from_dict(key, None), 0
-    return _read_state(key, loads(base64.b64decode(kv.get("value", ""))), int(kv.get("mod_revision", 0)),
-                       deployment_revision)
-
-
 def _read_state(key, value, mod_revision, deployment_revision=None):
     """``(DeploymentState, mod_revision)`` of a decoded state value: the one place the stale
-    rule is applied (:meth:`ConfigDB.get_state`, :func:`_decode_state`, the watched
+    rule is applied (:meth:`ConfigDB.get_state`, :meth:`ConfigDB.read`, the watched
     :class:`Snapshot`). A state older than ``deployment_revision`` (:func:`is_stale_state`)
     reads as no state but keeps its mod_revision, so a compare-and-swap write replaces it."""
     if deployment_revision is not None and is_stale_state(mod_revision, deployment_revision):
         value = None
     return DeploymentState.from_dict(key, value), mod_revision
-
-
-def _shown_key(key, limit=60):
-    """A key for a log line: repr, cut to ``limit`` characters with its length."""
-    shown = repr(key)
-    return shown if len(shown) <= limit else f"{shown[:limit]}... ({len(key)} characters)"
 
 
 def is_stale_state(state_mod_revision, deployment_revision):
@@ -833,14 +851,15 @@ def deployment_delete(db, key):
         return False, {"outcome": Outcome.INVALID.value, "key": key,
                        "error": f"deployment key {key!r} does not match {KEY_PATTERN.pattern}"}
     base = {"key": key, "path": db.deployment_path(key)}
-    for _ in range(5):  # re-read when the deployment was re-created between read and delete
-        dep, state, _mod, _attempt = db.read_deployment(key)
+    # read and delete in one optimistic transaction: re-read when the deployment or one of
+    # its children changed between the read and the delete (e.g. it was re-created)
+    for txn in db.txn(f"delete deployment {key!r}", attempts=5):
+        record = db.read(key, txn)
+        dep, state = record.deployment, record.state
         if dep is None:
             return False, {**base, "outcome": Outcome.NOT_FOUND.value, "error": f"no deployment at {base['path']}"}
-        if db.delete_deployment(key, dep.revision):
-            break
-    else:
-        raise ConfigDBError(f"deployment {key!r} kept being re-created while it was deleted; try again")
+        txn.require(db.deployment_path(key), create_revision=dep.revision)
+        txn.delete(db.deployment_path(key)).delete_range(*db.layout.children_range(key))
     if state.job_id is not None and not state.terminal:
         note = (f"Slurm job {state.job_id} is cancelled by the deployment sensor (deployment_removed -> cancel) "
                 f"when its etcd watch wakes, at the latest after loop_interval")

@@ -240,8 +240,7 @@ class Deployer:
                 if not decisions.unwanted(job, snap.deployments.get(key), states_now.get(key), self.slurm_user):
                     continue
                 # confirm: the deployment may have been created after the snapshot
-                dep = self.configdb.get_deployment(key)
-                state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
+                dep, state, _, _ = self.configdb.read_deployment(key)  # one request
                 if decisions.unwanted(job, dep, state, self.slurm_user):
                     events.append(decisions.removed_event(key, job))
         self._report_label_moved_deleted(snap, keys)
@@ -287,8 +286,8 @@ class Deployer:
             if dep.stored_key is not None and dep.stored_key != key:
                 self._log_once(logging.WARNING, ("stored_key", key, dep.mod_revision),
                                "deployment %r: its value says key %s; the deployer goes by the etcd key %r (job "
-                               "name sdp-%s, its state at %s/state). Fix: write the etcd key's last part as the "
-                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.deployment_path(key))
+                               "name sdp-%s, its state at %s). Fix: write the etcd key's last part as the "
+                               "value's \"key\"", key, _shown(dep.stored_key), key, key, self.configdb.state_path(key))
 
     def _report_label_moved_deleted(self, snap, keys=None):
         """Log once, at ERROR, every deployment seen with a label-changed job
@@ -541,8 +540,7 @@ class Deployer:
             ``cancelled``, ``already_finished``, ``not_found``, ``kept`` (deployment
             exists), or ``refused`` (not our job: ``ok`` is False).
         """
-        dep = self.configdb.get_deployment(key)
-        state = self.configdb.get_state(key, dep.revision)[0] if dep is not None else None
+        dep, state, _, _ = self.configdb.read_deployment(key)  # one request
         if job_id is not None:
             job = self.slurm.get_job(job_id)
             candidates = [job] if job is not None else []
@@ -606,8 +604,7 @@ class Deployer:
             labels and the fix, nothing written).
         """
         for _ in range(attempts):
-            dep = self.configdb.get_deployment(key)
-            state, mod = self.configdb.get_state(key, dep.revision) if dep is not None else (None, 0)
+            dep, state, mod, _ = self.configdb.read_deployment(key)  # one request
             decision, wanted = decisions.update_target(dep, state, job_id)
             if decision is not None:
                 return decided(key, decision)

@@ -17,9 +17,9 @@ A ``slurm`` deployment's ``args`` (``/deploy/<key>`` -> ``args``) are validated 
 Units: ``time_limit`` minutes, ``memory_per_node`` MiB (Slurm's job description).
 """
 
-import re
 
 from slurmdeploy.errors import InvalidDeployment
+from slurmdeploy.layout import deployment_marker, parse_marker  # noqa: F401 - callers import them from here
 from slurmdeploy.settings import DEFAULT_JOB_PATH
 from slurmdeploy.slurm.models import JobRequest
 
@@ -59,7 +59,6 @@ _RESERVED = {
     "comment": "the deployer keeps its deployment marker in the job comment",
 }
 
-_MARKER = re.compile(r"^sdp-deployment:(?P<key>[A-Za-z0-9\-]{1,96})@(?P<revision>\d+)$")
 
 
 def job_name(key):
@@ -70,25 +69,6 @@ def job_name(key):
 def key_from_job_name(name):
     """The deployment key of a job name ``sdp-<key>``, or None for other names."""
     return name[4:] if name.startswith("sdp-") and len(name) > 4 else None
-
-
-def deployment_marker(key, revision):
-    """The job comment that ties a job to one deployment incarnation.
-
-    Args:
-        key: deployment key.
-        revision: the deployment's etcd create_revision (``Deployment.revision``).
-
-    Returns:
-        ``"sdp-deployment:<key>@<revision>"``.
-    """
-    return f"sdp-deployment:{key}@{int(revision)}"
-
-
-def parse_marker(comment):
-    """Return ``(key, revision)`` from a job comment, or None when it is no marker."""
-    match = _MARKER.match(comment or "")
-    return (match["key"], int(match["revision"])) if match else None
 
 
 def validate_args(key, args, mcs_label=""):

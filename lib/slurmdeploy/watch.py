@@ -11,8 +11,8 @@ eventlet monkey-patching, where etcd3gw's HTTP watch works and gRPC watches hang
 stream neither ends nor raises when etcd dies, so the watch is never trusted alone:
 
 - every ``check_interval`` seconds :meth:`check` asks etcd (one small range request:
-  ``keys_only``, ``limit: 1``, ``min_mod_revision``) whether any key under the prefix
-  changed after the last revision applied, and which raft term it is in: a new term (etcd
+  ``keys_only``, ``limit: 1``, ``min_mod_revision``; :meth:`ConfigDB.changed_since`) whether
+  any key under the prefix changed after the last revision applied, and which raft term it is in: a new term (etcd
   restarted or a new leader) or a change that the watch has not delivered by the next
   check means the stream is dead. Not ``count_only``: etcd ignores the revision filters
   when it only counts (etcd-io/etcd#18267; docs/design.md, "Watch liveness"), so a count
@@ -29,7 +29,6 @@ import time
 
 from etcd3gw.watch import Watcher
 
-from slurmdeploy.configdb import _b64
 from slurmdeploy.errors import ConfigDBError
 from slurmdeploy.jobview import JobView
 
@@ -37,33 +36,6 @@ from slurmdeploy.jobview import JobView
 CHECK_INTERVAL = 5.0
 
 LOG = logging.getLogger(__name__)
-
-
-def _prefix_end(prefix):
-    raw = prefix.encode("utf-8")
-    return (raw[:-1] + bytes([raw[-1] + 1])).decode("utf-8")
-
-
-def changed_since_request(prefix, revision):
-    """The etcd range request (gateway JSON) that answers "did any key under ``prefix``
-    change after store revision ``revision``?": at most one key (``keys_only``, ``limit: 1``)
-    with ``mod_revision > revision``; an empty ``kvs`` means no.
-
-    ``count_only`` with ``min_mod_revision`` cannot answer it: etcd ignores the
-    mod/create revision filters when it only counts and returns the size of the whole
-    range (etcd 3.4.23 here; etcd-io/etcd#18267, documented upstream rather than fixed;
-    pinned by ``tests/integration/test_watch_liveness.py``). The answer's ``count`` is
-    likewise the unfiltered size: read ``kvs``.
-
-    Args:
-        prefix: the key prefix (str).
-        revision: int.
-
-    Returns:
-        The JSON body for ``POST /v3/kv/range``.
-    """
-    return {"key": _b64(prefix), "range_end": _b64(_prefix_end(prefix)), "keys_only": True, "limit": 1,
-            "min_mod_revision": int(revision) + 1}
 
 
 class DeploymentWatch:
@@ -117,11 +89,11 @@ class DeploymentWatch:
 
     def _start_stream(self, revision):
         self._stop_stream()
-        prefix = self.configdb.deploy_prefix
+        prefix, end = self.configdb.layout.deploy_range()
         client = self.configdb.new_client()
         try:
             self._watcher = Watcher(client, prefix, self._on_event, start_revision=int(revision) + 1,
-                                    range_end=_prefix_end(prefix))
+                                    range_end=end)
         except Exception as exc:  # requests errors: etcd unreachable
             client.session.close()
             raise ConfigDBError(f"cannot watch {prefix} on etcd at {self.configdb.endpoint}: "
@@ -177,7 +149,7 @@ class DeploymentWatch:
         for deleted, path, raw, create_rev, mod_rev in events:
             if mod_rev <= self._applied:
                 continue  # already in the snapshot (read after the event was sent)
-            key, _ = self._snap._split(path)
+            key = self._snap.key_of(path)
             if key is not None:
                 changed.add(key)
             if deleted:
@@ -200,19 +172,14 @@ class DeploymentWatch:
         if self._watcher is None:
             return False
         prefix = self.configdb.deploy_prefix
-        payload = changed_since_request(prefix, self._applied)
         try:
-            answer = self.configdb._call("check the watch", self.configdb.client.post,
-                                         self.configdb.client.get_url("/kv/range"), json=payload)
+            # the keys etcd returned, not its "count" (the range's size before the revision
+            # filter): ConfigDB.changed_since; tests/integration/test_watch_liveness.py
+            undelivered, term = self.configdb.changed_since(self._applied)
         except ConfigDBError as exc:
             LOG.warning("%s; reading everything again once etcd answers", exc)
             self._stop_stream()
             return False
-        term = answer.get("header", {}).get("raft_term")
-        # the keys etcd returned, not its "count": that is the range's size before the
-        # revision filter. etcd filters by revision before it applies the limit (an unchanged
-        # first key does not hide a changed later one): tests/integration/test_watch_liveness.py
-        undelivered = len(answer.get("kvs") or [])
         with self._lock:
             queued = bool(self._events)
         dead = None

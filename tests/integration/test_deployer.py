@@ -12,6 +12,7 @@ import testbed
 from integration.conftest import settle, wait_for
 from slurmdeploy.auth import StaticJWT
 from slurmdeploy.jobs import job_name
+from slurmdeploy.layout import deployment_marker
 from slurmdeploy.slurm import JobRequest, SlurmClient
 
 #: run a test on Slurm 24.11 (trixie), 22.05 (bookworm) and 26.05 (forky)
@@ -34,7 +35,7 @@ def test_deployment_becomes_a_job_and_its_state_goes_pending_running_finished(de
     state, _ = db.get_state("life-1")
     job = deployer.slurm.get_job(state.job_id)
     assert job.name == "sdp-life-1" and job.mcs_label == deployer.mcs_label
-    assert job.comment == f"sdp-deployment:life-1@{db.get_deployment('life-1').revision}"
+    assert job.comment == deployment_marker("life-1", db.get_deployment("life-1").revision)
     assert job.job_state == "COMPLETED" and job.exit_code == 0
     port = deployer.settings.config_port
     assert f"greeting=hi site=lab config=127.0.0.1:{port}" in slurm_output(deployer_cluster, state.job_id)

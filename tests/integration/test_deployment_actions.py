@@ -12,6 +12,7 @@ import yaml
 
 from slurmdeploy import configdb
 from slurmdeploy.configdb import ConfigDB, dumps
+from slurmdeploy.layout import Layout
 from slurmdeploy.settings import Settings
 from slurmdeploy.states import DeploymentState
 
@@ -33,7 +34,7 @@ def test_create_writes_ska_sdp_configs_format_once(etcd_server, etcd_client, con
     db = _db(etcd_server, configdb_prefix, tmp_path)
     ok, result = configdb.deployment_create(db, "new-1", ARGS)
     assert ok and result["outcome"] == "created"
-    (value, meta), = etcd_client.get(f"{configdb_prefix}/deploy/new-1", metadata=True)
+    (value, meta), = etcd_client.get(Layout(configdb_prefix).deployment("new-1"), metadata=True)
     # byte for byte what ska-sdp-config's json.dumps(..., ensure_ascii=False, indent=2, sort_keys=True) writes
     assert value == dumps({"key": "new-1", "kind": "slurm", "args": ARGS})
     assert "héllo".encode("utf-8") in value and b'\n  "args": {' in value
@@ -42,11 +43,11 @@ def test_create_writes_ska_sdp_configs_format_once(etcd_server, etcd_client, con
     ok, again = configdb.deployment_create(db, "new-1", {"script": "#!/bin/sh\n"})
     assert not ok and again["outcome"] == "exists" and again["revision"] == result["revision"]
     assert "replace=true" in again["error"]
-    assert etcd_client.get(f"{configdb_prefix}/deploy/new-1") == [value]  # untouched
+    assert etcd_client.get(Layout(configdb_prefix).deployment("new-1")) == [value]  # untouched
 
     ok, bad = configdb.deployment_create(db, "new-2", {"script": "no shebang"})
     assert not ok and bad["outcome"] == "invalid" and "args.script must start with #!" in bad["error"]
-    assert etcd_client.get(f"{configdb_prefix}/deploy/new-2") == []  # nothing written
+    assert etcd_client.get(Layout(configdb_prefix).deployment("new-2")) == []  # nothing written
 
 
 def test_of_concurrent_creators_exactly_one_wins(etcd_server, etcd_client, configdb_prefix, tmp_path):
@@ -66,7 +67,7 @@ def test_of_concurrent_creators_exactly_one_wins(etcd_server, etcd_client, confi
     winners = [(i, r) for i, (ok, r) in results if ok]
     assert len(results) == 8 and len(winners) == 1, results
     assert all(r["outcome"] == "exists" for _, (ok, r) in results if not ok)
-    stored = json.loads(etcd_client.get(f"{configdb_prefix}/deploy/race-1")[0])
+    stored = json.loads(etcd_client.get(Layout(configdb_prefix).deployment("race-1"))[0])
     assert stored["args"]["script"] == f"#!/bin/bash\necho {winners[0][0]}\n"
 
 
@@ -76,14 +77,14 @@ def test_list_shows_each_deployment_with_its_state(etcd_server, configdb_prefix,
     configdb.deployment_create(db, "list-b", ARGS)
     dep = db.get_deployment("list-b")
     assert db.write_state("list-b", DeploymentState("list-b", 4711, "RUNNING", "None"), 0, dep.revision)
-    db.client.put(f"{configdb_prefix}/deploy/bad key", dumps({"key": "bad key", "kind": "slurm", "args": {}}))
+    db.client.put(db.layout.deployment("bad key"), dumps({"key": "bad key", "kind": "slurm", "args": {}}))
     listing = configdb.deployment_list(db)
     assert listing["count"] == 2
     a, b = listing["deployments"]
     assert (a["key"], a["status"], a["job_id"]) == ("list-a", "UNSET", None)
     assert (b["key"], b["status"], b["job_id"], b["state_reason"]) == ("list-b", "RUNNING", 4711, "None")
     assert b["kind"] == "slurm" and b["revision"] == dep.revision
-    assert listing["ignored"] == [f"{configdb_prefix}/deploy/bad key"]
+    assert listing["ignored"] == [db.layout.deployment("bad key")]
 
 
 def test_delete_removes_the_deployment_and_its_children_only(etcd_server, etcd_client, configdb_prefix, tmp_path):
@@ -97,8 +98,8 @@ def test_delete_removes_the_deployment_and_its_children_only(etcd_server, etcd_c
     ok, result = configdb.deployment_delete(db, "del-1")
     assert ok and result["outcome"] == "deleted" and result["job_id"] == 42 and result["revision"] == dep.revision
     assert "Slurm job 42 is cancelled by the deployment sensor" in result["note"]
-    left = sorted(m["key"].decode() for _, m in etcd_client.get_prefix(f"{configdb_prefix}/deploy/"))
-    assert left == [f"{configdb_prefix}/deploy/del-1x"]
+    left = sorted(m["key"].decode() for _, m in etcd_client.get_prefix(db.deploy_prefix))
+    assert left == [db.deployment_path("del-1x")]
     ok, again = configdb.deployment_delete(db, "del-1")
     assert not ok and again["outcome"] == "not_found"
 

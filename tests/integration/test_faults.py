@@ -9,19 +9,20 @@ import pytest
 
 import testbed
 from integration.conftest import settle, wait_for
+from slurmdeploy.layout import deployment_marker
 
 #: run a test on Slurm 24.11 (trixie), 22.05 (bookworm) and 26.05 (forky)
 ALL_SLURMS = pytest.mark.parametrize("deployer_cluster", ["trixie", "bookworm", "forky"], indirect=True)
 
 
 def delete_only_the_deployment(db, key):
-    """``etcdctl del /deploy/<key>``: the deployment alone, not its state or owner."""
+    """``etcdctl del [prefix]/deploy/<key>``: the deployment alone, not its state or owner."""
     db.client.delete(db.deployment_path(key).encode("utf-8"))
 
 
 def raw_put(db, path, value):
-    """Write ``value`` (bytes) at ``[prefix]/deploy/<path>`` as any etcd client could."""
-    db.client.put(f"{db.prefix}/deploy/{path}".encode("utf-8"), value)
+    """Write ``value`` (bytes) at ``<path>`` under the deployment prefix as any etcd client could."""
+    db.client.put(f"{db.deploy_prefix}{path}".encode("utf-8"), value)
 
 
 def planted_job(cluster, name, label, comment=None, hold=True):
@@ -49,7 +50,7 @@ def test_a_deployment_recreated_after_a_non_recursive_delete_runs_again(deployer
     revision = db.get_deployment("rec-1").revision
     second, _ = db.get_state("rec-1", revision)
     assert second.status == "FINISHED" and second.job_id not in (None, first.job_id)
-    assert deployer.slurm.get_job(second.job_id).comment == f"sdp-deployment:rec-1@{revision}"
+    assert deployer.slurm.get_job(second.job_id).comment == deployment_marker("rec-1", revision)
 
 
 def test_a_recreated_deployment_cancels_the_earlier_job_and_runs_its_own(deployer):
@@ -74,8 +75,8 @@ def test_the_state_and_owner_of_a_deployment_deleted_alone_are_removed(deployer)
     settle(deployer, ["orph-1"])  # the job ended before the delete: cancel never runs
     delete_only_the_deployment(db, "orph-1")
     owner = {"command": ["slurmdeploy", "submit", "orph-2"], "hostname": "gone", "pid": 1}
-    raw_put(db, "orph-2/owner", json.dumps(owner).encode())  # a crashed submitter's, without a lease
-    raw_put(db, "other-1/state", b'{"status": "RUNNING"}')  # another deployer's: not ours to remove
+    db.client.put(db.owner_path("orph-2").encode(), json.dumps(owner).encode())  # a crashed submitter's, no lease
+    db.client.put(db.state_path("other-1").encode(), b'{"status": "RUNNING"}')  # another deployer's: not ours
     assert db.get_state("orph-1")[1] != 0
     deployer.observe()
     assert db.get_state("orph-1")[1] == 0 and db.get_owner("orph-2") is None
@@ -88,7 +89,7 @@ def test_planted_lookalike_jobs_are_never_adopted_updated_or_cancelled(deployer,
     db = deployer.configdb
     label = deployer.mcs_label
     held = planted_job(deployer_cluster, "sdp-look-1", label, hold=True)  # label-only lookalike
-    other = planted_job(deployer_cluster, "sdp-look-1", label, comment="sdp-deployment:other@1")
+    other = planted_job(deployer_cluster, "sdp-look-1", label, comment=deployment_marker("other", 1))
     db.create_deployment("look-1", "slurm", {"script": "#!/bin/bash\nsleep 1\n"})
     try:
         settle(deployer, ["look-1"])

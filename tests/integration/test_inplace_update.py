@@ -9,7 +9,7 @@ names the job and the state) but no longer silently: one WARNING with the key pe
 import logging
 
 from integration.conftest import wait_for
-from slurmdeploy.configdb import _b64, dumps
+from slurmdeploy.configdb import dumps
 from slurmdeploy.watch import SensorLoop
 
 
@@ -50,9 +50,8 @@ def test_a_value_whose_key_is_not_its_etcd_key_is_run_under_the_etcd_key_and_log
     db = deployer.configdb
     caplog.set_level(logging.INFO, logger="slurmdeploy")
     path = db.deployment_path("mis-1")
-    assert db.txn("create", [{"key": _b64(path), "result": "EQUAL", "target": "CREATE", "create_revision": 0}],
-                  [{"request_put": {"key": _b64(path), "value": _b64(dumps(
-                      {"key": "other-key", "kind": "slurm", "args": {"script": "#!/bin/bash\ntrue\n"}}))}}])
+    value = {"key": "other-key", "kind": "slurm", "args": {"script": "#!/bin/bash\ntrue\n"}}
+    assert db.transaction("create").require(path, create_revision=0).put(path, dumps(value)).commit()
     loop = SensorLoop(deployer, poll_interval=600, resync_interval=600, quiet_period=0)
     try:
         events = loop.step(timeout=5)

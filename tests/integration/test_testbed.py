@@ -37,7 +37,7 @@ def _wait_for_state(cluster, job_id, wanted, timeout=60):
 
 
 def test_etcd_put_get(etcd_client, configdb_prefix):
-    key = f"{configdb_prefix}/deploy/tb-smoke"
+    key = f"{configdb_prefix}/testbed/tb-smoke"  # etcd alone, not the deployment layout
     value = json.dumps({"key": "tb-smoke", "kind": "slurm", "args": {}}, sort_keys=True)
     assert etcd_client.put(key, value)
     got = etcd_client.get(key)

@@ -139,9 +139,9 @@ def test_a_submit_attempt_without_a_recorded_job_is_found_by_one_listing_and_ado
 
 
 def _pending_paths(loop):
-    """Paths (relative to the deployment prefix) of the watch events not applied yet."""
+    """Paths of the watch events not applied yet."""
     with loop.watch._lock:
-        return {path[len(loop.watch.configdb.deploy_prefix):] for _, path, *_ in loop.watch._events}
+        return {path for _, path, *_ in loop.watch._events}
 
 
 def test_a_watch_wake_observes_only_the_changed_deployments_with_the_events_of_a_full_observation(loop):
@@ -163,7 +163,8 @@ def test_a_watch_wake_observes_only_the_changed_deployments_with_the_events_of_a
     db.create_deployment("eq-d", "slurm", {"script": "#!/bin/bash\ntrue\n"})
     db.create_deployment("eq-c", "slurm", {"script": "#!/bin/bash\ntrue\n"})
     assert db.write_state("eq-c", DeploymentState("eq-c", 99999999, "RUNNING"), 0)
-    wait_for(lambda: {"eq-a", "eq-c/state", "eq-d"} <= _pending_paths(loop), what="the watch events")
+    wanted = {db.deployment_path("eq-a"), db.state_path("eq-c"), db.deployment_path("eq-d")}
+    wait_for(lambda: wanted <= _pending_paths(loop), what="the watch events")
     incremental = deployer.observe(incremental=True)
     keys = deployer.observed_keys
     full = deployer.observe()

@@ -17,7 +17,10 @@ import pytest
 from integration.conftest import make_pack_config, wait_for
 from slurmdeploy.deployer import Deployer
 from slurmdeploy.errors import ConfigDBError
-from slurmdeploy.watch import SensorLoop, changed_since_request
+from slurmdeploy.configdb import ConfigDB
+from slurmdeploy.kvstore import EtcdStore
+from slurmdeploy.layout import Layout
+from slurmdeploy.watch import SensorLoop
 
 POLL = 600  # seconds: far beyond the idle window, so any Slurm request in it is not a poll
 IDLE = 25.0  # seconds the idle sensor is watched
@@ -35,23 +38,25 @@ def _range(etcd_client, payload):
 def test_etcd_ignores_min_mod_revision_when_it_only_counts(etcd_client, configdb_prefix):
     """Pins the etcd behaviour the liveness check works around: if a future etcd filters
     counts by revision, this fails and the workaround can be reconsidered."""
-    prefix = configdb_prefix + "/deploy/"
+    db = ConfigDB(etcd_client, configdb_prefix)
+    prefix, end = Layout(configdb_prefix).deploy_range()
     for i in range(3):
         etcd_client.put(f"{prefix}k{i}", "v")
     revision = int(_range(etcd_client, {"key": _b64(prefix)})["header"]["revision"])
-    end = _b64(prefix[:-1] + chr(ord(prefix[-1]) + 1))
-    counted = _range(etcd_client, {"key": _b64(prefix), "range_end": end, "count_only": True,
+    # etcd's gateway JSON by hand on purpose: this pins etcd itself, not the pack's code
+    counted = _range(etcd_client, {"key": _b64(prefix), "range_end": _b64(end), "count_only": True,
                                    "min_mod_revision": revision + 1})
     assert int(counted.get("count", 0)) == 3  # nothing changed after `revision`, yet 3
-    # what the pack asks instead: keys changed after `revision`, at most one
-    idle = _range(etcd_client, changed_since_request(prefix, revision))
-    assert not idle.get("kvs")
-    assert int(idle.get("count", 0)) == 3  # "count" stays the unfiltered size: read kvs
+    # what the pack asks instead (ConfigDB.changed_since): keys changed after `revision`, at most one
+    asked = dict(keys_only=True, limit=1, min_mod_revision=revision + 1)
+    raw_idle = _range(etcd_client, {"key": _b64(prefix), "range_end": _b64(end), **asked})
+    assert not raw_idle.get("kvs") and int(raw_idle.get("count", 0)) == 3  # "count" is unfiltered: read kvs
+    assert db.changed_since(revision)[0] is False
     etcd_client.put(f"{prefix}k1", "changed")
     etcd_client.put(f"{prefix}k2", "changed")
-    changed = _range(etcd_client, changed_since_request(prefix, revision))
-    assert [base64.b64decode(kv["key"]).decode() for kv in changed["kvs"]] == [f"{prefix}k1"]
-    assert "value" not in changed["kvs"][0]  # keys_only: the check stays small
+    assert db.changed_since(revision)[0] is True
+    changed = EtcdStore(etcd_client).range("check", prefix, end, **asked).kvs
+    assert [(kv.key, kv.value) for kv in changed] == [(f"{prefix}k1", b"")]  # keys_only: the check stays small
 
 
 class _Counting:

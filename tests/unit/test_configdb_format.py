@@ -45,25 +45,27 @@ def test_key_pattern_is_ska_sdp_configs():
 
 def test_a_watched_snapshot_applies_puts_and_deletes_of_the_layout_only():
     from slurmdeploy.configdb import Snapshot
+    from slurmdeploy.layout import Layout
     from slurmdeploy.states import DeploymentState
 
-    snap = Snapshot({}, {}, {}, 0, base="/p/deploy/")
-    snap.apply("/p/deploy/d-1", dumps({"key": "d-1", "kind": "slurm", "args": {}}), 7, 7)
-    snap.apply("/p/deploy/d-1/owner", dumps({"pid": 1}), 8, 8)
-    snap.apply("/p/deploy/d-1/attempt", dumps({"revision": 7}), 8, 8)
-    snap.apply("/p/deploy/d-1/other", b"{}", 9, 9)  # unknown child: ignored
-    snap.apply("/p/deploy/bad key", b"{}", 9, 9)  # not a deployment key: ignored
-    snap.apply("/q/deploy/d-2", b"{}", 9, 9)  # another prefix: ignored
+    L = Layout("/p")
+    snap = Snapshot({}, {}, {}, 0, layout=L)
+    snap.apply(L.deployment("d-1"), dumps({"key": "d-1", "kind": "slurm", "args": {}}), 7, 7)
+    snap.apply(L.owner("d-1"), dumps({"pid": 1}), 8, 8)
+    snap.apply(L.attempt("d-1"), dumps({"revision": 7}), 8, 8)
+    snap.apply(L.deploy_prefix + "d-1/other", b"{}", 9, 9)  # unknown child: ignored
+    snap.apply(L.deploy_prefix + "bad key", b"{}", 9, 9)  # not a deployment key: ignored
+    snap.apply(Layout("/q").deployment("d-2"), b"{}", 9, 9)  # another prefix: ignored
     assert set(snap.deployments) == {"d-1"} and snap.deployments["d-1"].revision == 7
     assert snap.attempts == {"d-1": 7}
     assert not snap.attempt_pending("d-1")  # its submitter still owns it
-    snap.remove("/p/deploy/d-1/owner")
+    snap.remove(L.owner("d-1"))
     assert snap.attempt_pending("d-1")  # owner gone, no job recorded: the job may exist unrecorded
-    snap.apply("/p/deploy/d-1/state", dumps(DeploymentState("d-1", 42, "PENDING").to_dict()), 7, 10)
+    snap.apply(L.state("d-1"), dumps(DeploymentState("d-1", 42, "PENDING").to_dict()), 7, 10)
     assert not snap.attempt_pending("d-1") and snap.states["d-1"][1] == 10
-    snap.apply("/p/deploy/d-1", dumps({"key": "d-1", "kind": "slurm", "args": {}}), 11, 11)  # re-created
+    snap.apply(L.deployment("d-1"), dumps({"key": "d-1", "kind": "slurm", "args": {}}), 11, 11)  # re-created
     assert not snap.attempt_pending("d-1")  # the trace is of the earlier incarnation
-    snap.remove("/p/deploy/d-1")
+    snap.remove(L.deployment("d-1"))
     assert snap.deployments == {} and "d-1" in snap.states
 
 
@@ -71,40 +73,45 @@ def test_a_watched_snapshot_reads_an_earlier_incarnations_state_as_none_whatever
     # issue 9 (a state older than its deployment is stale) on issue 10's watched snapshot: the
     # state and the deployment may arrive in either order; a re-creation makes the state stale
     from slurmdeploy.configdb import Snapshot
+    from slurmdeploy.layout import Layout
     from slurmdeploy.states import DeploymentState
 
     old = dumps(DeploymentState("d-1", 42, "CANCELLED").to_dict())
     dep = dumps({"key": "d-1", "kind": "slurm", "args": {}})
+    L = Layout()
     for order in ("state first", "deployment first"):
-        snap = Snapshot({}, {}, {}, 0, base="/deploy/")
-        events = [("/deploy/d-1/state", old, 5, 6), ("/deploy/d-1", dep, 9, 9)]
+        snap = Snapshot({}, {}, {}, 0, layout=L)
+        events = [(L.state("d-1"), old, 5, 6), (L.deployment("d-1"), dep, 9, 9)]
         for path, raw, create_rev, mod_rev in (events if order == "state first" else events[::-1]):
             snap.apply(path, raw, create_rev, mod_rev)
         state, mod = snap.states["d-1"]
         assert (state.status, state.job_id, mod) == ("UNSET", None, 6), order  # real mod_revision kept
-    snap.apply("/deploy/d-1/state", dumps(DeploymentState("d-1", 43, "PENDING").to_dict()), 5, 10)
+    snap.apply(L.state("d-1"), dumps(DeploymentState("d-1", 43, "PENDING").to_dict()), 5, 10)
     assert snap.states["d-1"][0].job_id == 43  # written for this incarnation
-    snap.apply("/deploy/d-1", dep, 11, 11)  # deleted alone and created again
+    snap.apply(L.deployment("d-1"), dep, 11, 11)  # deleted alone and created again
     assert snap.states["d-1"][0].status == "UNSET"
 
 
 def test_a_watched_snapshot_lists_ignored_entries_and_orphans_and_forgets_them_on_delete():
     from slurmdeploy.configdb import Snapshot
+    from slurmdeploy.layout import Layout
     from slurmdeploy.states import DeploymentState
 
-    snap = Snapshot({}, {}, {}, 0, base="/deploy/")
-    snap.apply("/deploy/bad key", b"{}", 3, 3)
-    snap.apply("/deploy/d-1/sub/key", b"{}", 4, 4)
-    assert [(path, rev) for path, rev, _ in snap.ignored] == [("/deploy/bad key", 3), ("/deploy/d-1/sub/key", 4)]
+    L = Layout()
+    snap = Snapshot({}, {}, {}, 0, layout=L)
+    snap.apply(L.deploy_prefix + "bad key", b"{}", 3, 3)
+    snap.apply(L.deploy_prefix + "d-1/sub/key", b"{}", 4, 4)
+    assert [(path, rev) for path, rev, _ in snap.ignored] == [(L.deploy_prefix + "bad key", 3),
+                                                               (L.deploy_prefix + "d-1/sub/key", 4)]
     assert "ska-sdp-config rejects it" in snap.ignored[0][2]
-    snap.remove("/deploy/bad key")
-    assert [path for path, _, _ in snap.ignored] == ["/deploy/d-1/sub/key"]
+    snap.remove(L.deploy_prefix + "bad key")
+    assert [path for path, _, _ in snap.ignored] == [L.deploy_prefix + "d-1/sub/key"]
     # leftovers of deployments deleted alone: our state format, our owner, an attempt trace
-    snap.apply("/deploy/s-1/state", dumps(DeploymentState("s-1", 7, "FINISHED").to_dict()), 5, 5)
-    snap.apply("/deploy/o-1/owner", dumps({"command": ["slurmdeploy", "submit", "o-1"]}), 6, 6)
-    snap.apply("/deploy/a-1/attempt", dumps({"revision": 2}), 7, 7)
-    snap.apply("/deploy/h-1/state", dumps({"status": "RUNNING"}), 8, 8)  # another deployer's: not ours
-    snap.apply("/deploy/x-1/owner", dumps({"command": ["helm-deployer"]}), 9, 9)  # not ours
+    snap.apply(L.state("s-1"), dumps(DeploymentState("s-1", 7, "FINISHED").to_dict()), 5, 5)
+    snap.apply(L.owner("o-1"), dumps({"command": ["slurmdeploy", "submit", "o-1"]}), 6, 6)
+    snap.apply(L.attempt("a-1"), dumps({"revision": 2}), 7, 7)
+    snap.apply(L.state("h-1"), dumps({"status": "RUNNING"}), 8, 8)  # another deployer's: not ours
+    snap.apply(L.owner("x-1"), dumps({"command": ["helm-deployer"]}), 9, 9)  # not ours
     assert snap.orphans == ["a-1", "o-1", "s-1"]
-    snap.apply("/deploy/s-1", dumps({"key": "s-1", "kind": "slurm", "args": {}}), 10, 10)
+    snap.apply(L.deployment("s-1"), dumps({"key": "s-1", "kind": "slurm", "args": {}}), 10, 10)
     assert snap.orphans == ["a-1", "o-1"]  # s-1 has a deployment again

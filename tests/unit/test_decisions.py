@@ -17,6 +17,7 @@ from slurmdeploy.configdb import Deployment
 from slurmdeploy.decisions import ACTION_OUTCOMES, FAILED_OUTCOMES, Outcome
 from slurmdeploy.deployer import result
 from slurmdeploy.jobs import deployment_marker
+from slurmdeploy.layout import Layout
 from slurmdeploy.slurm.models import JobRequest, SlurmJob
 from slurmdeploy.states import DeploymentState
 
@@ -28,7 +29,7 @@ LABEL = "sdp_slurm_deployer_test_ns"
 USER = "sdpdeployer"  # the Slurm user the pack submits as
 MALLORY = "mallory"  # another cluster user: may copy label, name and marker, never user_name
 ARGS = {"script": "#!/bin/bash\ntrue\n"}
-PATH = f"/deploy/{KEY}"
+PATH = Layout().deployment(KEY)
 
 
 def dep(kind="slurm", revision=REV, valid=True):
@@ -132,7 +133,7 @@ def test_own_job(the_job, slurm_user, expected):
     (job(user=None), dep(), False),
     (job(marker=None), dep(), False),                              # label and name only: a lookalike
     (job(marker=REV - 1), dep(), False),                           # an earlier deployment with this key
-    (job(marker="sdp-deployment:other@40"), dep(), False),
+    (job(marker=deployment_marker("other", 40)), dep(), False),
     (job(), dep(kind="helm"), False),                              # another kind has no job
     (job(), Deployment(KEY, None, {}, REV, False, "not JSON"), True),  # unreadable: may be ours, kept
 ])
@@ -160,7 +161,7 @@ def test_wanted_job(the_job, the_dep, the_state, expected):
     (job(), True, True),
     (job(marker=REV - 5), True, True),                             # any incarnation of the key
     (job(marker=None), False, True),
-    (job(marker="sdp-deployment:other@40"), False, True),
+    (job(marker=deployment_marker("other", 40)), False, True),
     (job(label="someone_else"), True, False),
     (job(name="sdp-other"), True, False),
 ])

@@ -22,7 +22,7 @@ def test_job_has_deployment_name_label_marker_and_script():
     job = build_job(settings(), deployment({"script": SCRIPT}), {"PATH": "/usr/bin:/bin"})
     assert job.name == "sdp-dep-1"
     assert job.mcs_label == "sdp_slurm_deployer_slurm-deployer_sdp"
-    assert job.comment == "sdp-deployment:dep-1@12"
+    assert job.comment == deployment_marker("dep-1", 12)
     assert job.script == SCRIPT
     assert job.current_working_directory == "/tmp"
 

@@ -23,6 +23,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from slurmdeploy.layout import deployment_marker
 from slurmdeploy.slurm import JobRequest
 from slurmdeploy.slurm.versions import adapter
 
@@ -88,7 +89,7 @@ def _full_request():
     return JobRequest(
         name="sdp-demo", script="#!/bin/bash\nsrun hostname\n", environment={"PATH": "/usr/bin:/bin", "A": "1"},
         mcs_label="sdp_slurm_deployer_slurm-deployer_sdp", current_working_directory="/tmp", partition="debug",
-        account="acct", qos="normal", comment="sdp-deployment:demo@7", time_limit=30, nodes=2, tasks=4,
+        account="acct", qos="normal", comment=deployment_marker("demo", 7), time_limit=30, nodes=2, tasks=4,
         cpus_per_task=2, memory_per_node=2048, standard_output="/tmp/%j.out", standard_error="/tmp/%j.err",
     )
 
