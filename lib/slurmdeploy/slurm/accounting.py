@@ -49,7 +49,6 @@ import logging
 import re
 import time
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, error_from_answer, slurm_error_numbers
 from slurmdeploy.slurm.versions import no_val_number
