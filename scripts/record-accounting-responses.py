@@ -91,7 +91,10 @@ def main():
             "accounting_jobs": ("GET", f"{base}/jobs/", [("start_time", t0), ("end_time", t1)]),
             "accounting_jobs_no_steps": ("GET", f"{base}/jobs/", [("start_time", t0), ("end_time", t1)]
                                          + ([("skip_steps", "true")] if version == "v0.0.38" else
-                                            [("flags", "skip_steps"), ("flags", "disable_truncate_usage_time")])),
+                                            [("skip_steps", "true"), ("disable_truncate_usage_time", "true")])),
+            # the form first tried: a "flags" list (v0.0.40+ ignore it with a warning)
+            "accounting_jobs_flags_list": ("GET", f"{base}/jobs/", [("start_time", t0), ("end_time", t1),
+                                                                    ("flags", "skip_steps")]),
             "accounting_jobs_epoch_time": ("GET", f"{base}/jobs/", [("start_time", str(started))]),
             "accounting_jobs_users": ("GET", f"{base}/jobs/", [("start_time", t0), ("end_time", t1),
                                                                ("users", user)]),

@@ -87,10 +87,10 @@ class DeploymentSensor(Sensor):
         try:
             if self._loop is None:
                 self._loop = self._build()
-            events = self._loop.step(timeout)
+            events = list(self._loop.step(timeout))
             if self._accounted is not None:  # job_accounted: slurmdeploy.accounted
                 self._accounted.note(events)
-                events = list(events) + self._accounted.check()
+                events += self._accounted.check()
             for event in events:
                 self._logger.info("dispatching %s.%s for deployment %r (trace_tag %s)", PACK, event.trigger,
                                   event.payload["key"], event.trace_tag)

@@ -179,3 +179,42 @@ class DeploymentSensorTestCase(DeployerTestMixin, BaseSensorTestCase):
         logged = " ".join(str(c) for c in self.sensor_service.get_logger("x").method_calls)
         assert "watching" in logged and TOKEN not in logged
         assert self.sensor_service.get_value(JWT_KEY, local=True) is None  # system scope, not the sensor's own
+
+    def test_job_accounted_is_dispatched_after_a_terminal_job_state_changed_when_accounted_trigger_is_on(self):
+        """The sensor's hook (slurmdeploy.accounted.sensor_hook): off by default; on, the terminal
+        job_state_changed of a job is followed by job_accounted once slurmdbd's record (here
+        recorded from Slurm 24.11.5) is complete, and the pending job survives in the datastore."""
+        import requests
+
+        from slurm_replay import Replay, recorded
+        from slurmdeploy.accounted import DATASTORE_KEY, AccountedJobs
+        from slurmdeploy.auth import StaticJWT
+        from slurmdeploy.slurm import SlurmClient
+        from slurmdeploy.slurm.accounting import Accounting
+
+        self.sensor_service.set_value(JWT_KEY, TOKEN, local=False, encrypt=True)
+        sensor = self.get_sensor_instance(config=self.config())
+        loop = sensor._build()
+        loop.stop()
+        assert sensor._accounted is None  # accounted_trigger defaults to false
+        answer = recorded("v0.0.42", "accounting_job_steps")
+        job_id = answer["body"]["jobs"][0]["job_id"]
+        replay = Replay([answer])
+        session = requests.Session()
+        session.mount("http://", replay)
+        client = SlurmClient("http://slurm.test", StaticJWT(TOKEN, user_name="slurmtest"), api_version="v0.0.42",
+                             session=session)
+        changed = Event("job_state_changed", {"key": "k-1", "job_id": job_id, "job_state": "COMPLETED",
+                                              "previous_status": "RUNNING", "status": "FINISHED",
+                                              "state_reason": None, "state_description": None}, "k-1@3")
+        sensor = self.sensor_with_events([changed])
+        sensor._accounted = AccountedJobs(Accounting(client), "slurmtest",
+                                          load=lambda: sensor.sensor_service.get_value(DATASTORE_KEY),
+                                          save=lambda v: sensor.sensor_service.set_value(DATASTORE_KEY, v))
+        assert sensor.step() is True
+        refs = [d["trigger"] for d in self.get_dispatched_triggers()]
+        assert refs == ["slurmdeploy.job_state_changed", "slurmdeploy.job_accounted"]
+        accounted = self.get_dispatched_triggers()[1]["payload"]
+        jsonschema.Draft3Validator(payload_schemas()["slurmdeploy.job_accounted"]).validate(accounted)
+        assert (accounted["key"], accounted["job_id"], accounted["complete"]) == ("k-1", job_id, True)
+        assert json.loads(sensor.sensor_service.get_value(DATASTORE_KEY))["reported"] == [job_id]

@@ -199,9 +199,11 @@ class AccountedJobs:
                 record = self.accounting.job(job_id)
             except NotFound:
                 record = None
-            except SlurmDeployError as exc:
-                LOG.warning("accounting record of Slurm job %s (deployment %r) not readable now: %s", job_id,
-                            entry["key"], exc)
+            except (SlurmDeployError, ValueError, KeyError, TypeError) as exc:
+                # never let the sensor's step fail here (its own events of the step go out first
+                # in the same dispatch): slurmdbd down, or a record this library cannot read
+                LOG.warning("accounting record of Slurm job %s (deployment %r) not readable now: %s: %s", job_id,
+                            entry["key"], type(exc).__name__, exc)
                 break
             verdict, value = accounted_decision(entry["key"], job_id, record, entry["noted_at"], now,
                                                 self.slurm_user, self.max_wait)

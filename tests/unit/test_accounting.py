@@ -133,7 +133,7 @@ def test_recorded_jobs_match_sacct_field_by_field(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_job_history_reads_the_window_and_filters_users(version):
     meta = sacct_meta(version)
-    names = ["accounting_user", "accounting_jobs"]
+    names = ["accounting_user", "accounting_jobs", "accounting_job_running"]
     accounting, replay = accounting_on(version, names)
     window = meta["window"]
     out = accounting.job_history(window["start_time"], window["end_time"], users="slurmtest", chunk=86400)
@@ -151,7 +151,7 @@ def test_job_history_reads_the_window_and_filters_users(version):
 @pytest.mark.parametrize("version", VERSIONS)
 def test_job_history_limit_returns_a_token_that_resumes_after_the_last_job(version):
     meta = sacct_meta(version)
-    accounting, _ = accounting_on(version, ["accounting_jobs"])
+    accounting, _ = accounting_on(version, ["accounting_jobs", "accounting_job_running"])
     window = meta["window"]
     first = accounting.job_history(window["start_time"], window["end_time"], limit=2, chunk=86400)
     assert [j["job_id"] for j in first["jobs"]] == sorted(meta["job_ids"])[:2]
@@ -168,11 +168,15 @@ def test_a_job_spanning_chunks_is_returned_once(version):
     window = meta["window"]
     # every chunk answers the same three jobs (the one recording), as slurmdbd answers a job
     # running across chunks in each of them
-    accounting, replay = accounting_on(version, ["accounting_jobs"])
+    accounting, replay = accounting_on(version, ["accounting_jobs", "accounting_job_steps", "accounting_job_failed",
+                                                 "accounting_job_running"])
     jobs = list(accounting.iter_jobs(window["start_time"], window["start_time"] + 600, chunk=60))
     assert sorted(j["job_id"] for j, _ in jobs) == sorted(meta["job_ids"])
     # chunks of 60, 120, 240 s, then the rest (a chunk with few records doubles the next one)
     assert len([u for u in replay.urls if "/jobs/" in u]) == 4
+    # slurmdbd returns only the steps inside the query window: a job running past its chunk is
+    # read again whole (here the running one, whose chunk ends before now)
+    assert [u.rsplit("/", 1)[1] for u in replay.urls if "/job/" in u] == [str(meta["job_ids"][2])]
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -316,3 +320,47 @@ def test_unknown_version_answer_without_the_plugin_says_how_to_load_it():
         Accounting(client, clock=lambda: 10 ** 9).job_history("now-1h")
     with pytest.raises(SlurmAPIError):
         raise AccountingUnavailable("x")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_window_without_jobs_is_an_empty_history(version):
+    # 22.05.8 answers a query that finds nothing with HTTP 200 and error 9003 "Nothing found" (the
+    # recorded unknown job id; an empty window gives the same answer, seen in
+    # tests/integration/test_accounting_sacct.py); 24.11+ with an empty list
+    empty = recorded(version, "accounting_job_unknown")
+    empty["request"]["path"] = f"/slurmdb/{version}/jobs/"
+    replay = Replay([empty])
+    session = requests.Session()
+    session.mount("http://", replay)
+    client = SlurmClient("http://slurm.test", StaticJWT(TOKEN, user_name="slurmtest"), api_version=version,
+                         session=session)
+    out = Accounting(client, clock=lambda: 10 ** 9).job_history(10 ** 9 - 3600, chunk=86400)
+    assert out["jobs"] == [] and out["next"] is None
+
+
+def test_flags_are_query_keys_of_their_own_and_skip_steps_alone_truncates():
+    # v0.0.40+: a "flags" list is ignored with a warning (the steps come back) - recorded with the
+    # recorder's first query form on 24.11.5 and 26.05.5
+    for version in [v for v in VERSIONS if v != "v0.0.38"]:
+        ignored = recorded(version, "accounting_jobs_no_steps")
+        assert ("flags", "skip_steps") in [tuple(p) for p in ignored["request"]["params"]]
+        assert 'Ignoring unknown field "flags"' in ignored["body"]["warnings"][0]["description"]
+        assert any(j["steps"] for j in ignored["body"]["jobs"])
+    # skip_steps=true alone replaces the default DUP|NO_TRUNC: times truncated to the window (24.11.5)
+    truncated = recorded("v0.0.42", "accounting_jobs_skip_steps_truncated")["body"]["jobs"]
+    whole = recorded("v0.0.42", "accounting_jobs_skip_steps")["body"]["jobs"]
+    window_end = int(recorded("v0.0.42", "accounting_jobs_skip_steps")["request"]["params"][1][1])
+    assert [j["time"]["end"] for j in truncated if j["time"]["end"] != [w for w in whole
+                                                                         if w["job_id"] == j["job_id"]][0]["time"]["end"]]
+    assert all(not j["steps"] for j in truncated + whole)
+    late = [w for w in whole if w["time"]["end"] > window_end]
+    assert late and all(t["time"]["end"] == window_end for t in truncated if t["job_id"] in {w["job_id"] for w in late})
+    # so the usage report asks for both
+    replay = Replay([recorded("v0.0.42", "accounting_jobs_skip_steps")])
+    session = requests.Session()
+    session.mount("http://", replay)
+    client = SlurmClient("http://slurm.test", StaticJWT(TOKEN, user_name="slurmtest"), api_version="v0.0.42",
+                         session=session)
+    Accounting(client, clock=lambda: window_end).usage_report(window_end - 34, window_end, chunk=86400)
+    [url] = [u for u in replay.urls if "/jobs/" in u]
+    assert "skip_steps=true" in url and "disable_truncate_usage_time=true" in url and "flags=" not in url

@@ -23,11 +23,13 @@ answers were also recorded from the testbed, ``tests/fixtures/slurm/``):
   ``max(eligible, start)``. With a ``state`` filter the meaning is sacct's ``-s``: a job that
   *ended in* the window in that state (RUNNING/PENDING: was in that state in the window).
 - **Query differences**: 22.05's v0.0.38 has no ``users`` filter ("Unknown Query field", the
-  job condition list in ``dbv0.0.38/jobs.c``): users are filtered here after reading; its
-  ``skip_steps`` is a boolean. v0.0.40+ take flags as ``flags=skip_steps`` and then *replace*
-  the default flags ``DUP|NO_TRUNC`` (``op_handler_jobs``: ``if (!job_cond->flags)``), so this
-  module always sends ``disable_truncate_usage_time`` with them: truncated times would make
-  the usage of a job spanning chunks wrong.
+  job condition list in ``dbv0.0.38/jobs.c``): users are filtered here after reading. Flags are
+  boolean query keys of their own (``skip_steps=true``; v0.0.40+ answer ``flags=skip_steps``
+  with HTTP 200, the steps, and the warning 'Ignoring unknown field "flags"'), and on v0.0.40+
+  any flag *replaces* the default flags ``DUP|NO_TRUNC`` (``op_handler_jobs``: ``if
+  (!job_cond->flags)``): ``skip_steps=true`` alone returns start and end truncated to the window
+  (24.11.5, recorded), so this module always sends ``disable_truncate_usage_time=true`` with it:
+  truncated times would make the usage of a job spanning chunks wrong.
 - **Record shapes** (``parsers.c`` ``PARSER_ARRAY(JOB)``/``(STEP)``, ``dbv0.0.38/parse.c``):
   ``state.current`` a string (v0.0.38) or a list (v0.0.40+); ``exit_code`` ``{"status",
   "return_code", "signal"}`` with plain ints (v0.0.38) or ``{"set", "infinite", "number"}``
@@ -47,7 +49,6 @@ import logging
 import re
 import time
 from datetime import datetime, timezone
-from urllib.parse import quote
 
 from slurmdeploy.errors import BadRequest, NotFound, SlurmAPIError, error_from_answer, slurm_error_numbers
 from slurmdeploy.slurm.versions import no_val_number
@@ -409,6 +410,13 @@ def parse_job(record, version=None):
     }
 
 
+def _steps_cut(job, start, end):
+    """True when the chunk ``[start, end]`` may have cut ``job``'s steps: it started before the
+    chunk, or has not ended, or ended after it (a job that never started has no steps)."""
+    began, ended = job.get("start_time"), job.get("end_time")
+    return bool(began) and (began < start or not ended or ended > end)
+
+
 def usage_seconds(job, start, end, now):
     """Seconds of ``job``'s allocation inside ``[start, end)`` (0 when it never ran there).
 
@@ -511,6 +519,8 @@ class Accounting:
                 "slurmdbd did not answer slurmrestd (slurmctld may be fine): accounting data cannot be read now; "
                 "check slurmdbd (`sacctmgr ping`, its log, its database) and retry", **where)
         if NOTHING_FOUND in numbers:
+            if operation == "db_job_list":
+                return {"jobs": []}  # 22.05.8: a window without jobs is HTTP 200 + 9003, not an error
             raise NotFound("slurmdbd found nothing for this query", **where)
         raise error_from_answer(status, errors, method=method, endpoint=path, api_version=self.version,
                                 message="slurmrestd returned an error for an accounting query")
@@ -562,8 +572,10 @@ class Accounting:
             if users:
                 params.append(("users", ",".join(users)))
             if not steps:
-                # any flag replaces the default DUP|NO_TRUNC (op_handler_jobs): keep NO_TRUNC
-                params += [("flags", "skip_steps"), ("flags", "disable_truncate_usage_time")]
+                # each flag is a query key of its own (a "flags" list is ignored with a warning), and
+                # any flag replaces the default DUP|NO_TRUNC (op_handler_jobs): skip_steps alone
+                # truncates start and end to the window (seen on 24.11.5), so NO_TRUNC is sent too
+                params += [("skip_steps", "true"), ("disable_truncate_usage_time", "true")]
         return params
 
     def _check_filters(self, users, accounts, partitions, states, job_names, clusters):
@@ -636,6 +648,12 @@ class Accounting:
             previous = seen
             records.sort(key=lambda j: j["job_id"])
             for job in records:
+                if steps and _steps_cut(job, cursor, stop):
+                    # slurmdbd returns only the steps that ran inside the query window
+                    # (as_mysql_jobacct_process.c: "t1.time_start <= end && (!t1.time_end ||
+                    # t1.time_end >= start)"): a job running beyond this chunk is read again
+                    # whole (GET .../job/{id}, every step)
+                    job = self.job(job["job_id"])
                 yield job, (cursor, length)
             after = 0
             cursor = stop
